@@ -1,0 +1,249 @@
+//! The element catalog: data (`catalog/elements.json`), read once per cold
+//! start. Code knows no element by name; adding an element is a change to that
+//! file alone.
+
+use serde::{Deserialize, Serialize};
+
+/// The catalog shipped with the binary.
+pub const BUILTIN_CATALOG: &str = include_str!("../../catalog/elements.json");
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("the catalog is not valid JSON of the expected shape: {0}")]
+    Shape(#[from] serde_json::Error),
+    #[error("the catalog is inconsistent: {0}")]
+    Inconsistent(String),
+}
+
+/// What the response shows of an element: exactly the documented fields, in
+/// the documented order.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ElementInfo {
+    pub id: u64,
+    pub name: String,
+    pub key: String,
+    pub description: String,
+    pub image: String,
+    pub active: bool,
+    pub deleted: bool,
+    pub type_oauth: bool,
+    pub trial_account: bool,
+    pub config_description: String,
+    #[serde(rename = "signupURL")]
+    pub signup_url: String,
+}
+
+/// How a configuration value is checked and normalized.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryType {
+    String,
+    /// An absolute `https` URL.
+    Url,
+    Boolean,
+    Number,
+    Enum,
+    /// A JSON object (or a string holding one).
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConfigEntry {
+    pub key: String,
+    #[serde(rename = "type")]
+    pub entry_type: EntryType,
+    pub required: bool,
+    pub secret: bool,
+    pub description: String,
+    #[serde(default)]
+    pub default: Option<String>,
+    /// The allowed values of an `enum` entry.
+    #[serde(default)]
+    pub values: Vec<String>,
+    /// The smallest allowed value of a `number` entry.
+    #[serde(default)]
+    pub minimum: Option<f64>,
+}
+
+/// One element with its configuration entries: its own first, then the
+/// platform's common ones, in catalog order.
+#[derive(Debug, Clone)]
+pub struct Element {
+    pub info: ElementInfo,
+    pub entries: Vec<ConfigEntry>,
+}
+
+impl Element {
+    pub fn entry(&self, key: &str) -> Option<&ConfigEntry> {
+        self.entries.iter().find(|e| e.key == key)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CatalogFile {
+    common_configuration: Vec<ConfigEntry>,
+    elements: Vec<ElementFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ElementFile {
+    element: ElementInfo,
+    configuration: Vec<ConfigEntry>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    elements: Vec<Element>,
+}
+
+impl Catalog {
+    pub fn builtin() -> Result<Self, CatalogError> {
+        Self::from_json(BUILTIN_CATALOG)
+    }
+
+    pub fn from_json(text: &str) -> Result<Self, CatalogError> {
+        let file: CatalogFile = serde_json::from_str(text)?;
+        let mut elements = Vec::with_capacity(file.elements.len());
+        for e in file.elements {
+            let mut entries = e.configuration;
+            entries.extend(file.common_configuration.iter().cloned());
+            elements.push(Element {
+                info: e.element,
+                entries,
+            });
+        }
+        let catalog = Catalog { elements };
+        catalog.check()?;
+        Ok(catalog)
+    }
+
+    fn check(&self) -> Result<(), CatalogError> {
+        let bad = |m: String| Err(CatalogError::Inconsistent(m));
+        if self.elements.is_empty() {
+            return bad("no element".into());
+        }
+        for (i, e) in self.elements.iter().enumerate() {
+            let later = &self.elements[i + 1..];
+            if later
+                .iter()
+                .any(|o| o.info.key == e.info.key || o.info.id == e.info.id)
+            {
+                return bad(format!(
+                    "element {} (id {}) is listed twice",
+                    e.info.key, e.info.id
+                ));
+            }
+            for (j, entry) in e.entries.iter().enumerate() {
+                if e.entries[j + 1..].iter().any(|o| o.key == entry.key) {
+                    return bad(format!(
+                        "{}: entry {} is listed twice",
+                        e.info.key, entry.key
+                    ));
+                }
+                if (entry.entry_type == EntryType::Enum) == entry.values.is_empty() {
+                    return bad(format!(
+                        "{}: entry {} has values without being an enum, or the reverse",
+                        e.info.key, entry.key
+                    ));
+                }
+                if entry.required && entry.default.is_some() {
+                    return bad(format!(
+                        "{}: required entry {} has a default",
+                        e.info.key, entry.key
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn elements(&self) -> &[Element] {
+        &self.elements
+    }
+
+    pub fn by_key(&self, key: &str) -> Option<&Element> {
+        self.elements.iter().find(|e| e.info.key == key)
+    }
+
+    pub fn by_id(&self, id: u64) -> Option<&Element> {
+        self.elements.iter().find(|e| e.info.id == id)
+    }
+
+    pub fn keys(&self) -> Vec<&str> {
+        self.elements.iter().map(|e| e.info.key.as_str()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_catalog_has_jira_first_with_the_documented_values() {
+        let catalog = Catalog::builtin().unwrap();
+        let jira = &catalog.elements()[0];
+        let documented = serde_json::json!({
+            "id": 1, "name": "JIRA", "key": "jira", "description": "JIRA element",
+            "image": "elements/provider_jira.png", "active": true, "deleted": false,
+            "typeOauth": false, "trialAccount": false,
+            "configDescription": "If you do not have an JIRA account, you can create one at <a href=\"http://www.atlassian.com/software/jira/pricing\" target=\"_blank\">JIRA Signup</a>",
+            "signupURL": "http://www.atlassian.com/software/jira/pricing"
+        });
+        assert_eq!(serde_json::to_value(&jira.info).unwrap(), documented);
+        let required: Vec<_> = jira
+            .entries
+            .iter()
+            .filter(|e| e.required)
+            .map(|e| e.key.as_str())
+            .collect();
+        assert_eq!(required, ["jira.username", "jira.password", "jira.api.url"]);
+        assert!(jira.entry("jira.password").unwrap().secret);
+        assert!(
+            jira.entry("event.notification.signature.key")
+                .unwrap()
+                .secret
+        );
+        assert_eq!(
+            jira.entry("filter.response.nulls")
+                .unwrap()
+                .default
+                .as_deref(),
+            Some("true")
+        );
+    }
+
+    #[test]
+    fn an_element_is_added_by_data_alone() {
+        let text = BUILTIN_CATALOG.replacen(
+            "\"elements\": [",
+            r#""elements": [{"element": {"id": 7, "name": "Zen", "key": "zen", "description": "d", "image": "i",
+              "active": true, "deleted": false, "typeOauth": false, "trialAccount": false,
+              "configDescription": "c", "signupURL": "u"},
+              "configuration": [{"key": "zen.token", "type": "string", "required": true, "secret": true, "description": "t"}]},"#,
+            1,
+        );
+        let catalog = Catalog::from_json(&text).unwrap();
+        let zen = catalog.by_key("zen").unwrap();
+        assert_eq!(catalog.by_id(7).unwrap().info.key, "zen");
+        assert_eq!(zen.entries[0].key, "zen.token");
+        assert!(
+            zen.entry("filter.response.nulls").is_some(),
+            "common entries apply to every element"
+        );
+    }
+
+    #[test]
+    fn inconsistent_catalogs_are_refused() {
+        let twice = BUILTIN_CATALOG.replacen(
+            "\"key\": \"jira.username\"",
+            "\"key\": \"jira.password\"",
+            1,
+        );
+        assert!(Catalog::from_json(&twice).is_err());
+        assert!(Catalog::from_json("{}").is_err());
+    }
+}

@@ -1,0 +1,394 @@
+//! A configuration checked against its element: every required entry present
+//! and non-blank, no entry the element does not know, typed entries parsed and
+//! normalized, defaults filled in. Values the catalog marks secret are held as
+//! [`Secret`].
+
+use serde_json::Value;
+
+use super::catalog::{ConfigEntry, Element, EntryType};
+use super::secret::Secret;
+use super::suggest::closest;
+
+#[derive(Debug, Clone)]
+pub enum ConfigText {
+    Plain(String),
+    Secret(Secret),
+}
+
+impl ConfigText {
+    /// The value, for sealing or storing. Secret values only go to the seal.
+    pub fn expose(&self) -> &str {
+        match self {
+            ConfigText::Plain(s) => s,
+            ConfigText::Secret(s) => s.expose(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ConfigValue {
+    pub key: String,
+    pub value: ConfigText,
+}
+
+/// The configuration of one instance, in catalog order.
+#[derive(Debug, Clone)]
+pub struct Configuration {
+    values: Vec<ConfigValue>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnknownEntry {
+    pub key: String,
+    pub suggestion: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfigurationError {
+    /// `configuration` is there but not a JSON object.
+    NotAnObject,
+    /// Required entries missing or blank, and entries the element does not
+    /// know, each listed in full (missing in catalog order).
+    Entries {
+        missing: Vec<String>,
+        unknown: Vec<UnknownEntry>,
+    },
+    /// A known entry whose value is not of its type.
+    Invalid { key: String, problem: String },
+}
+
+impl Configuration {
+    pub fn parse(element: &Element, value: Option<&Value>) -> Result<Self, ConfigurationError> {
+        let empty = serde_json::Map::new();
+        let given = match value {
+            None | Some(Value::Null) => &empty,
+            Some(Value::Object(map)) => map,
+            Some(_) => return Err(ConfigurationError::NotAnObject),
+        };
+
+        let mut unknown = Vec::new();
+        for key in given.keys() {
+            if element.entry(key).is_none() {
+                let suggestion = closest(key, element.entries.iter().map(|e| e.key.as_str()));
+                unknown.push(UnknownEntry {
+                    key: key.clone(),
+                    suggestion,
+                });
+            }
+        }
+
+        let mut missing = Vec::new();
+        let mut values = Vec::new();
+        let mut first_invalid = None;
+        for entry in &element.entries {
+            match given.get(&entry.key).filter(|v| !is_blank(v)) {
+                Some(v) => match check(entry, v) {
+                    Ok(text) => values.push(ConfigValue {
+                        key: entry.key.clone(),
+                        value: wrap(entry, text),
+                    }),
+                    Err(problem) => {
+                        first_invalid.get_or_insert(ConfigurationError::Invalid {
+                            key: entry.key.clone(),
+                            problem,
+                        });
+                    }
+                },
+                None if entry.required => missing.push(entry.key.clone()),
+                None => {
+                    if let Some(default) = &entry.default {
+                        values.push(ConfigValue {
+                            key: entry.key.clone(),
+                            value: wrap(entry, default.clone()),
+                        });
+                    }
+                }
+            }
+        }
+        if !missing.is_empty() || !unknown.is_empty() {
+            return Err(ConfigurationError::Entries { missing, unknown });
+        }
+        if let Some(invalid) = first_invalid {
+            return Err(invalid);
+        }
+        Ok(Configuration { values })
+    }
+
+    pub fn values(&self) -> &[ConfigValue] {
+        &self.values
+    }
+
+    pub fn get(&self, key: &str) -> Option<&ConfigText> {
+        self.values.iter().find(|v| v.key == key).map(|v| &v.value)
+    }
+}
+
+fn wrap(entry: &ConfigEntry, text: String) -> ConfigText {
+    if entry.secret {
+        ConfigText::Secret(Secret::new(text))
+    } else {
+        ConfigText::Plain(text)
+    }
+}
+
+/// Null and blank strings count as absent: a required entry so given is
+/// missing, an optional one is left out.
+fn is_blank(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.trim().is_empty(),
+        _ => false,
+    }
+}
+
+fn check(entry: &ConfigEntry, v: &Value) -> Result<String, String> {
+    match (&entry.entry_type, v) {
+        (EntryType::String, Value::String(s)) => Ok(s.clone()),
+        (EntryType::String, _) => Err("must be a string".into()),
+        (EntryType::Url, Value::String(s)) => https_url(s.trim()),
+        (EntryType::Url, _) => Err("must be an https URL given as a string".into()),
+        (EntryType::Boolean, Value::Bool(b)) => Ok(b.to_string()),
+        (EntryType::Boolean, Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" => Ok("true".into()),
+            "false" => Ok("false".into()),
+            _ => Err("must be true or false".into()),
+        },
+        (EntryType::Boolean, _) => Err("must be true or false".into()),
+        (EntryType::Number, Value::Number(n)) => number(entry, &n.to_string()),
+        (EntryType::Number, Value::String(s)) => number(entry, s.trim()),
+        (EntryType::Number, _) => Err("must be a number".into()),
+        (EntryType::Enum, Value::String(s)) if entry.values.iter().any(|a| a == s.trim()) => {
+            Ok(s.trim().to_owned())
+        }
+        (EntryType::Enum, _) => Err(format!("must be one of: {}", entry.values.join(", "))),
+        (EntryType::Json, Value::Object(_)) => Ok(v.to_string()),
+        (EntryType::Json, Value::String(s)) => match serde_json::from_str::<Value>(s) {
+            Ok(inner @ Value::Object(_)) => Ok(inner.to_string()),
+            _ => Err("must be a JSON object (or a string holding one)".into()),
+        },
+        (EntryType::Json, _) => Err("must be a JSON object (or a string holding one)".into()),
+    }
+}
+
+fn number(entry: &ConfigEntry, text: &str) -> Result<String, String> {
+    let n: f64 = text.parse().map_err(|_| "must be a number".to_string())?;
+    if !n.is_finite() {
+        return Err("must be a finite number".into());
+    }
+    if let Some(min) = entry.minimum {
+        if n < min {
+            return Err(format!("must be at least {min}"));
+        }
+    }
+    Ok(text.to_owned())
+}
+
+/// An absolute `https` URL with a host and no user info. A bare host
+/// (`example.atlassian.net`) is read as `https://example.atlassian.net`;
+/// `http://` is refused since the credentials would travel in clear.
+pub fn https_url(text: &str) -> Result<String, String> {
+    const WHY: &str = "must be an absolute https URL (e.g. https://example.atlassian.net)";
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(WHY.into());
+    }
+    let full = if text.contains("://") {
+        text.to_owned()
+    } else {
+        format!("https://{text}")
+    };
+    let url = url::Url::parse(&full).map_err(|_| WHY.to_string())?;
+    if url.scheme() != "https" {
+        return Err(format!(
+            "{WHY}; {}:// is refused because credentials would travel in clear",
+            url.scheme()
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(WHY.into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "must not carry a user name or password; give them as their own entries".into(),
+        );
+    }
+    Ok(full)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::catalog::Catalog;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn jira() -> Element {
+        Catalog::builtin().unwrap().by_key("jira").unwrap().clone()
+    }
+
+    fn parse(v: Value) -> Result<Configuration, ConfigurationError> {
+        Configuration::parse(&jira(), Some(&v))
+    }
+
+    fn good() -> Value {
+        json!({"jira.username": "u", "jira.password": "p", "jira.api.url": "https://x.atlassian.net"})
+    }
+
+    #[test]
+    fn all_missing_entries_are_named_in_catalog_order() {
+        let err = parse(json!({"jira.api.url": "https://x.atlassian.net"})).unwrap_err();
+        assert_eq!(
+            err,
+            ConfigurationError::Entries {
+                missing: vec!["jira.username".into(), "jira.password".into()],
+                unknown: vec![]
+            }
+        );
+        let err = Configuration::parse(&jira(), None).unwrap_err();
+        let ConfigurationError::Entries { missing, .. } = err else {
+            panic!()
+        };
+        assert_eq!(missing, ["jira.username", "jira.password", "jira.api.url"]);
+    }
+
+    #[test]
+    fn blank_and_null_required_entries_are_missing() {
+        let err =
+            parse(json!({"jira.username": "  ", "jira.password": null, "jira.api.url": "x.io"}))
+                .unwrap_err();
+        let ConfigurationError::Entries { missing, .. } = err else {
+            panic!()
+        };
+        assert_eq!(missing, ["jira.username", "jira.password"]);
+    }
+
+    #[test]
+    fn unknown_entries_are_named_with_a_near_match() {
+        let mut v = good();
+        v["jira.pasword"] = json!("x");
+        v["colour"] = json!("x");
+        let err = parse(v).unwrap_err();
+        let ConfigurationError::Entries { missing, unknown } = err else {
+            panic!()
+        };
+        assert!(missing.is_empty());
+        assert_eq!(
+            unknown[0],
+            UnknownEntry {
+                key: "colour".into(),
+                suggestion: None
+            }
+        );
+        assert_eq!(
+            unknown[1],
+            UnknownEntry {
+                key: "jira.pasword".into(),
+                suggestion: Some("jira.password".into())
+            }
+        );
+    }
+
+    #[test]
+    fn defaults_are_filled_and_secrets_are_held_as_secrets() {
+        let c = parse(good()).unwrap();
+        assert_eq!(c.get("filter.response.nulls").unwrap().expose(), "true");
+        assert_eq!(
+            c.get("event.notification.enabled").unwrap().expose(),
+            "false"
+        );
+        assert!(matches!(
+            c.get("jira.password"),
+            Some(ConfigText::Secret(_))
+        ));
+        assert!(!format!("{c:?}").contains("\"p\""));
+        let keys: Vec<_> = c.values().iter().map(|v| v.key.as_str()).collect();
+        assert_eq!(
+            &keys[..3],
+            ["jira.username", "jira.password", "jira.api.url"]
+        );
+    }
+
+    #[test]
+    fn typed_entries_accept_the_platforms_string_forms() {
+        let mut v = good();
+        v["event.notification.enabled"] = json!("true");
+        v["event.poller.refresh_interval"] = json!("15");
+        v["filter.response.nulls"] = json!(false);
+        v["event.vendor.type"] = json!("polling");
+        v["event.poller.configuration"] = json!("{\"issues\": {\"url\": \"/hubs\"}}");
+        let c = parse(v).unwrap();
+        assert_eq!(
+            c.get("event.notification.enabled").unwrap().expose(),
+            "true"
+        );
+        assert_eq!(
+            c.get("event.poller.refresh_interval").unwrap().expose(),
+            "15"
+        );
+        assert_eq!(c.get("filter.response.nulls").unwrap().expose(), "false");
+        assert_eq!(
+            c.get("event.poller.configuration").unwrap().expose(),
+            "{\"issues\":{\"url\":\"/hubs\"}}"
+        );
+    }
+
+    #[test]
+    fn typed_entries_refuse_values_of_another_type() {
+        for (key, bad) in [
+            ("jira.username", json!(5)),
+            ("event.notification.enabled", json!("yes")),
+            ("event.poller.refresh_interval", json!("soon")),
+            ("event.poller.refresh_interval", json!(0)),
+            ("event.vendor.type", json!("carrier-pigeon")),
+            ("event.poller.configuration", json!("[1]")),
+            ("jira.api.url", json!("http://x.atlassian.net")),
+        ] {
+            let mut v = good();
+            v[key] = bad;
+            match parse(v) {
+                Err(ConfigurationError::Invalid { key: k, .. }) => assert_eq!(k, key),
+                other => panic!("{key}: {other:?}"),
+            }
+        }
+        assert_eq!(
+            Configuration::parse(&jira(), Some(&json!([1]))).unwrap_err(),
+            ConfigurationError::NotAnObject
+        );
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            https_url("example.atlassian.net").unwrap(),
+            "https://example.atlassian.net"
+        );
+        assert_eq!(
+            https_url("https://example.atlassian.net/x").unwrap(),
+            "https://example.atlassian.net/x"
+        );
+        for bad in [
+            "http://example.atlassian.net",
+            "ftp://example.com",
+            "https://user:pw@example.com",
+            "https://",
+            "javascript:alert(1)",
+            "https://exa mple.com",
+            "https://xn--.com",
+            "",
+        ] {
+            assert!(https_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_dns_host_is_an_https_url(labels in proptest::collection::vec("[a-w][a-z0-9]{0,10}", 1..4)) {
+            let host = labels.join(".");
+            prop_assert_eq!(https_url(&host).unwrap(), format!("https://{host}"));
+        }
+
+        #[test]
+        fn parsing_never_panics(v in proptest::collection::hash_map("[a-z.]{1,20}", "\\PC{0,30}", 0..6)) {
+            let _ = parse(serde_json::to_value(v).unwrap());
+        }
+    }
+}

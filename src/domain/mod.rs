@@ -1,0 +1,11 @@
+//! Parsed types, validation and the catalog. No I/O here: everything after
+//! the edge trusts these types.
+
+pub mod catalog;
+pub mod configuration;
+pub mod credentials;
+pub mod idempotency;
+pub mod request;
+pub mod secret;
+mod suggest;
+pub mod token;

@@ -1,0 +1,353 @@
+//! The Create Instance body, parsed into types that cannot hold an invalid
+//! value. Unknown top-level fields are ignored.
+
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+
+use super::catalog::{Catalog, Element};
+use super::configuration::{Configuration, ConfigurationError};
+use super::suggest::closest;
+
+pub const MAX_NAME_CHARS: usize = 255;
+pub const MAX_TAGS: usize = 50;
+pub const MAX_TAG_CHARS: usize = 100;
+
+/// A non-blank instance name of at most 255 characters, trimmed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceName(String);
+
+impl InstanceName {
+    pub fn parse(v: Option<&Value>) -> Result<Self, String> {
+        let s = match v {
+            None | Some(Value::Null) => return Err("name is required".into()),
+            Some(Value::String(s)) => s.trim(),
+            Some(_) => return Err("name must be a string".into()),
+        };
+        if s.is_empty() {
+            return Err("name must not be blank".into());
+        }
+        if s.chars().count() > MAX_NAME_CHARS {
+            return Err(format!("name must be at most {MAX_NAME_CHARS} characters"));
+        }
+        Ok(InstanceName(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// At most 50 distinct, non-blank, trimmed tags of at most 100 characters.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Tags(Vec<String>);
+
+impl Tags {
+    pub fn parse(v: Option<&Value>) -> Result<Self, String> {
+        let items = match v {
+            None | Some(Value::Null) => return Ok(Tags::default()),
+            Some(Value::Array(items)) => items,
+            Some(_) => return Err("tags must be an array of strings".into()),
+        };
+        if items.len() > MAX_TAGS {
+            return Err(format!(
+                "at most {MAX_TAGS} tags are allowed, {} were given",
+                items.len()
+            ));
+        }
+        let mut tags: Vec<String> = Vec::with_capacity(items.len());
+        for item in items {
+            let Value::String(s) = item else {
+                return Err("tags must be an array of strings".into());
+            };
+            let t = s.trim();
+            if t.is_empty() {
+                return Err("tags must not be blank".into());
+            }
+            if t.chars().count() > MAX_TAG_CHARS {
+                return Err(format!(
+                    "each tag must be at most {MAX_TAG_CHARS} characters"
+                ));
+            }
+            if tags.iter().any(|seen| seen == t) {
+                return Err(format!("tag {t:?} is given twice; tags must be distinct"));
+            }
+            tags.push(t.to_owned());
+        }
+        Ok(Tags(tags))
+    }
+
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+}
+
+/// A request to create an instance of a catalog element.
+#[derive(Debug, Clone)]
+pub struct CreateInstance<'c> {
+    pub element: &'c Element,
+    pub name: InstanceName,
+    pub tags: Tags,
+    pub configuration: Configuration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RequestError {
+    /// The body is JSON but not an object, or a field has the wrong shape.
+    Invalid(String),
+    UnknownElement {
+        given: String,
+        known: Vec<String>,
+        suggestion: Option<String>,
+    },
+    Configuration(ConfigurationError),
+    Name(String),
+    Tags(String),
+}
+
+impl<'c> CreateInstance<'c> {
+    /// Checks in this order: element, configuration, name, tags; the first
+    /// field in error is reported (configuration errors list every entry).
+    pub fn parse(body: &Value, catalog: &'c Catalog) -> Result<Self, RequestError> {
+        let Value::Object(body) = body else {
+            return Err(RequestError::Invalid(
+                "the body must be a JSON object".into(),
+            ));
+        };
+        let element = element(body.get("element"), catalog)?;
+        let configuration = Configuration::parse(element, body.get("configuration"))
+            .map_err(RequestError::Configuration)?;
+        let name = InstanceName::parse(body.get("name")).map_err(RequestError::Name)?;
+        let tags = Tags::parse(body.get("tags")).map_err(RequestError::Tags)?;
+        Ok(CreateInstance {
+            element,
+            name,
+            tags,
+            configuration,
+        })
+    }
+
+    /// SHA-256 of the request's meaning (not its bytes): what an
+    /// `Idempotency-Key` replay is compared against. It covers secret values,
+    /// so it is kept only inside sealed data.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        let config: Vec<(&str, &str)> = self
+            .configuration
+            .values()
+            .iter()
+            .map(|v| (v.key.as_str(), v.value.expose()))
+            .collect();
+        let canonical = serde_json::json!([
+            self.element.info.id,
+            self.name.as_str(),
+            self.tags.as_slice(),
+            config
+        ]);
+        let mut bytes = zeroize::Zeroizing::new(canonical.to_string().into_bytes());
+        let digest = Sha256::digest(bytes.as_slice()).into();
+        zeroize::Zeroize::zeroize(&mut *bytes);
+        digest
+    }
+}
+
+fn element<'c>(v: Option<&Value>, catalog: &'c Catalog) -> Result<&'c Element, RequestError> {
+    const SHAPE: &str =
+        "element must be an object naming a catalog element, e.g. {\"key\": \"jira\"}";
+    let obj = match v {
+        Some(Value::Object(obj)) => obj,
+        None | Some(Value::Null) => {
+            return Err(RequestError::Invalid(format!(
+                "element is required; {SHAPE}"
+            )))
+        }
+        Some(_) => return Err(RequestError::Invalid(SHAPE.into())),
+    };
+    let unknown = |given: String| {
+        let known = catalog.keys();
+        RequestError::UnknownElement {
+            suggestion: closest(&given, known.iter().copied()),
+            known: known.into_iter().map(str::to_owned).collect(),
+            given,
+        }
+    };
+    let by_key = match obj.get("key") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(k)) => Some(catalog.by_key(k.trim()).ok_or_else(|| unknown(k.clone()))?),
+        Some(_) => return Err(RequestError::Invalid("element.key must be a string".into())),
+    };
+    let by_id = match obj.get("id") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(id) => Some(catalog.by_id(id).ok_or_else(|| unknown(n.to_string()))?),
+            None => {
+                return Err(RequestError::Invalid(
+                    "element.id must be a positive integer".into(),
+                ))
+            }
+        },
+        Some(_) => {
+            return Err(RequestError::Invalid(
+                "element.id must be a positive integer".into(),
+            ))
+        }
+    };
+    match (by_key, by_id) {
+        (Some(a), Some(b)) if a.info.id != b.info.id => Err(RequestError::Invalid(format!(
+            "element.key {:?} and element.id {} name different elements",
+            a.info.key, b.info.id
+        ))),
+        (Some(e), _) | (None, Some(e)) => Ok(e),
+        (None, None) => Err(RequestError::Invalid(SHAPE.into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn catalog() -> Catalog {
+        Catalog::builtin().unwrap()
+    }
+
+    fn seed() -> Value {
+        json!({
+            "element": {"key": "jira"},
+            "configuration": {"jira.username": "u", "jira.password": "p", "jira.api.url": "https://x.atlassian.net"},
+            "tags": ["support"],
+            "name": "Test",
+            "ignored": {"anything": 1}
+        })
+    }
+
+    #[test]
+    fn the_documented_request_parses() {
+        let c = catalog();
+        let r = CreateInstance::parse(&seed(), &c).unwrap();
+        assert_eq!(r.element.info.key, "jira");
+        assert_eq!(r.name.as_str(), "Test");
+        assert_eq!(r.tags.as_slice(), ["support"]);
+    }
+
+    #[test]
+    fn element_by_id_and_unknown_elements() {
+        let c = catalog();
+        let mut v = seed();
+        v["element"] = json!({"id": 1});
+        assert_eq!(
+            CreateInstance::parse(&v, &c).unwrap().element.info.key,
+            "jira"
+        );
+        v["element"] = json!({"key": "jirra"});
+        match CreateInstance::parse(&v, &c).unwrap_err() {
+            RequestError::UnknownElement {
+                given,
+                known,
+                suggestion,
+            } => {
+                assert_eq!(given, "jirra");
+                assert_eq!(known, ["jira"]);
+                assert_eq!(suggestion.as_deref(), Some("jira"));
+            }
+            e => panic!("{e:?}"),
+        }
+        v["element"] = json!({"key": "jira", "id": 99});
+        assert!(matches!(
+            CreateInstance::parse(&v, &c),
+            Err(RequestError::UnknownElement { .. })
+        ));
+        for bad in [
+            json!(null),
+            json!("jira"),
+            json!({}),
+            json!({"id": -1}),
+            json!({"key": 5}),
+        ] {
+            v["element"] = bad;
+            assert!(matches!(
+                CreateInstance::parse(&v, &c),
+                Err(RequestError::Invalid(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(
+            InstanceName::parse(Some(&json!("  x  "))).unwrap().as_str(),
+            "x"
+        );
+        assert!(InstanceName::parse(Some(&json!("é".repeat(255)))).is_ok());
+        for bad in [
+            json!(null),
+            json!(""),
+            json!("   "),
+            json!(3),
+            json!("a".repeat(256)),
+        ] {
+            assert!(InstanceName::parse(Some(&bad)).is_err(), "{bad}");
+        }
+        assert!(InstanceName::parse(None).is_err());
+    }
+
+    #[test]
+    fn tags() {
+        assert_eq!(Tags::parse(None).unwrap(), Tags::default());
+        assert_eq!(
+            Tags::parse(Some(&json!([" a ", "b"]))).unwrap().as_slice(),
+            ["a", "b"]
+        );
+        let fifty: Vec<String> = (0..50).map(|i| format!("t{i}")).collect();
+        assert!(Tags::parse(Some(&json!(fifty))).is_ok());
+        let fifty_one: Vec<String> = (0..51).map(|i| format!("t{i}")).collect();
+        for bad in [
+            json!(fifty_one),
+            json!(["a", "a"]),
+            json!([""]),
+            json!([1]),
+            json!("a"),
+            json!(["x".repeat(101)]),
+        ] {
+            assert!(Tags::parse(Some(&bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_fingerprint_follows_meaning_not_bytes() {
+        let c = catalog();
+        let a = CreateInstance::parse(&seed(), &c).unwrap().fingerprint();
+        let mut v = seed();
+        v["name"] = json!("  Test ");
+        v["element"] = json!({"id": 1});
+        v["ignored"] = json!(2);
+        assert_eq!(CreateInstance::parse(&v, &c).unwrap().fingerprint(), a);
+        v["configuration"]["jira.password"] = json!("other");
+        assert_ne!(CreateInstance::parse(&v, &c).unwrap().fingerprint(), a);
+    }
+
+    proptest! {
+        #[test]
+        fn any_json_body_parses_or_is_refused_without_panic(s in "\\PC{0,300}") {
+            if let Ok(v) = serde_json::from_str::<Value>(&s) {
+                let _ = CreateInstance::parse(&v, &catalog());
+            }
+        }
+
+        #[test]
+        fn valid_names_and_tags_round_trip(name in "[^\\s]\\PC{0,200}[^\\s]", tags in proptest::collection::hash_set("[a-z0-9]{1,100}", 0..50)) {
+            let tags: Vec<String> = tags.into_iter().collect();
+            let mut v = seed();
+            v["name"] = json!(name.clone());
+            v["tags"] = json!(tags.clone());
+            let c = catalog();
+            let r = CreateInstance::parse(&v, &c);
+            if name.chars().count() <= MAX_NAME_CHARS {
+                let r = r.unwrap();
+                prop_assert_eq!(r.name.as_str(), name.trim());
+                prop_assert_eq!(r.tags.as_slice(), &tags[..]);
+            } else {
+                prop_assert!(matches!(r, Err(RequestError::Name(_))));
+            }
+        }
+    }
+}
