@@ -1,0 +1,767 @@
+//! Every DynamoDB call of the service, and the item layout. Nothing else in
+//! the crate builds an `AttributeValue`.
+//!
+//! One table (`TABLE_NAME`), keys `PK` (S) and `SK` (S), one global secondary
+//! index `GSI1` (`GSI1PK`, `GSI1SK`, all attributes), TTL attribute
+//! `expiresAt` (epoch seconds).
+//!
+//! | item | PK | SK | other attributes |
+//! |---|---|---|---|
+//! | instance | `INSTANCE#<id>` | `INSTANCE` | `GSI1PK`=`ORG#<org>`, `GSI1SK`=`INSTANCE#<createdDate>#<id>`, `id` N, `organization`, `user`, `name`, `tags` L, `elementKey`, `elementId` N, `configuration` M (non-secret values, S), `secrets` M (sealed values, B), `sealedDataKey` B, `tokenDigest` B, `createdDate`, `updatedDate`, `valid`, `disabled`, `cachingEnabled` BOOL, `maxCacheSize`, `cacheTimeToLive` N |
+//! | idempotency record | `IDEMPOTENCY#<org>#<sha256(key) hex>` | `IDEMPOTENCY` | `instanceId` N, `sealedDataKey` B, `sealedResponse` B (the first response and the request's fingerprint, sealed), `createdDate`, `expiresAt` N (created + 24 h; TTL) |
+//! | organization | `ORG#<org>` | `ORG` | `organization`, `secretDigest` B, `createdDate` |
+//! | organization secret | `ORGSECRET#<sha256 hex>` | `ORGSECRET` | `organization`, `secretDigest` B |
+//! | user | `ORG#<org>` | `USER#<email>` | `email`, `secretDigest` B, `enabled` BOOL, `createdDate` |
+//! | user secret | `USERSECRET#<sha256 hex>` | `USERSECRET` | `organization`, `email`, `secretDigest` B, `enabled` BOOL |
+//!
+//! Access patterns: create an instance (one conditional `PutItem`; with an
+//! idempotency key, one `TransactWriteItems` of the instance and its record);
+//! get an instance or resolve a token (one strongly consistent `GetItem`: the
+//! token carries the id); list an organization's instances (`GSI1`, newest
+//! last); authenticate (one strongly consistent `BatchGetItem` of the two
+//! secret items). Every put of a new item is conditional on
+//! `attribute_not_exists(PK)`: nothing is ever overwritten.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, KeysAndAttributes, Projection, ProjectionType, Put, ScalarAttributeType, TimeToLiveSpecification,
+    TransactWriteItem, Update,
+};
+use aws_sdk_dynamodb::Client;
+
+use crate::domain::secret::SecretDigest;
+use crate::domain::token::{InstanceId, Token};
+
+type Item = HashMap<String, AttributeValue>;
+
+pub const GSI1: &str = "GSI1";
+pub const TTL_ATTRIBUTE: &str = "expiresAt";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Throttled, unreachable, timed out, or refused after the SDK's retries.
+    #[error("DynamoDB {operation} failed: {detail}")]
+    Unavailable { operation: &'static str, detail: String },
+    /// An item that does not have the layout above: a bug or a hand edit.
+    #[error("item {pk} is not as documented: {detail}")]
+    Corrupt { pk: String, detail: String },
+}
+
+/// An instance as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceRecord {
+    pub id: InstanceId,
+    pub organization: String,
+    pub user: String,
+    pub name: String,
+    pub tags: Vec<String>,
+    pub element_key: String,
+    pub element_id: u64,
+    /// Non-secret configuration values.
+    pub configuration: Vec<(String, String)>,
+    /// Sealed secret configuration values (see `seal`).
+    pub secrets: Vec<(String, Vec<u8>)>,
+    /// The KMS-encrypted data key the secrets are sealed under.
+    pub sealed_data_key: Vec<u8>,
+    pub token_digest: SecretDigest,
+    pub created_date: String,
+    pub updated_date: String,
+    pub valid: bool,
+    pub disabled: bool,
+    pub caching_enabled: bool,
+    pub max_cache_size: u64,
+    pub cache_time_to_live: u64,
+}
+
+/// What an `Idempotency-Key` replays.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplayRecord {
+    pub organization: String,
+    pub key_digest: String,
+    pub instance_id: InstanceId,
+    pub sealed_data_key: Vec<u8>,
+    pub sealed_response: Vec<u8>,
+    pub created_date: String,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutOutcome {
+    Created,
+    /// An instance with this id exists: draw another id.
+    IdTaken,
+    /// The idempotency record exists (and has not expired).
+    KeyTaken,
+    /// Another transaction on the same idempotency record is in flight.
+    KeyBusy,
+}
+
+/// The owner of a verified pair of secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub organization: String,
+    pub user: String,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum AdminOutcome {
+    Done,
+    OrganizationExists,
+    NoSuchOrganization,
+    UserExists,
+    NoSuchUser,
+    /// Someone changed the item meanwhile; nothing was written.
+    Raced,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Store { client, table: table.into() }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    // ---- instances -------------------------------------------------------
+
+    /// One conditional `PutItem`: the floor of a create.
+    pub async fn put_instance(&self, record: &InstanceRecord) -> Result<PutOutcome, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(instance_item(record)))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(PutOutcome::Created),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                Ok(PutOutcome::IdTaken)
+            }
+            Err(e) => Err(unavailable("PutItem", e)),
+        }
+    }
+
+    /// One `TransactWriteItems` of the instance and its idempotency record:
+    /// both or neither. An expired record (TTL deletion is lazy) may be
+    /// replaced.
+    pub async fn put_instance_with_replay(
+        &self,
+        record: &InstanceRecord,
+        replay: &ReplayRecord,
+        now_epoch: i64,
+    ) -> Result<PutOutcome, StoreError> {
+        let instance = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(instance_item(record)))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(bug)?;
+        let idempotency = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(replay_item(replay)))
+            .condition_expression("attribute_not_exists(PK) OR #ttl < :now")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", n(now_epoch))
+            .build()
+            .map_err(bug)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(instance).build())
+            .transact_items(TransactWriteItem::builder().put(idempotency).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(PutOutcome::Created),
+            Err(e) => {
+                let reasons: Vec<Option<String>> = e
+                    .as_service_error()
+                    .and_then(|s| match s {
+                        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => {
+                            Some(c.cancellation_reasons().iter().map(|r| r.code().map(str::to_owned)).collect())
+                        }
+                        _ => None,
+                    })
+                    .unwrap_or_default();
+                let code = |i: usize| reasons.get(i).cloned().flatten();
+                match (code(0).as_deref(), code(1).as_deref()) {
+                    (_, Some("ConditionalCheckFailed")) => Ok(PutOutcome::KeyTaken),
+                    (Some("ConditionalCheckFailed"), _) => Ok(PutOutcome::IdTaken),
+                    (_, Some("TransactionConflict")) => Ok(PutOutcome::KeyBusy),
+                    _ => Err(unavailable("TransactWriteItems", e)),
+                }
+            }
+        }
+    }
+
+    /// The idempotency record, read strongly consistently.
+    pub async fn get_replay(&self, organization: &str, key_digest: &str) -> Result<Option<ReplayRecord>, StoreError> {
+        let pk = replay_pk(organization, key_digest);
+        let item = self.get_consistent(&pk, "IDEMPOTENCY").await?;
+        item.map(|item| {
+            let r = Reader::new(&pk, &item);
+            Ok(ReplayRecord {
+                organization: organization.to_owned(),
+                key_digest: key_digest.to_owned(),
+                instance_id: r.id("instanceId")?,
+                sealed_data_key: r.b("sealedDataKey")?,
+                sealed_response: r.b("sealedResponse")?,
+                created_date: r.s("createdDate")?,
+                expires_at: r.n("expiresAt")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// An instance by id, read strongly consistently.
+    pub async fn get_instance(&self, id: InstanceId) -> Result<Option<InstanceRecord>, StoreError> {
+        let pk = instance_pk(id);
+        let item = self.get_consistent(&pk, "INSTANCE").await?;
+        item.map(|item| read_instance(&pk, &item)).transpose()
+    }
+
+    /// The instance an `Element <token>` belongs to: one strongly consistent
+    /// read (the token carries the id), then a constant-time comparison of
+    /// the token's digest with the stored one.
+    pub async fn instance_by_token(&self, token: &Token) -> Result<Option<InstanceRecord>, StoreError> {
+        let Some(id) = token.instance_id() else { return Ok(None) };
+        let found = self.get_instance(id).await?;
+        Ok(found.filter(|r| r.token_digest.ct_eq(&token.digest())))
+    }
+
+    /// An organization's instances, oldest first (through `GSI1`, eventually
+    /// consistent).
+    pub async fn list_instances(&self, organization: &str) -> Result<Vec<InstanceRecord>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("GSI1PK = :pk AND begins_with(GSI1SK, :sk)")
+                .expression_attribute_values(":pk", s(format!("ORG#{organization}")))
+                .expression_attribute_values(":sk", s("INSTANCE#"))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| unavailable("Query", e))?;
+            for item in page.items() {
+                let pk = item.get("PK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                out.push(read_instance(&pk, item)?);
+            }
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    // ---- credentials -----------------------------------------------------
+
+    /// Who owns this pair of secret digests: one strongly consistent
+    /// `BatchGetItem` of the two secret items. `None` unless both exist,
+    /// belong to one organization, and the user is enabled.
+    pub async fn find_principal(&self, user: &SecretDigest, org: &SecretDigest) -> Result<Option<Principal>, StoreError> {
+        let user_pk = format!("USERSECRET#{}", user.hex());
+        let org_pk = format!("ORGSECRET#{}", org.hex());
+        let keys = KeysAndAttributes::builder()
+            .keys(key(&user_pk, "USERSECRET"))
+            .keys(key(&org_pk, "ORGSECRET"))
+            .consistent_read(true)
+            .build()
+            .map_err(bug)?;
+        let out = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, keys)
+            .send()
+            .await
+            .map_err(|e| unavailable("BatchGetItem", e))?;
+        if out.unprocessed_keys().is_some_and(|u| !u.is_empty()) {
+            return Err(StoreError::Unavailable {
+                operation: "BatchGetItem",
+                detail: "keys left unprocessed (throttled)".into(),
+            });
+        }
+        let items = out.responses().and_then(|r| r.get(&self.table)).map(Vec::as_slice).unwrap_or_default();
+        let find = |pk: &str| items.iter().find(|i| i.get("PK").and_then(|v| v.as_s().ok()).is_some_and(|v| v == pk));
+        let (Some(u), Some(o)) = (find(&user_pk), find(&org_pk)) else { return Ok(None) };
+        let (ur, or) = (Reader::new(&user_pk, u), Reader::new(&org_pk, o));
+        let digests_match = ur.digest("secretDigest")?.ct_eq(user) & or.digest("secretDigest")?.ct_eq(org);
+        let organization = or.s("organization")?;
+        if !digests_match || !ur.bool("enabled")? || ur.s("organization")? != organization {
+            return Ok(None);
+        }
+        Ok(Some(Principal { organization, user: ur.s("email")? }))
+    }
+
+    /// A new organization and its first user, all or nothing.
+    pub async fn create_organization(
+        &self,
+        organization: &str,
+        org_secret: &SecretDigest,
+        email: &str,
+        user_secret: &SecretDigest,
+        now: &str,
+    ) -> Result<AdminOutcome, StoreError> {
+        let org_item = item([
+            ("PK", s(format!("ORG#{organization}"))),
+            ("SK", s("ORG")),
+            ("organization", s(organization)),
+            ("secretDigest", b(&org_secret.0)),
+            ("createdDate", s(now)),
+        ]);
+        let org_secret_item = item([
+            ("PK", s(format!("ORGSECRET#{}", org_secret.hex()))),
+            ("SK", s("ORGSECRET")),
+            ("organization", s(organization)),
+            ("secretDigest", b(&org_secret.0)),
+        ]);
+        let mut writes = vec![self.put_new(org_item)?, self.put_new(org_secret_item)?];
+        writes.extend(self.user_puts(organization, email, user_secret, now)?);
+        let reasons = self.transact("TransactWriteItems", writes).await?;
+        Ok(match reasons.first().map(String::as_str) {
+            None => AdminOutcome::Done,
+            Some("ConditionalCheckFailed") => AdminOutcome::OrganizationExists,
+            Some(_) => AdminOutcome::Raced,
+        })
+    }
+
+    /// A further user of an existing organization.
+    pub async fn add_user(
+        &self,
+        organization: &str,
+        email: &str,
+        user_secret: &SecretDigest,
+        now: &str,
+    ) -> Result<AdminOutcome, StoreError> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(&format!("ORG#{organization}"), "ORG")))
+            .condition_expression("attribute_exists(PK)")
+            .build()
+            .map_err(bug)?;
+        let mut writes = vec![TransactWriteItem::builder().condition_check(check).build()];
+        writes.extend(self.user_puts(organization, email, user_secret, now)?);
+        let reasons = self.transact("TransactWriteItems", writes).await?;
+        Ok(match reasons.iter().position(|r| r == "ConditionalCheckFailed") {
+            None if reasons.is_empty() => AdminOutcome::Done,
+            Some(0) => AdminOutcome::NoSuchOrganization,
+            Some(1) => AdminOutcome::UserExists,
+            _ => AdminOutcome::Raced,
+        })
+    }
+
+    /// Enables or disables a user: the user item and its secret item together.
+    pub async fn set_user_enabled(&self, organization: &str, email: &str, enabled: bool) -> Result<AdminOutcome, StoreError> {
+        let user_pk = format!("ORG#{organization}");
+        let user_sk = format!("USER#{email}");
+        let Some(user) = self.get_consistent(&user_pk, &user_sk).await? else { return Ok(AdminOutcome::NoSuchUser) };
+        let digest = Reader::new(&user_pk, &user).digest("secretDigest")?;
+        let set = |pk: &str, sk: &str| -> Result<TransactWriteItem, StoreError> {
+            let update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(pk, sk)))
+                .update_expression("SET enabled = :e")
+                .condition_expression("attribute_exists(PK) AND secretDigest = :d")
+                .expression_attribute_values(":e", AttributeValue::Bool(enabled))
+                .expression_attribute_values(":d", b(&digest.0))
+                .build()
+                .map_err(bug)?;
+            Ok(TransactWriteItem::builder().update(update).build())
+        };
+        let writes = vec![
+            set(&user_pk, &user_sk)?,
+            set(&format!("USERSECRET#{}", digest.hex()), "USERSECRET")?,
+        ];
+        let reasons = self.transact("TransactWriteItems", writes).await?;
+        Ok(if reasons.is_empty() { AdminOutcome::Done } else { AdminOutcome::Raced })
+    }
+
+    /// Replaces a user's secret: the old one stops working at once (up to
+    /// the function's credential cache bound).
+    pub async fn rotate_user_secret(&self, organization: &str, email: &str, new: &SecretDigest) -> Result<AdminOutcome, StoreError> {
+        let user_pk = format!("ORG#{organization}");
+        let user_sk = format!("USER#{email}");
+        let Some(user) = self.get_consistent(&user_pk, &user_sk).await? else { return Ok(AdminOutcome::NoSuchUser) };
+        let r = Reader::new(&user_pk, &user);
+        let old = r.digest("secretDigest")?;
+        let new_secret_item = item([
+            ("PK", s(format!("USERSECRET#{}", new.hex()))),
+            ("SK", s("USERSECRET")),
+            ("organization", s(organization)),
+            ("email", s(email)),
+            ("secretDigest", b(&new.0)),
+            ("enabled", AttributeValue::Bool(r.bool("enabled")?)),
+        ]);
+        let writes = vec![
+            self.swap_digest(&user_pk, &user_sk, &old, new)?,
+            self.delete(&format!("USERSECRET#{}", old.hex()), "USERSECRET")?,
+            self.put_new(new_secret_item)?,
+        ];
+        let reasons = self.transact("TransactWriteItems", writes).await?;
+        Ok(if reasons.is_empty() { AdminOutcome::Done } else { AdminOutcome::Raced })
+    }
+
+    /// Replaces an organization's secret.
+    pub async fn rotate_organization_secret(&self, organization: &str, new: &SecretDigest) -> Result<AdminOutcome, StoreError> {
+        let pk = format!("ORG#{organization}");
+        let Some(org) = self.get_consistent(&pk, "ORG").await? else { return Ok(AdminOutcome::NoSuchOrganization) };
+        let old = Reader::new(&pk, &org).digest("secretDigest")?;
+        let new_secret_item = item([
+            ("PK", s(format!("ORGSECRET#{}", new.hex()))),
+            ("SK", s("ORGSECRET")),
+            ("organization", s(organization)),
+            ("secretDigest", b(&new.0)),
+        ]);
+        let writes = vec![
+            self.swap_digest(&pk, "ORG", &old, new)?,
+            self.delete(&format!("ORGSECRET#{}", old.hex()), "ORGSECRET")?,
+            self.put_new(new_secret_item)?,
+        ];
+        let reasons = self.transact("TransactWriteItems", writes).await?;
+        Ok(if reasons.is_empty() { AdminOutcome::Done } else { AdminOutcome::Raced })
+    }
+
+    // ---- setup -----------------------------------------------------------
+
+    /// Creates the table (on demand, `GSI1`, TTL on `expiresAt`) unless it
+    /// exists. Returns whether it was created. For a local DynamoDB API
+    /// server; in the cloud the SAM template owns the table.
+    pub async fn create_table_if_missing(&self) -> Result<bool, StoreError> {
+        match self.client.describe_table().table_name(&self.table).send().await {
+            Ok(_) => return Ok(false),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
+            Err(e) => return Err(unavailable("DescribeTable", e)),
+        }
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(bug)
+        };
+        let key_el = |name: &str, t: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(t).build().map_err(bug);
+        let gsi = GlobalSecondaryIndex::builder()
+            .index_name(GSI1)
+            .key_schema(key_el("GSI1PK", KeyType::Hash)?)
+            .key_schema(key_el("GSI1SK", KeyType::Range)?)
+            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+            .build()
+            .map_err(bug)?;
+        let created = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("PK")?)
+            .attribute_definitions(attr("SK")?)
+            .attribute_definitions(attr("GSI1PK")?)
+            .attribute_definitions(attr("GSI1SK")?)
+            .key_schema(key_el("PK", KeyType::Hash)?)
+            .key_schema(key_el("SK", KeyType::Range)?)
+            .global_secondary_indexes(gsi)
+            .send()
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => return Ok(false),
+            Err(e) => return Err(unavailable("CreateTable", e)),
+        }
+        for _ in 0..60 {
+            let d = self.client.describe_table().table_name(&self.table).send().await.map_err(|e| unavailable("DescribeTable", e))?;
+            if d.table().and_then(|t| t.table_status()).is_some_and(|s| s.as_str() == "ACTIVE") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder().attribute_name(TTL_ATTRIBUTE).enabled(true).build().map_err(bug)?,
+            )
+            .send()
+            .await
+            .map_err(|e| unavailable("UpdateTimeToLive", e))?;
+        Ok(true)
+    }
+
+    /// Every item of the table, raw: for tests and the operator's checks
+    /// that nothing secret is stored in clear.
+    pub async fn scan_raw(&self) -> Result<Vec<Item>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| unavailable("Scan", e))?;
+            out.extend(page.items().iter().cloned());
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    // ---- helpers ---------------------------------------------------------
+
+    async fn get_consistent(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable("GetItem", e))?;
+        Ok(out.item)
+    }
+
+    fn user_puts(&self, organization: &str, email: &str, secret: &SecretDigest, now: &str) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let user = item([
+            ("PK", s(format!("ORG#{organization}"))),
+            ("SK", s(format!("USER#{email}"))),
+            ("email", s(email)),
+            ("secretDigest", b(&secret.0)),
+            ("enabled", AttributeValue::Bool(true)),
+            ("createdDate", s(now)),
+        ]);
+        let lookup = item([
+            ("PK", s(format!("USERSECRET#{}", secret.hex()))),
+            ("SK", s("USERSECRET")),
+            ("organization", s(organization)),
+            ("email", s(email)),
+            ("secretDigest", b(&secret.0)),
+            ("enabled", AttributeValue::Bool(true)),
+        ]);
+        Ok(vec![self.put_new(user)?, self.put_new(lookup)?])
+    }
+
+    fn put_new(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(bug)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn delete(&self, pk: &str, sk: &str) -> Result<TransactWriteItem, StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .condition_expression("attribute_exists(PK)")
+            .build()
+            .map_err(bug)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    fn swap_digest(&self, pk: &str, sk: &str, old: &SecretDigest, new: &SecretDigest) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .update_expression("SET secretDigest = :new")
+            .condition_expression("secretDigest = :old")
+            .expression_attribute_values(":new", b(&new.0))
+            .expression_attribute_values(":old", b(&old.0))
+            .build()
+            .map_err(bug)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Runs a transaction; returns the cancellation reasons (empty when it
+    /// committed), one per item, "None" for items that were not the cause.
+    async fn transact(&self, operation: &'static str, writes: Vec<TransactWriteItem>) -> Result<Vec<String>, StoreError> {
+        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
+            Ok(_) => Ok(Vec::new()),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c))
+                    if c.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed")) =>
+                {
+                    Ok(c.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_owned()).collect())
+                }
+                _ => Err(unavailable(operation, e)),
+            },
+        }
+    }
+}
+
+fn instance_pk(id: InstanceId) -> String {
+    format!("INSTANCE#{id}")
+}
+
+fn replay_pk(organization: &str, key_digest: &str) -> String {
+    format!("IDEMPOTENCY#{organization}#{key_digest}")
+}
+
+fn instance_item(r: &InstanceRecord) -> Item {
+    let configuration = r.configuration.iter().map(|(k, v)| (k.clone(), s(v))).collect();
+    let secrets = r.secrets.iter().map(|(k, v)| (k.clone(), b(v))).collect();
+    item([
+        ("PK", s(instance_pk(r.id))),
+        ("SK", s("INSTANCE")),
+        ("GSI1PK", s(format!("ORG#{}", r.organization))),
+        ("GSI1SK", s(format!("INSTANCE#{}#{}", r.created_date, r.id))),
+        ("id", n(r.id.get())),
+        ("organization", s(&r.organization)),
+        ("user", s(&r.user)),
+        ("name", s(&r.name)),
+        ("tags", AttributeValue::L(r.tags.iter().map(s).collect())),
+        ("elementKey", s(&r.element_key)),
+        ("elementId", n(r.element_id)),
+        ("configuration", AttributeValue::M(configuration)),
+        ("secrets", AttributeValue::M(secrets)),
+        ("sealedDataKey", b(&r.sealed_data_key)),
+        ("tokenDigest", b(&r.token_digest.0)),
+        ("createdDate", s(&r.created_date)),
+        ("updatedDate", s(&r.updated_date)),
+        ("valid", AttributeValue::Bool(r.valid)),
+        ("disabled", AttributeValue::Bool(r.disabled)),
+        ("cachingEnabled", AttributeValue::Bool(r.caching_enabled)),
+        ("maxCacheSize", n(r.max_cache_size)),
+        ("cacheTimeToLive", n(r.cache_time_to_live)),
+    ])
+}
+
+fn read_instance(pk: &str, item: &Item) -> Result<InstanceRecord, StoreError> {
+    let r = Reader::new(pk, item);
+    let map = |name: &str| -> Result<&HashMap<String, AttributeValue>, StoreError> {
+        r.get(name)?.as_m().map_err(|_| r.corrupt(name))
+    };
+    let mut configuration: Vec<(String, String)> = map("configuration")?
+        .iter()
+        .map(|(k, v)| v.as_s().map(|v| (k.clone(), v.clone())).map_err(|_| r.corrupt("configuration")))
+        .collect::<Result<_, _>>()?;
+    configuration.sort();
+    let mut secrets: Vec<(String, Vec<u8>)> = map("secrets")?
+        .iter()
+        .map(|(k, v)| v.as_b().map(|v| (k.clone(), v.as_ref().to_vec())).map_err(|_| r.corrupt("secrets")))
+        .collect::<Result<_, _>>()?;
+    secrets.sort();
+    let tags = r
+        .get("tags")?
+        .as_l()
+        .map_err(|_| r.corrupt("tags"))?
+        .iter()
+        .map(|t| t.as_s().cloned().map_err(|_| r.corrupt("tags")))
+        .collect::<Result<_, _>>()?;
+    Ok(InstanceRecord {
+        id: r.id("id")?,
+        organization: r.s("organization")?,
+        user: r.s("user")?,
+        name: r.s("name")?,
+        tags,
+        element_key: r.s("elementKey")?,
+        element_id: r.n("elementId")?,
+        configuration,
+        secrets,
+        sealed_data_key: r.b("sealedDataKey")?,
+        token_digest: r.digest("tokenDigest")?,
+        created_date: r.s("createdDate")?,
+        updated_date: r.s("updatedDate")?,
+        valid: r.bool("valid")?,
+        disabled: r.bool("disabled")?,
+        caching_enabled: r.bool("cachingEnabled")?,
+        max_cache_size: r.n("maxCacheSize")?,
+        cache_time_to_live: r.n("cacheTimeToLive")?,
+    })
+}
+
+fn replay_item(r: &ReplayRecord) -> Item {
+    item([
+        ("PK", s(replay_pk(&r.organization, &r.key_digest))),
+        ("SK", s("IDEMPOTENCY")),
+        ("instanceId", n(r.instance_id.get())),
+        ("sealedDataKey", b(&r.sealed_data_key)),
+        ("sealedResponse", b(&r.sealed_response)),
+        ("createdDate", s(&r.created_date)),
+        (TTL_ATTRIBUTE, n(r.expires_at)),
+    ])
+}
+
+struct Reader<'a> {
+    pk: &'a str,
+    item: &'a Item,
+}
+
+impl<'a> Reader<'a> {
+    fn new(pk: &'a str, item: &'a Item) -> Self {
+        Reader { pk, item }
+    }
+    fn corrupt(&self, attribute: &str) -> StoreError {
+        StoreError::Corrupt { pk: self.pk.to_owned(), detail: format!("attribute {attribute} is missing or mistyped") }
+    }
+    fn get(&self, name: &str) -> Result<&'a AttributeValue, StoreError> {
+        self.item.get(name).ok_or_else(|| self.corrupt(name))
+    }
+    fn s(&self, name: &str) -> Result<String, StoreError> {
+        self.get(name)?.as_s().cloned().map_err(|_| self.corrupt(name))
+    }
+    fn n<T: std::str::FromStr>(&self, name: &str) -> Result<T, StoreError> {
+        self.get(name)?.as_n().ok().and_then(|v| v.parse().ok()).ok_or_else(|| self.corrupt(name))
+    }
+    fn b(&self, name: &str) -> Result<Vec<u8>, StoreError> {
+        self.get(name)?.as_b().map(|v| v.as_ref().to_vec()).map_err(|_| self.corrupt(name))
+    }
+    fn bool(&self, name: &str) -> Result<bool, StoreError> {
+        self.get(name)?.as_bool().copied().map_err(|_| self.corrupt(name))
+    }
+    fn id(&self, name: &str) -> Result<InstanceId, StoreError> {
+        InstanceId::new(self.n(name)?).ok_or_else(|| self.corrupt(name))
+    }
+    fn digest(&self, name: &str) -> Result<SecretDigest, StoreError> {
+        SecretDigest::from_slice(&self.b(name)?).ok_or_else(|| self.corrupt(name))
+    }
+}
+
+fn item<const N: usize>(pairs: [(&str, AttributeValue); N]) -> Item {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+fn key(pk: &str, sk: &str) -> Item {
+    item([("PK", s(pk)), ("SK", s(sk))])
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn b(v: &[u8]) -> AttributeValue {
+    AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(v))
+}
+
+fn unavailable<E: std::error::Error + 'static>(operation: &'static str, e: E) -> StoreError {
+    StoreError::Unavailable { operation, detail: DisplayErrorContext(&e).to_string() }
+}
+
+fn bug(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Corrupt { pk: String::new(), detail: format!("request could not be built: {e}") }
+}
