@@ -27,9 +27,9 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, KeysAndAttributes, Projection, ProjectionType, Put, ScalarAttributeType, TimeToLiveSpecification,
-    TransactWriteItem, Update,
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put,
+    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -45,7 +45,10 @@ pub const TTL_ATTRIBUTE: &str = "expiresAt";
 pub enum StoreError {
     /// Throttled, unreachable, timed out, or refused after the SDK's retries.
     #[error("DynamoDB {operation} failed: {detail}")]
-    Unavailable { operation: &'static str, detail: String },
+    Unavailable {
+        operation: &'static str,
+        detail: String,
+    },
     /// An item that does not have the layout above: a bug or a hand edit.
     #[error("item {pk} is not as documented: {detail}")]
     Corrupt { pk: String, detail: String },
@@ -126,7 +129,10 @@ pub struct Store {
 
 impl Store {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Store { client, table: table.into() }
+        Store {
+            client,
+            table: table.into(),
+        }
     }
 
     pub fn table(&self) -> &str {
@@ -147,7 +153,10 @@ impl Store {
             .await;
         match result {
             Ok(_) => Ok(PutOutcome::Created),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
                 Ok(PutOutcome::IdTaken)
             }
             Err(e) => Err(unavailable("PutItem", e)),
@@ -208,7 +217,11 @@ impl Store {
     }
 
     /// The idempotency record, read strongly consistently.
-    pub async fn get_replay(&self, organization: &str, key_digest: &str) -> Result<Option<ReplayRecord>, StoreError> {
+    pub async fn get_replay(
+        &self,
+        organization: &str,
+        key_digest: &str,
+    ) -> Result<Option<ReplayRecord>, StoreError> {
         let pk = replay_pk(organization, key_digest);
         let item = self.get_consistent(&pk, "IDEMPOTENCY").await?;
         item.map(|item| {
@@ -236,15 +249,23 @@ impl Store {
     /// The instance an `Element <token>` belongs to: one strongly consistent
     /// read (the token carries the id), then a constant-time comparison of
     /// the token's digest with the stored one.
-    pub async fn instance_by_token(&self, token: &Token) -> Result<Option<InstanceRecord>, StoreError> {
-        let Some(id) = token.instance_id() else { return Ok(None) };
+    pub async fn instance_by_token(
+        &self,
+        token: &Token,
+    ) -> Result<Option<InstanceRecord>, StoreError> {
+        let Some(id) = token.instance_id() else {
+            return Ok(None);
+        };
         let found = self.get_instance(id).await?;
         Ok(found.filter(|r| r.token_digest.ct_eq(&token.digest())))
     }
 
     /// An organization's instances, oldest first (through `GSI1`, eventually
     /// consistent).
-    pub async fn list_instances(&self, organization: &str) -> Result<Vec<InstanceRecord>, StoreError> {
+    pub async fn list_instances(
+        &self,
+        organization: &str,
+    ) -> Result<Vec<InstanceRecord>, StoreError> {
         let mut out = Vec::new();
         let mut start = None;
         loop {
@@ -261,7 +282,11 @@ impl Store {
                 .await
                 .map_err(|e| unavailable("Query", e))?;
             for item in page.items() {
-                let pk = item.get("PK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                let pk = item
+                    .get("PK")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
                 out.push(read_instance(&pk, item)?);
             }
             start = page.last_evaluated_key().cloned();
@@ -276,7 +301,11 @@ impl Store {
     /// Who owns this pair of secret digests: one strongly consistent
     /// `BatchGetItem` of the two secret items. `None` unless both exist,
     /// belong to one organization, and the user is enabled.
-    pub async fn find_principal(&self, user: &SecretDigest, org: &SecretDigest) -> Result<Option<Principal>, StoreError> {
+    pub async fn find_principal(
+        &self,
+        user: &SecretDigest,
+        org: &SecretDigest,
+    ) -> Result<Option<Principal>, StoreError> {
         let user_pk = format!("USERSECRET#{}", user.hex());
         let org_pk = format!("ORGSECRET#{}", org.hex());
         let keys = KeysAndAttributes::builder()
@@ -298,16 +327,32 @@ impl Store {
                 detail: "keys left unprocessed (throttled)".into(),
             });
         }
-        let items = out.responses().and_then(|r| r.get(&self.table)).map(Vec::as_slice).unwrap_or_default();
-        let find = |pk: &str| items.iter().find(|i| i.get("PK").and_then(|v| v.as_s().ok()).is_some_and(|v| v == pk));
-        let (Some(u), Some(o)) = (find(&user_pk), find(&org_pk)) else { return Ok(None) };
+        let items = out
+            .responses()
+            .and_then(|r| r.get(&self.table))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let find = |pk: &str| {
+            items.iter().find(|i| {
+                i.get("PK")
+                    .and_then(|v| v.as_s().ok())
+                    .is_some_and(|v| v == pk)
+            })
+        };
+        let (Some(u), Some(o)) = (find(&user_pk), find(&org_pk)) else {
+            return Ok(None);
+        };
         let (ur, or) = (Reader::new(&user_pk, u), Reader::new(&org_pk, o));
-        let digests_match = ur.digest("secretDigest")?.ct_eq(user) & or.digest("secretDigest")?.ct_eq(org);
+        let digests_match =
+            ur.digest("secretDigest")?.ct_eq(user) & or.digest("secretDigest")?.ct_eq(org);
         let organization = or.s("organization")?;
         if !digests_match || !ur.bool("enabled")? || ur.s("organization")? != organization {
             return Ok(None);
         }
-        Ok(Some(Principal { organization, user: ur.s("email")? }))
+        Ok(Some(Principal {
+            organization,
+            user: ur.s("email")?,
+        }))
     }
 
     /// A new organization and its first user, all or nothing.
@@ -359,19 +404,28 @@ impl Store {
         let mut writes = vec![TransactWriteItem::builder().condition_check(check).build()];
         writes.extend(self.user_puts(organization, email, user_secret, now)?);
         let reasons = self.transact("TransactWriteItems", writes).await?;
-        Ok(match reasons.iter().position(|r| r == "ConditionalCheckFailed") {
-            None if reasons.is_empty() => AdminOutcome::Done,
-            Some(0) => AdminOutcome::NoSuchOrganization,
-            Some(1) => AdminOutcome::UserExists,
-            _ => AdminOutcome::Raced,
-        })
+        Ok(
+            match reasons.iter().position(|r| r == "ConditionalCheckFailed") {
+                None if reasons.is_empty() => AdminOutcome::Done,
+                Some(0) => AdminOutcome::NoSuchOrganization,
+                Some(1) => AdminOutcome::UserExists,
+                _ => AdminOutcome::Raced,
+            },
+        )
     }
 
     /// Enables or disables a user: the user item and its secret item together.
-    pub async fn set_user_enabled(&self, organization: &str, email: &str, enabled: bool) -> Result<AdminOutcome, StoreError> {
+    pub async fn set_user_enabled(
+        &self,
+        organization: &str,
+        email: &str,
+        enabled: bool,
+    ) -> Result<AdminOutcome, StoreError> {
         let user_pk = format!("ORG#{organization}");
         let user_sk = format!("USER#{email}");
-        let Some(user) = self.get_consistent(&user_pk, &user_sk).await? else { return Ok(AdminOutcome::NoSuchUser) };
+        let Some(user) = self.get_consistent(&user_pk, &user_sk).await? else {
+            return Ok(AdminOutcome::NoSuchUser);
+        };
         let digest = Reader::new(&user_pk, &user).digest("secretDigest")?;
         let set = |pk: &str, sk: &str| -> Result<TransactWriteItem, StoreError> {
             let update = Update::builder()
@@ -390,15 +444,26 @@ impl Store {
             set(&format!("USERSECRET#{}", digest.hex()), "USERSECRET")?,
         ];
         let reasons = self.transact("TransactWriteItems", writes).await?;
-        Ok(if reasons.is_empty() { AdminOutcome::Done } else { AdminOutcome::Raced })
+        Ok(if reasons.is_empty() {
+            AdminOutcome::Done
+        } else {
+            AdminOutcome::Raced
+        })
     }
 
     /// Replaces a user's secret: the old one stops working at once (up to
     /// the function's credential cache bound).
-    pub async fn rotate_user_secret(&self, organization: &str, email: &str, new: &SecretDigest) -> Result<AdminOutcome, StoreError> {
+    pub async fn rotate_user_secret(
+        &self,
+        organization: &str,
+        email: &str,
+        new: &SecretDigest,
+    ) -> Result<AdminOutcome, StoreError> {
         let user_pk = format!("ORG#{organization}");
         let user_sk = format!("USER#{email}");
-        let Some(user) = self.get_consistent(&user_pk, &user_sk).await? else { return Ok(AdminOutcome::NoSuchUser) };
+        let Some(user) = self.get_consistent(&user_pk, &user_sk).await? else {
+            return Ok(AdminOutcome::NoSuchUser);
+        };
         let r = Reader::new(&user_pk, &user);
         let old = r.digest("secretDigest")?;
         let new_secret_item = item([
@@ -415,13 +480,23 @@ impl Store {
             self.put_new(new_secret_item)?,
         ];
         let reasons = self.transact("TransactWriteItems", writes).await?;
-        Ok(if reasons.is_empty() { AdminOutcome::Done } else { AdminOutcome::Raced })
+        Ok(if reasons.is_empty() {
+            AdminOutcome::Done
+        } else {
+            AdminOutcome::Raced
+        })
     }
 
     /// Replaces an organization's secret.
-    pub async fn rotate_organization_secret(&self, organization: &str, new: &SecretDigest) -> Result<AdminOutcome, StoreError> {
+    pub async fn rotate_organization_secret(
+        &self,
+        organization: &str,
+        new: &SecretDigest,
+    ) -> Result<AdminOutcome, StoreError> {
         let pk = format!("ORG#{organization}");
-        let Some(org) = self.get_consistent(&pk, "ORG").await? else { return Ok(AdminOutcome::NoSuchOrganization) };
+        let Some(org) = self.get_consistent(&pk, "ORG").await? else {
+            return Ok(AdminOutcome::NoSuchOrganization);
+        };
         let old = Reader::new(&pk, &org).digest("secretDigest")?;
         let new_secret_item = item([
             ("PK", s(format!("ORGSECRET#{}", new.hex()))),
@@ -435,7 +510,11 @@ impl Store {
             self.put_new(new_secret_item)?,
         ];
         let reasons = self.transact("TransactWriteItems", writes).await?;
-        Ok(if reasons.is_empty() { AdminOutcome::Done } else { AdminOutcome::Raced })
+        Ok(if reasons.is_empty() {
+            AdminOutcome::Done
+        } else {
+            AdminOutcome::Raced
+        })
     }
 
     // ---- setup -----------------------------------------------------------
@@ -444,9 +523,17 @@ impl Store {
     /// exists. Returns whether it was created. For a local DynamoDB API
     /// server; in the cloud the SAM template owns the table.
     pub async fn create_table_if_missing(&self) -> Result<bool, StoreError> {
-        match self.client.describe_table().table_name(&self.table).send().await {
+        match self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+        {
             Ok(_) => return Ok(false),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) => {}
             Err(e) => return Err(unavailable("DescribeTable", e)),
         }
         let attr = |name: &str| {
@@ -456,12 +543,22 @@ impl Store {
                 .build()
                 .map_err(bug)
         };
-        let key_el = |name: &str, t: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(t).build().map_err(bug);
+        let key_el = |name: &str, t: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(t)
+                .build()
+                .map_err(bug)
+        };
         let gsi = GlobalSecondaryIndex::builder()
             .index_name(GSI1)
             .key_schema(key_el("GSI1PK", KeyType::Hash)?)
             .key_schema(key_el("GSI1SK", KeyType::Range)?)
-            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
             .build()
             .map_err(bug)?;
         let created = self
@@ -480,12 +577,26 @@ impl Store {
             .await;
         match created {
             Ok(_) => {}
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => return Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_in_use_exception()) =>
+            {
+                return Ok(false)
+            }
             Err(e) => return Err(unavailable("CreateTable", e)),
         }
         for _ in 0..60 {
-            let d = self.client.describe_table().table_name(&self.table).send().await.map_err(|e| unavailable("DescribeTable", e))?;
-            if d.table().and_then(|t| t.table_status()).is_some_and(|s| s.as_str() == "ACTIVE") {
+            let d = self
+                .client
+                .describe_table()
+                .table_name(&self.table)
+                .send()
+                .await
+                .map_err(|e| unavailable("DescribeTable", e))?;
+            if d.table()
+                .and_then(|t| t.table_status())
+                .is_some_and(|s| s.as_str() == "ACTIVE")
+            {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -494,7 +605,11 @@ impl Store {
             .update_time_to_live()
             .table_name(&self.table)
             .time_to_live_specification(
-                TimeToLiveSpecification::builder().attribute_name(TTL_ATTRIBUTE).enabled(true).build().map_err(bug)?,
+                TimeToLiveSpecification::builder()
+                    .attribute_name(TTL_ATTRIBUTE)
+                    .enabled(true)
+                    .build()
+                    .map_err(bug)?,
             )
             .send()
             .await
@@ -540,7 +655,13 @@ impl Store {
         Ok(out.item)
     }
 
-    fn user_puts(&self, organization: &str, email: &str, secret: &SecretDigest, now: &str) -> Result<Vec<TransactWriteItem>, StoreError> {
+    fn user_puts(
+        &self,
+        organization: &str,
+        email: &str,
+        secret: &SecretDigest,
+        now: &str,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let user = item([
             ("PK", s(format!("ORG#{organization}"))),
             ("SK", s(format!("USER#{email}"))),
@@ -580,7 +701,13 @@ impl Store {
         Ok(TransactWriteItem::builder().delete(delete).build())
     }
 
-    fn swap_digest(&self, pk: &str, sk: &str, old: &SecretDigest, new: &SecretDigest) -> Result<TransactWriteItem, StoreError> {
+    fn swap_digest(
+        &self,
+        pk: &str,
+        sk: &str,
+        old: &SecretDigest,
+        new: &SecretDigest,
+    ) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(pk, sk)))
@@ -595,7 +722,11 @@ impl Store {
 
     /// Runs a transaction; returns the cancellation reasons (empty when it
     /// committed), one per item, "None" for items that were not the cause.
-    async fn transact(&self, operation: &'static str, writes: Vec<TransactWriteItem>) -> Result<Vec<String>, StoreError> {
+    async fn transact(
+        &self,
+        operation: &'static str,
+        writes: Vec<TransactWriteItem>,
+    ) -> Result<Vec<String>, StoreError> {
         match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
             Ok(_) => Ok(Vec::new()),
             Err(e) => match e.as_service_error() {
@@ -619,7 +750,11 @@ fn replay_pk(organization: &str, key_digest: &str) -> String {
 }
 
 fn instance_item(r: &InstanceRecord) -> Item {
-    let configuration = r.configuration.iter().map(|(k, v)| (k.clone(), s(v))).collect();
+    let configuration = r
+        .configuration
+        .iter()
+        .map(|(k, v)| (k.clone(), s(v)))
+        .collect();
     let secrets = r.secrets.iter().map(|(k, v)| (k.clone(), b(v))).collect();
     item([
         ("PK", s(instance_pk(r.id))),
@@ -654,12 +789,20 @@ fn read_instance(pk: &str, item: &Item) -> Result<InstanceRecord, StoreError> {
     };
     let mut configuration: Vec<(String, String)> = map("configuration")?
         .iter()
-        .map(|(k, v)| v.as_s().map(|v| (k.clone(), v.clone())).map_err(|_| r.corrupt("configuration")))
+        .map(|(k, v)| {
+            v.as_s()
+                .map(|v| (k.clone(), v.clone()))
+                .map_err(|_| r.corrupt("configuration"))
+        })
         .collect::<Result<_, _>>()?;
     configuration.sort();
     let mut secrets: Vec<(String, Vec<u8>)> = map("secrets")?
         .iter()
-        .map(|(k, v)| v.as_b().map(|v| (k.clone(), v.as_ref().to_vec())).map_err(|_| r.corrupt("secrets")))
+        .map(|(k, v)| {
+            v.as_b()
+                .map(|v| (k.clone(), v.as_ref().to_vec()))
+                .map_err(|_| r.corrupt("secrets"))
+        })
         .collect::<Result<_, _>>()?;
     secrets.sort();
     let tags = r
@@ -713,22 +856,38 @@ impl<'a> Reader<'a> {
         Reader { pk, item }
     }
     fn corrupt(&self, attribute: &str) -> StoreError {
-        StoreError::Corrupt { pk: self.pk.to_owned(), detail: format!("attribute {attribute} is missing or mistyped") }
+        StoreError::Corrupt {
+            pk: self.pk.to_owned(),
+            detail: format!("attribute {attribute} is missing or mistyped"),
+        }
     }
     fn get(&self, name: &str) -> Result<&'a AttributeValue, StoreError> {
         self.item.get(name).ok_or_else(|| self.corrupt(name))
     }
     fn s(&self, name: &str) -> Result<String, StoreError> {
-        self.get(name)?.as_s().cloned().map_err(|_| self.corrupt(name))
+        self.get(name)?
+            .as_s()
+            .cloned()
+            .map_err(|_| self.corrupt(name))
     }
     fn n<T: std::str::FromStr>(&self, name: &str) -> Result<T, StoreError> {
-        self.get(name)?.as_n().ok().and_then(|v| v.parse().ok()).ok_or_else(|| self.corrupt(name))
+        self.get(name)?
+            .as_n()
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| self.corrupt(name))
     }
     fn b(&self, name: &str) -> Result<Vec<u8>, StoreError> {
-        self.get(name)?.as_b().map(|v| v.as_ref().to_vec()).map_err(|_| self.corrupt(name))
+        self.get(name)?
+            .as_b()
+            .map(|v| v.as_ref().to_vec())
+            .map_err(|_| self.corrupt(name))
     }
     fn bool(&self, name: &str) -> Result<bool, StoreError> {
-        self.get(name)?.as_bool().copied().map_err(|_| self.corrupt(name))
+        self.get(name)?
+            .as_bool()
+            .copied()
+            .map_err(|_| self.corrupt(name))
     }
     fn id(&self, name: &str) -> Result<InstanceId, StoreError> {
         InstanceId::new(self.n(name)?).ok_or_else(|| self.corrupt(name))
@@ -759,9 +918,15 @@ fn b(v: &[u8]) -> AttributeValue {
 }
 
 fn unavailable<E: std::error::Error + 'static>(operation: &'static str, e: E) -> StoreError {
-    StoreError::Unavailable { operation, detail: DisplayErrorContext(&e).to_string() }
+    StoreError::Unavailable {
+        operation,
+        detail: DisplayErrorContext(&e).to_string(),
+    }
 }
 
 fn bug(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
-    StoreError::Corrupt { pk: String::new(), detail: format!("request could not be built: {e}") }
+    StoreError::Corrupt {
+        pk: String::new(),
+        detail: format!("request could not be built: {e}"),
+    }
 }

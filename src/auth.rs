@@ -1,0 +1,64 @@
+//! Authentication: the `Authorization` secrets resolved to their owner, with
+//! a bounded cache of verified pairs so that a warm environment reads nothing
+//! for a known credential. A disabled user or a rotated secret is refused at
+//! most `AUTH_CACHE_SECONDS` (≤ 60 s) later; a refusal is never cached.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::domain::credentials::Credentials;
+use crate::domain::secret::SecretDigest;
+use crate::store::{Principal, Store, StoreError};
+
+const MAX_ENTRIES: usize = 1024;
+
+pub struct Authenticator {
+    ttl: Duration,
+    verified: Mutex<HashMap<SecretDigest, (Principal, Instant)>>,
+}
+
+impl Authenticator {
+    pub fn new(ttl: Duration) -> Self {
+        Authenticator {
+            ttl,
+            verified: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub async fn authenticate(
+        &self,
+        store: &Store,
+        credentials: &Credentials,
+    ) -> Result<Option<Principal>, StoreError> {
+        let pair = credentials.pair_digest();
+        if let Some(principal) = self.cached(&pair) {
+            return Ok(Some(principal));
+        }
+        let found = store
+            .find_principal(
+                &credentials.user.digest(),
+                &credentials.organization.digest(),
+            )
+            .await?;
+        if let (Some(principal), false) = (&found, self.ttl.is_zero()) {
+            if let Ok(mut verified) = self.verified.lock() {
+                if verified.len() >= MAX_ENTRIES {
+                    let ttl = self.ttl;
+                    verified.retain(|_, (_, at)| at.elapsed() < ttl);
+                    if verified.len() >= MAX_ENTRIES {
+                        verified.clear();
+                    }
+                }
+                verified.insert(pair, (principal.clone(), Instant::now()));
+            }
+        }
+        Ok(found)
+    }
+
+    fn cached(&self, pair: &SecretDigest) -> Option<Principal> {
+        let verified = self.verified.lock().ok()?;
+        let (principal, at) = verified.get(pair)?;
+        (at.elapsed() < self.ttl).then(|| principal.clone())
+    }
+}

@@ -1,0 +1,18 @@
+//! JSON log lines through `tracing`: level, message, requestId and the fields
+//! that explain the event, one object per line. `RUST_LOG` sets the filter
+//! (default: `info` for this crate, `warn` for the others).
+
+pub fn init() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,instances=info,bootstrap=info")
+    });
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_target(false)
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout)
+        .try_init();
+}

@@ -1,0 +1,255 @@
+//! The Create Instance use case: mint, seal, write once, answer; or replay
+//! what an `Idempotency-Key` already answered.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
+use subtle::ConstantTimeEq;
+
+use crate::api::body::instance_json;
+use crate::app::App;
+use crate::domain::configuration::ConfigText;
+use crate::domain::idempotency::IdempotencyKey;
+use crate::domain::request::CreateInstance;
+use crate::domain::token::{InstanceId, Token};
+use crate::seal::{aad, DataKey, SealError};
+use crate::store::{InstanceRecord, Principal, PutOutcome, ReplayRecord, StoreError};
+
+/// How long an `Idempotency-Key` replays its first response.
+pub const REPLAY_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// Attempts at a write: a fresh id after an (astronomically rare) id
+/// collision, or a short wait while a request with the same key is in flight.
+const ATTEMPTS: u32 = 4;
+
+#[derive(Debug)]
+pub struct Created {
+    pub id: InstanceId,
+    /// The response body, token included.
+    pub body: Vec<u8>,
+    /// True when this is the replay of an earlier response.
+    pub replayed: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    #[error("the idempotency key was first used with a different request")]
+    KeyReused,
+    #[error("a request with the same idempotency key is still in flight")]
+    KeyInFlight,
+    #[error("no free instance id after {ATTEMPTS} attempts")]
+    NoFreeId,
+}
+
+impl From<getrandom::Error> for CreateError {
+    fn from(_: getrandom::Error) -> Self {
+        CreateError::Seal(SealError::Random)
+    }
+}
+
+pub async fn create_instance(
+    app: &App,
+    principal: &Principal,
+    request: &CreateInstance<'_>,
+    key: Option<&IdempotencyKey>,
+    now: SystemTime,
+) -> Result<Created, CreateError> {
+    let data_key = app.sealer.writing_key().await?;
+    let stamp = iso8601(now);
+    let fingerprint = key.map(|_| request.fingerprint());
+    let mut last = CreateError::NoFreeId;
+    for attempt in 0..ATTEMPTS {
+        let id = InstanceId::random()?;
+        let token = Token::mint(id)?;
+        let record = record(principal, request, &data_key, id, &token, &stamp)?;
+        let body = instance_json(&record, &request.element.info, &token);
+        let (Some(key), Some(fingerprint)) = (key, fingerprint) else {
+            match app.store.put_instance(&record).await? {
+                PutOutcome::Created => {
+                    return Ok(Created {
+                        id,
+                        body,
+                        replayed: false,
+                    })
+                }
+                _ => continue,
+            }
+        };
+        let replay = replay_record(
+            principal,
+            key,
+            &data_key,
+            id,
+            &fingerprint,
+            &body,
+            &stamp,
+            now,
+        )?;
+        match app
+            .store
+            .put_instance_with_replay(&record, &replay, epoch(now))
+            .await?
+        {
+            PutOutcome::Created => {
+                return Ok(Created {
+                    id,
+                    body,
+                    replayed: false,
+                })
+            }
+            PutOutcome::IdTaken => last = CreateError::NoFreeId,
+            outcome @ (PutOutcome::KeyTaken | PutOutcome::KeyBusy) => {
+                match replay_of(app, principal, key, &fingerprint, now).await? {
+                    Some(created) => return Ok(created),
+                    // The record was in flight (or expired and went away): try again shortly.
+                    None if outcome == PutOutcome::KeyBusy => last = CreateError::KeyInFlight,
+                    None => last = CreateError::NoFreeId,
+                }
+                tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+            }
+        }
+    }
+    Err(last)
+}
+
+/// The earlier response to this key, if there is a live one; `KeyReused` if
+/// it answered a different request.
+async fn replay_of(
+    app: &App,
+    principal: &Principal,
+    key: &IdempotencyKey,
+    fingerprint: &[u8; 32],
+    now: SystemTime,
+) -> Result<Option<Created>, CreateError> {
+    let digest = key.digest_hex();
+    let Some(found) = app
+        .store
+        .get_replay(&principal.organization, &digest)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if found.expires_at < epoch(now) {
+        return Ok(None);
+    }
+    let binding = replay_aad(&principal.organization, found.instance_id, &digest);
+    let payload = app
+        .sealer
+        .open(&found.sealed_data_key, &binding, &found.sealed_response)
+        .await?;
+    if payload.len() < 32 || !bool::from(payload[..32].ct_eq(fingerprint)) {
+        return Err(CreateError::KeyReused);
+    }
+    Ok(Some(Created {
+        id: found.instance_id,
+        body: payload[32..].to_vec(),
+        replayed: true,
+    }))
+}
+
+fn record(
+    principal: &Principal,
+    request: &CreateInstance<'_>,
+    data_key: &DataKey,
+    id: InstanceId,
+    token: &Token,
+    stamp: &str,
+) -> Result<InstanceRecord, CreateError> {
+    let mut configuration = Vec::new();
+    let mut secrets = Vec::new();
+    for value in request.configuration.values() {
+        match &value.value {
+            ConfigText::Plain(text) => configuration.push((value.key.clone(), text.clone())),
+            ConfigText::Secret(secret) => {
+                let binding = aad(&principal.organization, id, &value.key);
+                secrets.push((
+                    value.key.clone(),
+                    data_key.seal(&binding, secret.expose().as_bytes())?,
+                ));
+            }
+        }
+    }
+    Ok(InstanceRecord {
+        id,
+        organization: principal.organization.clone(),
+        user: principal.user.clone(),
+        name: request.name.as_str().to_owned(),
+        tags: request.tags.as_slice().to_vec(),
+        element_key: request.element.info.key.clone(),
+        element_id: request.element.info.id,
+        configuration,
+        secrets,
+        sealed_data_key: data_key.encrypted_key().to_vec(),
+        token_digest: token.digest(),
+        created_date: stamp.to_owned(),
+        updated_date: stamp.to_owned(),
+        valid: true,
+        disabled: false,
+        caching_enabled: false,
+        max_cache_size: 0,
+        cache_time_to_live: 0,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn replay_record(
+    principal: &Principal,
+    key: &IdempotencyKey,
+    data_key: &DataKey,
+    id: InstanceId,
+    fingerprint: &[u8; 32],
+    body: &[u8],
+    stamp: &str,
+    now: SystemTime,
+) -> Result<ReplayRecord, CreateError> {
+    let digest = key.digest_hex();
+    let mut payload = zeroize::Zeroizing::new(Vec::with_capacity(32 + body.len()));
+    payload.extend_from_slice(fingerprint);
+    payload.extend_from_slice(body);
+    let sealed_response =
+        data_key.seal(&replay_aad(&principal.organization, id, &digest), &payload)?;
+    Ok(ReplayRecord {
+        organization: principal.organization.clone(),
+        key_digest: digest,
+        instance_id: id,
+        sealed_data_key: data_key.encrypted_key().to_vec(),
+        sealed_response,
+        created_date: stamp.to_owned(),
+        expires_at: epoch(now) + REPLAY_WINDOW.as_secs() as i64,
+    })
+}
+
+fn replay_aad(organization: &str, id: InstanceId, key_digest: &str) -> Vec<u8> {
+    aad(organization, id, &format!("idempotency#{key_digest}"))
+}
+
+fn epoch(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// ISO 8601 in UTC with milliseconds, e.g. `2026-11-25T19:04:05.123Z`.
+pub fn iso8601(t: SystemTime) -> String {
+    let millis = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    DateTime::from_millis(millis)
+        .fmt(DateTimeFormat::DateTime)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_iso8601_utc() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_764_097_445_123);
+        assert_eq!(iso8601(t), "2025-11-25T19:04:05.123Z");
+    }
+}

@@ -1,0 +1,59 @@
+//! What the function and `admin` read from the environment, with the same
+//! defaults. Endpoints and credentials follow the AWS SDK's own variables
+//! (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_KMS`,
+//! `AWS_REGION`, ...).
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `TABLE_NAME`, default `instances`.
+    pub table_name: String,
+    /// `KMS_KEY_ID`: a key id, ARN or alias; default `alias/instances`.
+    pub kms_key_id: String,
+    /// `AUTH_CACHE_SECONDS`: how long a verified credential is trusted
+    /// without a read; default and maximum 60.
+    pub auth_cache: Duration,
+    /// `DATA_KEY_MAX_AGE_SECONDS`: how long one KMS data key seals new
+    /// values; default 900.
+    pub data_key_max_age: Duration,
+}
+
+impl Settings {
+    pub fn from_env() -> Self {
+        let var = |name: &str, default: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .unwrap_or(default.into())
+        };
+        let secs = |name: &str, default: u64| var(name, "").parse::<u64>().unwrap_or(default);
+        Settings {
+            table_name: var("TABLE_NAME", "instances"),
+            kms_key_id: var("KMS_KEY_ID", "alias/instances"),
+            auth_cache: Duration::from_secs(secs("AUTH_CACHE_SECONDS", 60).min(60)),
+            data_key_max_age: Duration::from_secs(secs("DATA_KEY_MAX_AGE_SECONDS", 900)),
+        }
+    }
+}
+
+/// The SDK configuration: loaded once per execution environment. Bounded
+/// timeouts and the standard retry mode (3 attempts), so that a slow or
+/// unreachable server becomes a 503 well inside API Gateway's 29 s.
+pub async fn load_sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(1))
+                .operation_attempt_timeout(Duration::from_secs(2))
+                .operation_timeout(Duration::from_secs(6))
+                .build(),
+        )
+        .load()
+        .await
+}
