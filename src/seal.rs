@@ -247,11 +247,17 @@ impl Sealer {
     }
 }
 
-fn unavailable<E: std::error::Error + 'static>(operation: &'static str, e: E) -> SealError {
-    SealError::Unavailable {
-        operation,
-        detail: aws_sdk_kms::error::DisplayErrorContext(&e).to_string(),
-    }
+fn unavailable<E>(operation: &'static str, e: E) -> SealError
+where
+    E: std::error::Error + aws_sdk_kms::error::ProvideErrorMetadata + 'static,
+{
+    // The service's code and message when it answered; otherwise the
+    // transport's account (timeout, refused connection).
+    let detail = match e.code() {
+        Some(code) => format!("{code}: {}", e.message().unwrap_or_default()),
+        None => aws_sdk_kms::error::DisplayErrorContext(&e).to_string(),
+    };
+    SealError::Unavailable { operation, detail }
 }
 
 #[cfg(test)]

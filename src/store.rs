@@ -25,7 +25,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
     KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put,
@@ -917,11 +916,17 @@ fn b(v: &[u8]) -> AttributeValue {
     AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(v))
 }
 
-fn unavailable<E: std::error::Error + 'static>(operation: &'static str, e: E) -> StoreError {
-    StoreError::Unavailable {
-        operation,
-        detail: DisplayErrorContext(&e).to_string(),
-    }
+fn unavailable<E>(operation: &'static str, e: E) -> StoreError
+where
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
+{
+    // The service's code and message when it answered; otherwise the
+    // transport's account (timeout, refused connection).
+    let detail = match e.code() {
+        Some(code) => format!("{code}: {}", e.message().unwrap_or_default()),
+        None => aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string(),
+    };
+    StoreError::Unavailable { operation, detail }
 }
 
 fn bug(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {

@@ -1,0 +1,132 @@
+//! A TCP proxy of the tests' own between the function and the DynamoDB/KMS
+//! server, to inject faults: forward, refuse connections, answer every
+//! request with a throttling error, or hold requests past the SDK's timeouts.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(u8)]
+pub enum Mode {
+    Forward = 0,
+    /// Accept, then close at once (the server is down).
+    Drop = 1,
+    /// Answer `400 ThrottlingException` (DynamoDB's and KMS's throttling shape).
+    Throttle = 2,
+    /// Hold the connection without answering (the server hangs).
+    Stall = 3,
+}
+
+#[derive(Clone)]
+pub struct Proxy {
+    pub url: String,
+    mode: Arc<AtomicU8>,
+}
+
+impl Proxy {
+    pub async fn start(upstream: &str) -> Proxy {
+        let upstream = upstream
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let mode = Arc::new(AtomicU8::new(Mode::Forward as u8));
+        let m = mode.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                let m = m.clone();
+                tokio::spawn(async move { serve(client, &upstream, m).await });
+            }
+        });
+        Proxy { url, mode }
+    }
+
+    pub fn set(&self, mode: Mode) {
+        self.mode.store(mode as u8, Ordering::SeqCst);
+    }
+}
+
+async fn serve(mut client: TcpStream, upstream: &str, mode: Arc<AtomicU8>) {
+    let _ = client.set_nodelay(true);
+    match mode.load(Ordering::SeqCst) {
+        0 => {
+            let Ok(mut server) = TcpStream::connect(upstream).await else {
+                return;
+            };
+            let _ = server.set_nodelay(true);
+            // Forward until either side closes, or the mode changes (checked between reads).
+            let (mut cr, mut cw) = client.split();
+            let (mut sr, mut sw) = server.split();
+            let _ = tokio::select! {
+                r = tokio::io::copy(&mut cr, &mut sw) => r,
+                r = tokio::io::copy(&mut sr, &mut cw) => r,
+                _ = async { while mode.load(Ordering::SeqCst) == 0 { tokio::time::sleep(Duration::from_millis(20)).await } } => Ok(0),
+            };
+        }
+        1 => {}
+        2 => {
+            // Answer each request on the connection with a throttling error.
+            loop {
+                let Some(_) = read_request(&mut client).await else {
+                    return;
+                };
+                if mode.load(Ordering::SeqCst) != Mode::Throttle as u8 {
+                    return; // the fault is over: close, the client reconnects
+                }
+                let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#;
+                let head = format!(
+                    "HTTP/1.1 400 Bad Request\r\ncontent-type: application/x-amz-json-1.0\r\nx-amzn-errortype: ThrottlingException\r\ncontent-length: {}\r\n\r\n",
+                    body.len()
+                );
+                if client.write_all(head.as_bytes()).await.is_err()
+                    || client.write_all(body.as_bytes()).await.is_err()
+                {
+                    return;
+                }
+            }
+        }
+        _ => {
+            // Hold the connection until the fault is over, then close it.
+            while mode.load(Ordering::SeqCst) == Mode::Stall as u8 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+/// Reads one HTTP/1.1 request (headers and a content-length body).
+async fn read_request(client: &mut TcpStream) -> Option<()> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let header_end = loop {
+        let n = client.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..header_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    let mut have = buf.len() - header_end;
+    while have < length {
+        let n = client.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        have += n;
+    }
+    Some(())
+}

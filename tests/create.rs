@@ -1,0 +1,612 @@
+//! POST /instances against the local DynamoDB/KMS server: the documented
+//! answer, what is stored, and every row of the contract's error table.
+
+mod common;
+
+use base64::Engine as _;
+use common::*;
+use instances::api::error::CODES;
+use instances::domain::token::{Token, MAX_SAFE_INTEGER};
+use lambda_http::Body;
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn the_documented_request_gets_the_documented_answer() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    let creds = env.credentials().await;
+    let a = post(Some(&creds.authorization()), &seed_body())
+        .send(&app)
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.headers["content-type"], "application/json");
+    assert_eq!(a.headers["cache-control"], "no-store");
+
+    let documented: Value = serde_json::from_str(
+        r#"{"id":1234,"name":"Test","token":"AfYuaYxrBBbeSsE47JUwnOW/wYoBOx+rKoYh7rmd5lg=",
+        "element":{"id":1,"name":"JIRA","key":"jira","description":"JIRA element","image":"elements/provider_jira.png",
+        "active":true,"deleted":false,"typeOauth":false,"trialAccount":false,
+        "configDescription":"If you do not have an JIRA account, you can create one at <a href=\"http://www.atlassian.com/software/jira/pricing\" target=\"_blank\">JIRA Signup</a>",
+        "signupURL":"http://www.atlassian.com/software/jira/pricing"},
+        "provisionInteractions":[],"valid":true,"disabled":false,"maxCacheSize":0,"cacheTimeToLive":0,"cachingEnabled":false}"#,
+    )
+    .unwrap();
+    let body = a.json.as_object().unwrap();
+    for (key, sample) in documented.as_object().unwrap() {
+        let got = &body[key];
+        assert_eq!(
+            std::mem::discriminant(got),
+            std::mem::discriminant(sample),
+            "type of {key}"
+        );
+        if !["id", "token"].contains(&key.as_str()) {
+            assert_eq!(got, sample, "{key}");
+        }
+    }
+    let extra: Vec<_> = body
+        .keys()
+        .filter(|k| !documented.as_object().unwrap().contains_key(*k))
+        .collect();
+    assert_eq!(extra, ["createdDate", "tags", "updatedDate"]);
+    assert_eq!(a.json["tags"], json!(["support"]));
+    assert!(a.json["createdDate"].as_str().unwrap().ends_with('Z'));
+
+    let id = a.id();
+    assert!((1..=MAX_SAFE_INTEGER).contains(&id));
+    let token = a.json["token"].as_str().unwrap();
+    assert_eq!(token.len(), 44);
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(token)
+            .unwrap()
+            .len(),
+        32
+    );
+}
+
+#[tokio::test]
+async fn the_instance_is_stored_with_its_owner_and_its_token_only_as_a_digest() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    let creds = env.credentials().await;
+    let a = post(Some(&creds.authorization()), &seed_body())
+        .send(&app)
+        .await;
+    let id = a.id();
+    let token = Token::parse(a.json["token"].as_str().unwrap()).unwrap();
+
+    let items = env.instance_items().await;
+    assert_eq!(items.len(), 1);
+    let item = &items[0];
+    let s = |k: &str| item[k].as_s().unwrap().clone();
+    assert_eq!(item["id"].as_n().unwrap(), &id.to_string());
+    assert_eq!(s("organization"), creds.organization);
+    assert_eq!(s("user"), creds.user);
+    assert_eq!(s("name"), "Test");
+    assert_eq!(s("elementKey"), "jira");
+    assert_eq!(item["elementId"].as_n().unwrap(), "1");
+    assert_eq!(item["tags"].as_l().unwrap().len(), 1);
+    let config = item["configuration"].as_m().unwrap();
+    assert_eq!(
+        config["jira.username"].as_s().unwrap(),
+        "jira-user@example.com"
+    );
+    assert_eq!(
+        config["jira.api.url"].as_s().unwrap(),
+        "https://example.atlassian.net"
+    );
+    assert_eq!(config["filter.response.nulls"].as_s().unwrap(), "true");
+    assert!(
+        !config.contains_key("jira.password"),
+        "secrets are not stored with the plain configuration"
+    );
+    assert!(item["secrets"]
+        .as_m()
+        .unwrap()
+        .contains_key("jira.password"));
+    assert_eq!(
+        item["tokenDigest"].as_b().unwrap().as_ref(),
+        token.digest().0
+    );
+    assert_eq!(item["valid"].as_bool().unwrap(), &true);
+    assert_eq!(item["disabled"].as_bool().unwrap(), &false);
+    assert_eq!(s("createdDate"), a.json["createdDate"].as_str().unwrap());
+
+    // The token resolves to its instance with one consistent read; a forged one does not.
+    let found = env
+        .store()
+        .instance_by_token(&token)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id.get(), id);
+    let mut raw = base64::engine::general_purpose::STANDARD
+        .decode(token.expose())
+        .unwrap();
+    raw[31] ^= 1;
+    let forged = Token::parse(&base64::engine::general_purpose::STANDARD.encode(raw)).unwrap();
+    assert!(env
+        .store()
+        .instance_by_token(&forged)
+        .await
+        .unwrap()
+        .is_none());
+    // And the organization's listing shows it.
+    let listed = env
+        .store()
+        .list_instances(&creds.organization)
+        .await
+        .unwrap();
+    assert_eq!(listed.iter().map(|r| r.id.get()).collect::<Vec<_>>(), [id]);
+}
+
+#[tokio::test]
+async fn no_secret_is_stored_in_clear_and_sealed_values_are_bound_to_their_item() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    let creds = env.credentials().await;
+    let mut body = seed_body();
+    body["configuration"]["event.notification.signature.key"] =
+        json!("Signing-Key-Never-Stored-Plain");
+    let a = post(Some(&creds.authorization()), &body)
+        .header("idempotency-key", "k-1")
+        .send(&app)
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let b = post(Some(&creds.authorization()), &seed_body())
+        .send(&app)
+        .await;
+    assert_eq!(b.status, 200);
+
+    let everything = format!("{:?}", env.store().scan_raw().await.unwrap());
+    let token = a.json["token"].as_str().unwrap();
+    for secret in [
+        "Sup3r-Secret-Jira-Password",
+        "Signing-Key-Never-Stored-Plain",
+        token,
+        &token[..20],
+        &creds.user_secret,
+        &creds.organization_secret,
+    ] {
+        assert!(!everything.contains(secret), "{secret} is stored in clear");
+    }
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    assert!(!everything.contains(&b64("Sup3r-Secret-Jira-Password")));
+
+    // The sealed password opens with its own binding only.
+    let rec_a = env
+        .store()
+        .get_instance(instances::domain::token::InstanceId::new(a.id()).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let rec_b = env
+        .store()
+        .get_instance(instances::domain::token::InstanceId::new(b.id()).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let sealed = &rec_a
+        .secrets
+        .iter()
+        .find(|(k, _)| k == "jira.password")
+        .unwrap()
+        .1;
+    let opened = app
+        .sealer
+        .open(
+            &rec_a.sealed_data_key,
+            &instances::seal::aad(&creds.organization, rec_a.id, "jira.password"),
+            sealed,
+        )
+        .await
+        .unwrap();
+    assert_eq!(&opened[..], b"Sup3r-Secret-Jira-Password");
+    let copied = app
+        .sealer
+        .open(
+            &rec_a.sealed_data_key,
+            &instances::seal::aad(&creds.organization, rec_b.id, "jira.password"),
+            sealed,
+        )
+        .await;
+    assert!(
+        copied.is_err(),
+        "a sealed value copied onto another instance must not open"
+    );
+    let other_org = app
+        .sealer
+        .open(
+            &rec_a.sealed_data_key,
+            &instances::seal::aad("someone-else", rec_a.id, "jira.password"),
+            sealed,
+        )
+        .await;
+    assert!(other_org.is_err());
+    // A fresh environment (no cached data key) opens it through KMS Decrypt.
+    let cold = env.app();
+    let opened = cold
+        .sealer
+        .open(
+            &rec_a.sealed_data_key,
+            &instances::seal::aad(&creds.organization, rec_a.id, "jira.password"),
+            sealed,
+        )
+        .await
+        .unwrap();
+    assert_eq!(&opened[..], b"Sup3r-Secret-Jira-Password");
+}
+
+#[tokio::test]
+async fn concurrent_creates_are_all_distinct_and_all_stored() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    let creds = env.credentials().await;
+    let auth = creds.authorization();
+    let answers: Vec<Answer> = futures::future::join_all(
+        (0..40)
+            .map(|i| {
+                let mut body = seed_body();
+                body["name"] = json!(format!("instance {i}"));
+                post(Some(&auth), &body).send(&app)
+            })
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    let mut ids: Vec<u64> = answers.iter().map(|a| a.id()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 40);
+    let mut tokens: Vec<&str> = answers
+        .iter()
+        .map(|a| a.json["token"].as_str().unwrap())
+        .collect();
+    tokens.sort();
+    tokens.dedup();
+    assert_eq!(tokens.len(), 40);
+    let mut stored: Vec<u64> = env
+        .instance_items()
+        .await
+        .iter()
+        .map(|i| i["id"].as_n().unwrap().parse().unwrap())
+        .collect();
+    stored.sort();
+    assert_eq!(stored, ids);
+}
+
+// ---- the error table -----------------------------------------------------
+
+#[tokio::test]
+async fn row_400_malformed_json_and_bodies_that_are_not_objects() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    let creds = env.credentials().await;
+    let auth = creds.authorization();
+    for text in ["{bad", "", "[1,2", "{\"name\": \"x\"", "\u{feff}{}"] {
+        let a = post(Some(&auth), &json!(null))
+            .body(Body::Text(text.into()))
+            .send(&app)
+            .await;
+        a.error(400, "malformed_json");
+    }
+    let a = post(Some(&auth), &json!(null))
+        .body(Body::Binary(vec![0xff, 0xfe, b'{']))
+        .send(&app)
+        .await;
+    a.error(400, "malformed_json");
+    for not_object in [json!([1]), json!("x"), json!(5), json!(null)] {
+        post(Some(&auth), &not_object)
+            .send(&app)
+            .await
+            .error(400, "invalid_request");
+    }
+    assert!(
+        env.instance_items().await.is_empty(),
+        "bad input loses nothing and writes nothing"
+    );
+}
+
+#[tokio::test]
+async fn row_400_unknown_element_names_the_key_and_the_known_keys() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    let creds = env.credentials().await;
+    let mut body = seed_body();
+    body["element"] = json!({"key": "jiraa"});
+    let a = post(Some(&creds.authorization()), &body).send(&app).await;
+    a.error(400, "unknown_element");
+    let message = a.json["message"].as_str().unwrap();
+    assert!(
+        message.contains("\"jiraa\"") && message.contains("jira"),
+        "{message}"
+    );
+    assert!(message.contains("Did you mean \"jira\""), "{message}");
+    assert_eq!(a.json["unknown"], json!(["jiraa"]));
+    body["element"] = json!({"id": 999});
+    post(Some(&creds.authorization()), &body)
+        .send(&app)
+        .await
+        .error(400, "unknown_element");
+    body["element"] = json!({"id": 1});
+    assert_eq!(
+        post(Some(&creds.authorization()), &body)
+            .send(&app)
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn row_400_missing_configuration_lists_every_missing_entry_in_catalog_order() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    let creds = env.credentials().await;
+    let mut body = seed_body();
+    body["configuration"] = json!({"jira.password": "  "});
+    let a = post(Some(&creds.authorization()), &body).send(&app).await;
+    a.error(400, "missing_configuration");
+    assert_eq!(
+        a.json["missing"],
+        json!(["jira.username", "jira.password", "jira.api.url"])
+    );
+    assert!(a.json.get("unknown").is_none());
+    body.as_object_mut().unwrap().remove("configuration");
+    let a = post(Some(&creds.authorization()), &body).send(&app).await;
+    a.error(400, "missing_configuration");
+    assert_eq!(a.json["missing"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn row_400_unknown_configuration_names_it_with_a_near_match() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    let creds = env.credentials().await;
+    let mut body = seed_body();
+    let password = body["configuration"]
+        .as_object_mut()
+        .unwrap()
+        .remove("jira.password")
+        .unwrap();
+    body["configuration"]["jira.pasword"] = password;
+    let a = post(Some(&creds.authorization()), &body).send(&app).await;
+    a.error(400, "unknown_configuration");
+    assert_eq!(a.json["unknown"], json!(["jira.pasword"]));
+    assert_eq!(a.json["missing"], json!(["jira.password"]));
+    assert!(a.json["message"]
+        .as_str()
+        .unwrap()
+        .contains("did you mean jira.password?"));
+    assert!(
+        !a.text.contains("Sup3r-Secret"),
+        "the value of a mistyped secret entry is not echoed"
+    );
+}
+
+#[tokio::test]
+async fn row_400_invalid_typed_configuration_name_tags_and_idempotency_key() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    let creds = env.credentials().await;
+    let auth = creds.authorization();
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "configuration",
+            json!({"jira.username": "u", "jira.password": "p", "jira.api.url": "http://x.atlassian.net"}),
+            "invalid_configuration",
+        ),
+        (
+            "configuration",
+            json!({"jira.username": "u", "jira.password": "p", "jira.api.url": "https://u:p@x.io"}),
+            "invalid_configuration",
+        ),
+        (
+            "configuration",
+            json!({"jira.username": 5, "jira.password": "p", "jira.api.url": "x.io"}),
+            "invalid_configuration",
+        ),
+        (
+            "configuration",
+            json!({"jira.username": "u", "jira.password": "p", "jira.api.url": "x.io", "event.poller.refresh_interval": "soon"}),
+            "invalid_configuration",
+        ),
+        ("configuration", json!("jira"), "invalid_configuration"),
+        ("name", json!("   "), "invalid_name"),
+        ("name", json!("n".repeat(256)), "invalid_name"),
+        ("name", json!(null), "invalid_name"),
+        ("tags", json!(["a", "a"]), "invalid_tags"),
+        ("tags", json!([""]), "invalid_tags"),
+        (
+            "tags",
+            json!((0..51).map(|i| i.to_string()).collect::<Vec<_>>()),
+            "invalid_tags",
+        ),
+        ("tags", json!("support"), "invalid_tags"),
+        ("element", json!("jira"), "invalid_request"),
+    ];
+    for (field, value, code) in cases {
+        let mut body = seed_body();
+        body[field] = value.clone();
+        let a = post(Some(&auth), &body).send(&app).await;
+        assert_eq!(a.json["code"], code, "{field} = {value}: {}", a.text);
+        a.error(400, code);
+    }
+    for key in ["", "\"\"", "caf\u{e9}", &"k".repeat(256)] {
+        let a = post(Some(&auth), &seed_body())
+            .header("idempotency-key", key)
+            .send(&app)
+            .await;
+        a.error(400, "invalid_idempotency_key");
+    }
+    // Booleans and numbers as the platform's examples send them, and a bare host.
+    let mut body = seed_body();
+    body["configuration"]["jira.api.url"] = json!("example.atlassian.net");
+    body["configuration"]["event.notification.enabled"] = json!("true");
+    body["configuration"]["event.poller.refresh_interval"] = json!("15");
+    body["configuration"]["filter.response.nulls"] = json!(false);
+    body["unknownTopLevel"] = json!({"ignored": true});
+    assert_eq!(post(Some(&auth), &body).send(&app).await.status, 200);
+    assert_eq!(env.instance_items().await.len(), 1);
+}
+
+#[tokio::test]
+async fn row_401_no_malformed_or_wrong_credentials_all_get_one_message() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    let creds = env.credentials().await;
+    let other = env.credentials().await;
+    let (u, o) = (&creds.user_secret, &creds.organization_secret);
+    let cases = vec![
+        None,
+        Some(String::new()),
+        Some(format!("User {u}")),
+        Some(format!("User {u}, User {u}")),
+        Some(format!("User {u}, Organization {o}, Organization {o}")),
+        Some(format!("Bearer {u}")),
+        Some(format!("User {u}x, Organization {o}")),
+        Some(format!("User {u}, Organization {o}x")),
+        Some(format!("User {o}, Organization {u}")),
+        Some(format!("User {}, Organization {o}", other.user_secret)),
+        Some(format!(
+            "User {u}, Organization {}",
+            other.organization_secret
+        )),
+    ];
+    let mut messages = std::collections::BTreeSet::new();
+    for auth in cases {
+        let a = post(auth.as_deref(), &seed_body()).send(&app).await;
+        a.error(401, "unauthorized");
+        messages.insert(a.json["message"].as_str().unwrap().to_owned());
+        assert!(!a.text.contains(u.as_str()) && !a.text.contains(o.as_str()));
+    }
+    assert_eq!(
+        messages.len(),
+        1,
+        "one message that does not tell which secret was wrong"
+    );
+    // Either order and surrounding white space are accepted.
+    let a = post(
+        Some(&format!("  Organization {o} ,User {u} ")),
+        &seed_body(),
+    )
+    .send(&app)
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(env.instance_items().await.len(), 1);
+}
+
+#[tokio::test]
+async fn row_401_comes_before_validation_so_strangers_learn_nothing_of_the_body_rules() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    let a = post(
+        Some("User nobody, Organization nothing"),
+        &json!({"element": {"key": "nope"}}),
+    )
+    .send(&app)
+    .await;
+    a.error(401, "unauthorized");
+}
+
+#[tokio::test]
+async fn row_404_and_405() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    for path in ["/anything-else", "/", "/instances/1", "/instancesx"] {
+        request("POST", path)
+            .send(&app)
+            .await
+            .error(404, "not_found");
+    }
+    for method in ["GET", "PUT", "DELETE", "PATCH"] {
+        let a = request(method, "/instances").send(&app).await;
+        a.error(405, "method_not_allowed");
+        assert_eq!(a.headers["allow"], "POST");
+    }
+}
+
+#[tokio::test]
+async fn row_413_is_checked_on_the_decoded_body_before_anything_else_of_it() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    let creds = env.credentials().await;
+    let auth = creds.authorization();
+    let mut body = seed_body().to_string();
+    // Exactly 64 KiB of valid JSON passes.
+    let pad = 64 * 1024 - body.len();
+    body.insert_str(1, &" ".repeat(pad));
+    assert_eq!(body.len(), 65536);
+    assert_eq!(
+        post(Some(&auth), &json!(null))
+            .body(Body::Text(body.clone()))
+            .send(&app)
+            .await
+            .status,
+        200
+    );
+    body.insert(1, ' ');
+    post(Some(&auth), &json!(null))
+        .body(Body::Text(body))
+        .send(&app)
+        .await
+        .error(413, "payload_too_large");
+    // Not JSON at all, but too large: 413 wins over 400.
+    post(Some(&auth), &json!(null))
+        .body(Body::Binary(vec![b'x'; 70_000]))
+        .send(&app)
+        .await
+        .error(413, "payload_too_large");
+    assert_eq!(env.instance_items().await.len(), 1);
+}
+
+#[tokio::test]
+async fn row_415_non_json_content_types() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    let creds = env.credentials().await;
+    let auth = creds.authorization();
+    for ct in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/xml",
+        "multipart/form-data; boundary=x",
+    ] {
+        post(Some(&auth), &seed_body())
+            .content_type(ct)
+            .send(&app)
+            .await
+            .error(415, "unsupported_media_type");
+    }
+    for ct in [
+        "application/json; charset=utf-8",
+        "APPLICATION/JSON",
+        "application/vnd.cloud-elements+json",
+    ] {
+        let a = post(Some(&auth), &seed_body())
+            .content_type(ct)
+            .send(&app)
+            .await;
+        assert_eq!(a.status, 200, "{ct}: {}", a.text);
+    }
+    let a = post(Some(&auth), &seed_body())
+        .without_content_type()
+        .send(&app)
+        .await;
+    assert_eq!(a.status, 200, "an absent Content-Type is read as JSON");
+}
+
+#[test]
+fn every_code_is_listed_once() {
+    let mut codes = CODES.to_vec();
+    codes.sort();
+    codes.dedup();
+    assert_eq!(codes.len(), CODES.len());
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for code in CODES {
+        assert!(
+            readme.contains(&format!("`{code}`")),
+            "README does not list {code}"
+        );
+    }
+}
