@@ -1,0 +1,17 @@
+# The two commands a newcomer needs; see README.md.
+.PHONY: run test bench sam-build clean
+
+PORT ?= 9000
+export PORT
+
+run:  ## serve the function on 127.0.0.1:$(PORT) with its own local DynamoDB/KMS, print a working curl
+	@tools/run.sh
+
+test:  ## every test: unit, integration against moto, events through the runtime loop, template checks
+	@tools/test.sh
+
+sam-build:  ## sam build (cargo lambda, arm64 release); needs the aarch64-unknown-linux-gnu Rust target
+	@PATH="$$(tools/venv.sh local):$$PATH" SAM_CLI_TELEMETRY=0 "$$(tools/venv.sh sam)/sam" build
+
+clean:
+	rm -rf target .venv .run

@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Writes events/*.json (API Gateway events for `cargo lambda invoke` and
+`sam local invoke`) and events/expected.json (the status each one gets, in the
+order they are run). The Authorization headers carry the placeholders
+{{USER_SECRET}} and {{ORGANIZATION_SECRET}}: tools/run-events.py fills them
+with credentials it creates; fill them by hand to run an event yourself."""
+import base64
+import json
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent / "events"
+AUTH = "User {{USER_SECRET}}, Organization {{ORGANIZATION_SECRET}}"
+SEED = {
+    "element": {"key": "jira"},
+    "configuration": {
+        "jira.username": "jira-user@example.com",
+        "jira.password": "jira-password",
+        "jira.api.url": "https://example.atlassian.net",
+    },
+    "tags": ["support"],
+    "name": "Test",
+}
+
+
+def rest(name, method="POST", path="/instances", headers=None, body=None, b64=False):
+    headers = {"Content-Type": "application/json", "Authorization": AUTH} if headers is None else headers
+    return {
+        "resource": "/instances" if path == "/instances" else "/{proxy+}",
+        "path": path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "a1b2c3d4e5",
+            "resourceId": "r3s0urc3",
+            "resourcePath": "/instances",
+            "httpMethod": method,
+            "path": "/prod" + path,
+            "stage": "prod",
+            "protocol": "HTTP/1.1",
+            "requestId": f"evt-{name}",
+            "requestTimeEpoch": 1764097445000,
+            "identity": {"sourceIp": "203.0.113.10", "userAgent": "curl/8.5.0"},
+        },
+        "body": body,
+        "isBase64Encoded": b64,
+    }
+
+
+def http_api(name, body):
+    return {
+        "version": "2.0",
+        "routeKey": "POST /instances",
+        "rawPath": "/instances",
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json", "authorization": AUTH},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "h1t2p3a4p5",
+            "domainName": "h1t2p3a4p5.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "h1t2p3a4p5",
+            "http": {"method": "POST", "path": "/instances", "protocol": "HTTP/1.1",
+                     "sourceIp": "203.0.113.10", "userAgent": "curl/8.5.0"},
+            "requestId": f"evt-{name}",
+            "routeKey": "POST /instances",
+            "stage": "$default",
+            "time": "25/Nov/2026:19:04:05 +0000",
+            "timeEpoch": 1764097445000,
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+def j(v):
+    return json.dumps(v)
+
+
+missing = dict(SEED, configuration={"jira.api.url": "https://example.atlassian.net"})
+unknown_element = dict(SEED, element={"key": "jirra"})
+other_body = dict(SEED, name="Another instance")
+big = j(dict(SEED, name="Big", padding="x" * (64 * 1024)))
+
+events = [
+    ("create-rest-api", rest("create-rest-api", body=j(SEED)), 200, None),
+    ("create-http-api", http_api("create-http-api", j(SEED)), 200, None),
+    ("create-base64-body", rest("create-base64-body", body=base64.b64encode(j(SEED).encode()).decode(), b64=True), 200, None),
+    ("idempotent-first", rest("idempotent-first", headers={"Content-Type": "application/json", "Authorization": AUTH, "Idempotency-Key": "events-key-1"}, body=j(SEED)), 200, None),
+    ("idempotent-replay", rest("idempotent-replay", headers={"Content-Type": "application/json", "Authorization": AUTH, "Idempotency-Key": "events-key-1"}, body=j(SEED)), 200, None),
+    ("error-400-malformed-json", rest("error-400-malformed-json", body='{"element": '), 400, "malformed_json"),
+    ("error-400-missing-configuration", rest("error-400-missing-configuration", body=j(missing)), 400, "missing_configuration"),
+    ("error-400-unknown-element", rest("error-400-unknown-element", body=j(unknown_element)), 400, "unknown_element"),
+    ("error-401-no-authorization", rest("error-401-no-authorization", headers={"Content-Type": "application/json"}, body=j(SEED)), 401, "unauthorized"),
+    ("error-401-wrong-secrets", rest("error-401-wrong-secrets", headers={"Content-Type": "application/json", "Authorization": "User not-a-user, Organization not-an-org"}, body=j(SEED)), 401, "unauthorized"),
+    ("error-404-no-route", rest("error-404-no-route", path="/anything-else", body=j(SEED)), 404, "not_found"),
+    ("error-405-get", rest("error-405-get", method="GET", body=None), 405, "method_not_allowed"),
+    ("error-413-too-large", rest("error-413-too-large", body=big), 413, "payload_too_large"),
+    ("error-415-text-plain", rest("error-415-text-plain", headers={"Content-Type": "text/plain", "Authorization": AUTH}, body=j(SEED)), 415, "unsupported_media_type"),
+    ("error-422-idempotency-key-reused", rest("error-422-idempotency-key-reused", headers={"Content-Type": "application/json", "Authorization": AUTH, "Idempotency-Key": "events-key-1"}, body=j(other_body)), 422, "idempotency_key_reused"),
+]
+
+ROOT.mkdir(exist_ok=True)
+manifest = []
+for name, event, status, code in events:
+    (ROOT / f"{name}.json").write_text(json.dumps(event, indent=2) + "\n")
+    manifest.append({"event": f"{name}.json", "status": status, "code": code})
+(ROOT / "expected.json").write_text(json.dumps(manifest, indent=2) + "\n")
+print(f"wrote {len(events)} events")

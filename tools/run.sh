@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# `make run`: serves the function locally through the real Lambda runtime
+# loop (cargo lambda watch) on 127.0.0.1:$PORT (default 9000).
+# Uses the DynamoDB/KMS endpoint named by AWS_ENDPOINT_URL (or
+# AWS_ENDPOINT_URL_DYNAMODB / _KMS) when one is set; otherwise starts its own
+# local server (moto). Creates the table and key where missing, makes fresh
+# credentials, checks itself, prints a curl that answers 200, and stops
+# everything it started on Ctrl-C.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+port=${PORT:-9000}
+die() { echo "make run: $*" >&2; exit 1; }
+for tool in cargo python3 curl; do command -v "$tool" >/dev/null || die "$tool is required and missing"; done
+
+local_bin=$(tools/venv.sh local) || die "installing the local tools failed"
+echo "building (debug) ..." >&2
+cargo build --locked --bin admin --bin bootstrap || die "the build failed"
+
+state="$root/.run/make-run"
+rm -rf "$state"; mkdir -p "$state"
+watch_pid=""
+stop() {
+  trap - INT TERM EXIT
+  [ -n "$watch_pid" ] && kill -TERM -- "-$watch_pid" 2>/dev/null || true
+  tools/moto.sh stop "$state"
+  echo "stopped." >&2
+}
+trap stop EXIT
+trap 'exit 130' INT TERM
+
+if [ -z "${AWS_ENDPOINT_URL:-}${AWS_ENDPOINT_URL_DYNAMODB:-}${AWS_ENDPOINT_URL_KMS:-}" ]; then
+  tools/moto.sh start "$state" || die "the local DynamoDB/KMS server did not start"
+  set -a; . "$state/moto.env"; set +a
+else
+  echo "using the AWS endpoint(s) already set: ${AWS_ENDPOINT_URL:-}${AWS_ENDPOINT_URL_DYNAMODB:+ dynamodb=$AWS_ENDPOINT_URL_DYNAMODB}${AWS_ENDPOINT_URL_KMS:+ kms=$AWS_ENDPOINT_URL_KMS}" >&2
+  export AWS_REGION=${AWS_REGION:-us-east-1} AWS_EC2_METADATA_DISABLED=${AWS_EC2_METADATA_DISABLED:-true}
+fi
+export TABLE_NAME=${TABLE_NAME:-instances} KMS_KEY_ID=${KMS_KEY_ID:-alias/instances}
+
+target/debug/admin setup >"$state/setup.json" || die "admin setup failed"
+org="local-$(date +%s)"
+target/debug/admin create-credentials --organization "$org" --user "dev@example.com" >"$state/credentials.json" \
+  || die "admin create-credentials failed"
+authorization=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1])["authorization"])' "$state/credentials.json")
+
+env | grep -E '^(AWS_[A-Z_]+|TABLE_NAME|KMS_KEY_ID|RUST_LOG)=' >"$state/function.env"
+setsid "$local_bin/cargo-lambda" lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" \
+  --env-file "$state/function.env" --disable-cors --ignore-changes --bin bootstrap &
+watch_pid=$!
+
+body='{"element":{"key":"jira"},"configuration":{"jira.username":"jira-user@example.com","jira.password":"jira-password","jira.api.url":"https://example.atlassian.net"},"tags":["support"],"name":"Test"}'
+ok=""
+for _ in $(seq 1 300); do
+  kill -0 "$watch_pid" 2>/dev/null || die "cargo lambda watch stopped (is port $port free? set PORT=...)"
+  status=$(curl -s -o "$state/check.json" -w '%{http_code}' -X POST "http://127.0.0.1:$port/instances" \
+    -H "Authorization: $authorization" -H 'Content-Type: application/json' -d "$body" || true)
+  if [ "$status" = "200" ]; then ok=1; break; fi
+  sleep 1
+done
+[ -n "$ok" ] || die "the function did not answer 200 (last status: ${status:-none}: $(cat "$state/check.json" 2>/dev/null))"
+
+cat <<MSG
+
+The function is served on http://127.0.0.1:$port (table $TABLE_NAME, key $KMS_KEY_ID, endpoint ${AWS_ENDPOINT_URL:-${AWS_ENDPOINT_URL_DYNAMODB:-}}).
+Organization $org, user dev@example.com; the secrets are in .run/make-run/credentials.json.
+Create an instance:
+
+curl -i -X POST http://127.0.0.1:$port/instances \\
+  -H 'Authorization: $authorization' \\
+  -H 'Content-Type: application/json' \\
+  -d '$body'
+
+More operator commands (same environment): target/debug/admin --help. Ctrl-C stops everything.
+MSG
+wait "$watch_pid"

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# `make test`: every test. Installs the pinned tools it needs, starts its own
+# DynamoDB/KMS API server (moto) on a free port and stops it, runs every suite
+# even after a failure, and closes with one 'N passed, N failed' line.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+die() { echo "make test: $*" >&2; exit 1; }
+for tool in cargo python3 curl; do
+  command -v "$tool" >/dev/null || die "$tool is required and missing"
+done
+python3 -c 'import venv, ensurepip' 2>/dev/null || die "python3 needs its venv and ensurepip modules (Debian: apt-get install python3-venv)"
+
+# A clean slate: nothing of the caller's AWS setup leaks into the tests.
+unset AWS_ENDPOINT_URL AWS_ENDPOINT_URL_DYNAMODB AWS_ENDPOINT_URL_KMS AWS_PROFILE AWS_SESSION_TOKEN TABLE_NAME KMS_KEY_ID
+
+echo "== tools (pinned, in .venv/)"
+pids=()
+for v in local sam checkov; do tools/venv.sh "$v" >/dev/null & pids+=($!); done
+for p in "${pids[@]}"; do wait "$p" || die "installing the test tools failed (see above)"; done
+local_bin=$(tools/venv.sh local)
+
+echo "== build"
+cargo build --locked --all-targets || die "the build failed"
+
+state=$(mktemp -d)
+cleanup() { tools/moto.sh stop "$state"; rm -rf "$state"; }
+trap cleanup EXIT
+tools/moto.sh start "$state" || die "the local DynamoDB/KMS server did not start"
+set -a; . "$state/moto.env"; set +a
+
+passed=0; failed=0; broken=()
+count() { # adds the 'N passed, N failed' figures of a suite's output
+  local log=$1 p f
+  p=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s+=$1} END {print s+0}')
+  f=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
+  passed=$((passed + p)); failed=$((failed + f))
+}
+suite() { # name, command...: runs it, counts it, remembers a failure
+  local name=$1; shift
+  echo "== $name"
+  local log="$state/$name.log"
+  "$@" 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  count "$log"
+  if [ "$rc" -ne 0 ]; then
+    broken+=("$name")
+    grep -Eq '[1-9][0-9]* failed' "$log" || failed=$((failed + 1))
+  fi
+}
+
+lint() {
+  cargo fmt --all -- --check && echo "ok   cargo fmt" &&
+    cargo clippy --locked --all-targets --quiet -- -D warnings && echo "ok   cargo clippy" &&
+    echo "lint: 2 passed, 0 failed"
+}
+
+suite lint lint
+suite cargo-test cargo test --locked --no-fail-fast
+suite events python3 tools/run-events.py "$local_bin"
+suite template tools/check-template.sh
+
+echo
+if [ ${#broken[@]} -gt 0 ]; then
+  echo "make test: FAILED suites: ${broken[*]}"
+fi
+echo "total: $passed passed, $failed failed"
+[ ${#broken[@]} -eq 0 ] && [ "$failed" -eq 0 ]
