@@ -31,8 +31,7 @@ impl Authenticator {
         store: &Store,
         credentials: &Credentials,
     ) -> Result<Option<Principal>, StoreError> {
-        let pair = credentials.pair_digest();
-        if let Some(principal) = self.cached(&pair) {
+        if let Some(principal) = self.cached(credentials) {
             return Ok(Some(principal));
         }
         let found = store
@@ -41,24 +40,33 @@ impl Authenticator {
                 &credentials.organization.digest(),
             )
             .await?;
-        if let (Some(principal), false) = (&found, self.ttl.is_zero()) {
-            if let Ok(mut verified) = self.verified.lock() {
-                if verified.len() >= MAX_ENTRIES {
-                    let ttl = self.ttl;
-                    verified.retain(|_, (_, at)| at.elapsed() < ttl);
-                    if verified.len() >= MAX_ENTRIES {
-                        verified.clear();
-                    }
-                }
-                verified.insert(pair, (principal.clone(), Instant::now()));
-            }
+        if let Some(principal) = &found {
+            self.remember(credentials, principal.clone());
         }
         Ok(found)
     }
 
-    fn cached(&self, pair: &SecretDigest) -> Option<Principal> {
+    /// The owner of these credentials, if verified less than the bound ago.
+    pub fn cached(&self, credentials: &Credentials) -> Option<Principal> {
         let verified = self.verified.lock().ok()?;
-        let (principal, at) = verified.get(pair)?;
+        let (principal, at) = verified.get(&credentials.pair_digest())?;
         (at.elapsed() < self.ttl).then(|| principal.clone())
+    }
+
+    /// Records a verified pair (only ever called with what the store confirmed).
+    pub fn remember(&self, credentials: &Credentials, principal: Principal) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        if let Ok(mut verified) = self.verified.lock() {
+            if verified.len() >= MAX_ENTRIES {
+                let ttl = self.ttl;
+                verified.retain(|_, (_, at)| at.elapsed() < ttl);
+                if verified.len() >= MAX_ENTRIES {
+                    verified.clear();
+                }
+            }
+            verified.insert(credentials.pair_digest(), (principal, Instant::now()));
+        }
     }
 }

@@ -78,7 +78,8 @@ impl std::fmt::Debug for DataKey {
 }
 
 impl DataKey {
-    fn new(plaintext: &[u8], encrypted: Vec<u8>) -> Result<Self, SealError> {
+    /// A data key from its plaintext (32 bytes) and its KMS-encrypted form.
+    pub fn new(plaintext: &[u8], encrypted: Vec<u8>) -> Result<Self, SealError> {
         if plaintext.len() != 32 {
             return Err(SealError::Corrupt);
         }

@@ -62,10 +62,7 @@ pub async fn create_instance(
     let fingerprint = key.map(|_| request.fingerprint());
     let mut last = CreateError::NoFreeId;
     for attempt in 0..ATTEMPTS {
-        let id = InstanceId::random()?;
-        let token = Token::mint(id)?;
-        let record = record(principal, request, &data_key, id, &token, &stamp)?;
-        let body = instance_json(&record, &request.element.info, &token);
+        let Draft { id, record, body } = draft(principal, request, &data_key, &stamp)?;
         let (Some(key), Some(fingerprint)) = (key, fingerprint) else {
             match app.store.put_instance(&record).await? {
                 PutOutcome::Created => {
@@ -148,6 +145,27 @@ async fn replay_of(
         body: payload[32..].to_vec(),
         replayed: true,
     }))
+}
+
+/// A new instance, ready to write: a fresh id and token, the secrets
+/// sealed, the response rendered. No I/O.
+pub struct Draft {
+    pub id: InstanceId,
+    pub record: InstanceRecord,
+    pub body: Vec<u8>,
+}
+
+pub fn draft(
+    principal: &Principal,
+    request: &CreateInstance<'_>,
+    data_key: &DataKey,
+    stamp: &str,
+) -> Result<Draft, CreateError> {
+    let id = InstanceId::random()?;
+    let token = Token::mint(id)?;
+    let record = record(principal, request, data_key, id, &token, stamp)?;
+    let body = instance_json(&record, &request.element.info, &token);
+    Ok(Draft { id, record, body })
 }
 
 fn record(

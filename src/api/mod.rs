@@ -14,6 +14,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use tracing::{info, warn};
 
 use crate::app::App;
+use crate::domain::catalog::Catalog;
 use crate::domain::credentials::Credentials;
 use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::request::CreateInstance;
@@ -65,6 +66,32 @@ struct Done {
 }
 
 async fn create(app: &App, request: &Request, request_id: &str) -> Result<Done, ApiError> {
+    let (credentials, bytes) = precheck(request)?;
+    let principal = app
+        .auth
+        .authenticate(&app.store, &credentials)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .ok_or(ApiError::Unauthorized)?;
+    let (key, parsed) = parse_create(request, bytes, &app.catalog)?;
+    let created = create_instance(app, &principal, &parsed, key.as_ref(), SystemTime::now())
+        .await
+        .map_err(|e| match e {
+            CreateError::KeyReused => ApiError::IdempotencyKeyReused,
+            CreateError::KeyInFlight => ApiError::IdempotencyKeyInFlight,
+            other => ApiError::Unavailable(other.to_string()),
+        })?;
+    tracing::debug!(requestId = %request_id, organization = %principal.organization, "instance created");
+    Ok(Done {
+        response: created_response(created.body, created.replayed),
+        id: created.id.get(),
+        replayed: created.replayed,
+    })
+}
+
+/// What is checked before any I/O: the `Authorization` grammar, the
+/// `Content-Type`, the body's size. Returns the credentials and the body.
+pub fn precheck(request: &Request) -> Result<(Credentials, &[u8]), ApiError> {
     let headers = request.headers();
     let credentials = headers
         .get(header::AUTHORIZATION)
@@ -85,40 +112,37 @@ async fn create(app: &App, request: &Request, request_id: &str) -> Result<Done, 
     if bytes.len() > MAX_BODY_BYTES {
         return Err(ApiError::PayloadTooLarge);
     }
-    let principal = app
-        .auth
-        .authenticate(&app.store, &credentials)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?
-        .ok_or(ApiError::Unauthorized)?;
-    let key = headers
+    Ok((credentials, bytes))
+}
+
+/// After authentication: the `Idempotency-Key`, then the body parsed against
+/// the catalog.
+pub fn parse_create<'c>(
+    request: &Request,
+    bytes: &[u8],
+    catalog: &'c Catalog,
+) -> Result<(Option<IdempotencyKey>, CreateInstance<'c>), ApiError> {
+    let key = request
+        .headers()
         .get(IDEMPOTENCY_KEY)
         .map(|v| IdempotencyKey::parse(v.as_bytes()))
         .transpose()
         .map_err(|_| ApiError::InvalidIdempotencyKey)?;
     let json: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
-    let parsed = CreateInstance::parse(&json, &app.catalog)?;
-    drop(json);
-    let created = create_instance(app, &principal, &parsed, key.as_ref(), SystemTime::now())
-        .await
-        .map_err(|e| match e {
-            CreateError::KeyReused => ApiError::IdempotencyKeyReused,
-            CreateError::KeyInFlight => ApiError::IdempotencyKeyInFlight,
-            other => ApiError::Unavailable(other.to_string()),
-        })?;
-    let mut response = json_response(StatusCode::OK, created.body);
-    let out = response.headers_mut();
-    out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if created.replayed {
-        out.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    let parsed = CreateInstance::parse(&json, catalog)?;
+    Ok((key, parsed))
+}
+
+/// The 200: the body as rendered, never cached by anyone on the way.
+pub fn created_response(body: Vec<u8>, replayed: bool) -> Response<Body> {
+    let mut response = json_response(StatusCode::OK, body);
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if replayed {
+        headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     }
-    tracing::debug!(requestId = %request_id, organization = %principal.organization, "instance created");
-    Ok(Done {
-        response,
-        id: created.id.get(),
-        replayed: created.replayed,
-    })
+    response
 }
 
 /// `application/json` or `application/*+json`, any parameters (charset).
