@@ -25,10 +25,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
     KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put,
-    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
+    TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -140,7 +143,11 @@ impl Store {
 
     // ---- instances -------------------------------------------------------
 
-    /// One conditional `PutItem`: the floor of a create.
+    /// One conditional `PutItem`: the floor of a create. When the condition
+    /// fails on an item that carries this record's token digest, the item is
+    /// this very write, committed by an attempt whose answer was lost and
+    /// retried by the SDK: that is a success, not a collision (which would
+    /// otherwise leave an orphan instance behind).
     pub async fn put_instance(&self, record: &InstanceRecord) -> Result<PutOutcome, StoreError> {
         let result = self
             .client
@@ -148,23 +155,24 @@ impl Store {
             .table_name(&self.table)
             .set_item(Some(instance_item(record)))
             .condition_expression("attribute_not_exists(PK)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
             Ok(_) => Ok(PutOutcome::Created),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(PutOutcome::IdTaken)
-            }
-            Err(e) => Err(unavailable("PutItem", e)),
+            Err(e) => match e.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(c)) => {
+                    Ok(collision(record, c.item()))
+                }
+                _ => Err(unavailable("PutItem", e)),
+            },
         }
     }
 
     /// One `TransactWriteItems` of the instance and its idempotency record:
     /// both or neither. An expired record (TTL deletion is lazy) may be
-    /// replaced.
+    /// replaced. As with [`Store::put_instance`], finding our own instance
+    /// means an earlier attempt of this very transaction committed.
     pub async fn put_instance_with_replay(
         &self,
         record: &InstanceRecord,
@@ -175,6 +183,7 @@ impl Store {
             .table_name(&self.table)
             .set_item(Some(instance_item(record)))
             .condition_expression("attribute_not_exists(PK)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(bug)?;
         let idempotency = Put::builder()
@@ -192,26 +201,27 @@ impl Store {
             .transact_items(TransactWriteItem::builder().put(idempotency).build())
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(PutOutcome::Created),
-            Err(e) => {
-                let reasons: Vec<Option<String>> = e
-                    .as_service_error()
-                    .and_then(|s| match s {
-                        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => {
-                            Some(c.cancellation_reasons().iter().map(|r| r.code().map(str::to_owned)).collect())
-                        }
-                        _ => None,
-                    })
-                    .unwrap_or_default();
-                let code = |i: usize| reasons.get(i).cloned().flatten();
-                match (code(0).as_deref(), code(1).as_deref()) {
-                    (_, Some("ConditionalCheckFailed")) => Ok(PutOutcome::KeyTaken),
-                    (Some("ConditionalCheckFailed"), _) => Ok(PutOutcome::IdTaken),
-                    (_, Some("TransactionConflict")) => Ok(PutOutcome::KeyBusy),
-                    _ => Err(unavailable("TransactWriteItems", e)),
-                }
+        let e = match result {
+            Ok(_) => return Ok(PutOutcome::Created),
+            Err(e) => e,
+        };
+        let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+            e.as_service_error()
+        else {
+            return Err(unavailable("TransactWriteItems", e));
+        };
+        let reasons = cancelled.cancellation_reasons();
+        let code = |i: usize| reasons.get(i).and_then(|r| r.code());
+        match (code(0), code(1)) {
+            (Some("ConditionalCheckFailed"), _)
+                if collision(record, reasons[0].item()) == PutOutcome::Created =>
+            {
+                Ok(PutOutcome::Created)
             }
+            (_, Some("ConditionalCheckFailed")) => Ok(PutOutcome::KeyTaken),
+            (Some("ConditionalCheckFailed"), _) => Ok(PutOutcome::IdTaken),
+            (_, Some("TransactionConflict")) => Ok(PutOutcome::KeyBusy),
+            _ => Err(unavailable("TransactWriteItems", e)),
         }
     }
 
@@ -737,6 +747,21 @@ impl Store {
                 _ => Err(unavailable(operation, e)),
             },
         }
+    }
+}
+
+/// What a failed `attribute_not_exists(PK)` on an instance means, given the
+/// item that is there.
+fn collision(record: &InstanceRecord, existing: Option<&Item>) -> PutOutcome {
+    let ours = existing
+        .and_then(|item| item.get("tokenDigest"))
+        .and_then(|v| v.as_b().ok())
+        .and_then(|b| SecretDigest::from_slice(b.as_ref()))
+        .is_some_and(|d| d.ct_eq(&record.token_digest));
+    if ours {
+        PutOutcome::Created
+    } else {
+        PutOutcome::IdTaken
     }
 }
 

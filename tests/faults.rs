@@ -129,3 +129,45 @@ async fn an_id_collision_is_refused_by_the_store_never_overwritten() {
         original
     );
 }
+
+#[tokio::test]
+async fn a_lost_answer_retried_by_the_sdk_is_one_instance_not_two() {
+    let env = TestEnv::new().await;
+    let creds = env.credentials().await;
+    let proxy = Proxy::start(&endpoint()).await;
+    let mut settings = env.settings.clone();
+    settings.auth_cache = std::time::Duration::from_secs(60);
+    let app = env.app_via_with(&proxy.url, &endpoint(), settings);
+    let auth = creds.authorization();
+    assert_eq!(
+        post(Some(&auth), &seed_body()).send(&app).await.status,
+        200,
+        "warm: credential cached"
+    );
+    for keyed in [false, true] {
+        let before = env.instance_items().await.len();
+        proxy.lose_next_answers(1);
+        let mut req = post(Some(&auth), &seed_body());
+        if keyed {
+            req = req.header("idempotency-key", "lost-answer");
+        }
+        let a = req.send(&app).await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        let items = env.instance_items().await;
+        assert_eq!(
+            items.len(),
+            before + 1,
+            "the SDK's retry of a committed write must not leave a second instance"
+        );
+        assert!(
+            items
+                .iter()
+                .any(|i| i["id"].as_n().unwrap() == &a.id().to_string()),
+            "the answered id is the stored one"
+        );
+        assert!(
+            a.headers.get("idempotent-replayed").is_none(),
+            "the first answer is not a replay"
+        );
+    }
+}

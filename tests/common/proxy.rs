@@ -2,7 +2,7 @@
 //! server, to inject faults: forward, refuse connections, answer every
 //! request with a throttling error, or hold requests past the SDK's timeouts.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +25,7 @@ pub enum Mode {
 pub struct Proxy {
     pub url: String,
     mode: Arc<AtomicU8>,
+    lose: Arc<AtomicUsize>,
 }
 
 impl Proxy {
@@ -36,15 +37,28 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let mode = Arc::new(AtomicU8::new(Mode::Forward as u8));
-        let m = mode.clone();
+        let lose = Arc::new(AtomicUsize::new(0));
+        let (m, l) = (mode.clone(), lose.clone());
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let upstream = upstream.clone();
-                let m = m.clone();
-                tokio::spawn(async move { serve(client, &upstream, m).await });
+                let (m, l) = (m.clone(), l.clone());
+                tokio::spawn(async move {
+                    if l.load(Ordering::SeqCst) > 0 {
+                        lose_answer(client, &upstream, &l).await
+                    } else {
+                        serve(client, &upstream, m).await
+                    }
+                });
             }
         });
-        Proxy { url, mode }
+        Proxy { url, mode, lose }
+    }
+
+    /// The next `n` requests on new connections reach the server, which acts
+    /// on them, but their answers are lost (the connection closes).
+    pub fn lose_next_answers(&self, n: usize) {
+        self.lose.store(n, Ordering::SeqCst);
     }
 
     pub fn set(&self, mode: Mode) {
@@ -100,8 +114,22 @@ async fn serve(mut client: TcpStream, upstream: &str, mode: Arc<AtomicU8>) {
     }
 }
 
-/// Reads one HTTP/1.1 request (headers and a content-length body).
-async fn read_request(client: &mut TcpStream) -> Option<()> {
+async fn lose_answer(mut client: TcpStream, upstream: &str, lose: &AtomicUsize) {
+    let Some(request) = read_request(&mut client).await else {
+        return;
+    };
+    lose.fetch_sub(1, Ordering::SeqCst);
+    let Ok(mut server) = TcpStream::connect(upstream).await else {
+        return;
+    };
+    let _ = server.write_all(&request).await;
+    // Wait for the server's answer (it has acted), then drop it and the client.
+    let mut chunk = [0u8; 4096];
+    let _ = tokio::time::timeout(Duration::from_secs(5), server.read(&mut chunk)).await;
+}
+
+/// Reads one HTTP/1.1 request (headers and a content-length body); returns its bytes.
+async fn read_request(client: &mut TcpStream) -> Option<Vec<u8>> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let header_end = loop {
@@ -120,13 +148,12 @@ async fn read_request(client: &mut TcpStream) -> Option<()> {
         .find_map(|l| l.strip_prefix("content-length:"))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0);
-    let mut have = buf.len() - header_end;
-    while have < length {
+    while buf.len() - header_end < length {
         let n = client.read(&mut chunk).await.ok()?;
         if n == 0 {
             return None;
         }
-        have += n;
+        buf.extend_from_slice(&chunk[..n]);
     }
-    Some(())
+    Some(buf)
 }
