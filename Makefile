@@ -10,6 +10,9 @@ run:  ## serve the function on 127.0.0.1:$(PORT) with its own local DynamoDB/KMS
 test:  ## every test: unit, integration against moto, events through the runtime loop, template checks
 	@tools/test.sh
 
+bench:  ## the README's figures: init vs hello world, round trips, CPU, memory, package size
+	@tools/bench.sh
+
 sam-build:  ## sam build (cargo lambda, arm64 release); needs the aarch64-unknown-linux-gnu Rust target
 	@PATH="$$(tools/venv.sh local):$$PATH" SAM_CLI_TELEMETRY=0 "$$(tools/venv.sh sam)/sam" build
 

@@ -1,0 +1,298 @@
+#!/usr/bin/env python3
+"""`make bench`: the figures the README quotes, measured on this machine.
+
+1. Init duration, as Lambda's REPORT line counts it: from spawning the
+   release bootstrap to its first GET .../runtime/invocation/next, under the
+   Lambda Runtime API emulator below; median of RUNS cold starts, side by side
+   (alternating) with a lambda_runtime hello world of the same release profile.
+   Also the first create after each cold start (data key, connections).
+2. Round trips per create, counted by a forwarder in front of the DynamoDB/KMS
+   server (by X-Amz-Target), after one warm-up create.
+3. CPU per create without I/O: the criterion benchmark benches/create_path.rs.
+4. Peak memory (VmHWM) of the bootstrap after 1,000 creates.
+5. Package size: the zipped bootstrap of `cargo lambda build --release --arm64
+   --output-format zip`.
+
+Usage: lambda_bench.py BOOTSTRAP HELLO LOCAL_BIN_DIR   (AWS_ENDPOINT_URL: moto)
+Writes target/bench/results.json and prints one table.
+"""
+import collections
+import http.client
+import http.server
+import json
+import os
+import pathlib
+import queue
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+RUNS = int(os.environ.get("BENCH_COLD_STARTS", "25"))
+CREATES = 500  # per half of the warm run: 500 without a key, 500 with one
+
+
+def nodelay(sock):
+    # Without it, Nagle's algorithm and delayed ACKs add ~40 ms to small exchanges.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+# ---- the Lambda Runtime API emulator -----------------------------------------
+
+class Runtime:
+    """Serves one function process: hands out queued events on /next, records
+    the first poll and each response."""
+
+    def __init__(self):
+        self.events = queue.Queue()
+        self.first_poll = None
+        self.first_poll_event = threading.Event()
+        self.responses = {}
+        self.done = collections.defaultdict(threading.Event)
+        runtime = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                super().setup()
+                nodelay(self.connection)
+
+            def log_message(self, *args):
+                pass
+
+            def reply(self, status, body=b"{}", headers=()):
+                self.send_response(status)
+                for k, v in headers:
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                if self.path.endswith("/runtime/invocation/next"):
+                    if runtime.first_poll is None:
+                        runtime.first_poll = time.perf_counter()
+                        runtime.first_poll_event.set()
+                    request_id, body = runtime.events.get()
+                    deadline = int((time.time() + 30) * 1000)
+                    self.reply(200, body, [
+                        ("Lambda-Runtime-Aws-Request-Id", request_id),
+                        ("Lambda-Runtime-Deadline-Ms", str(deadline)),
+                        ("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:instances"),
+                        ("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000"),
+                        ("Content-Type", "application/json"),
+                    ])
+                else:
+                    self.reply(404)
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                parts = self.path.split("/")
+                if "invocation" in parts and parts[-1] in ("response", "error"):
+                    request_id = parts[-2]
+                    runtime.responses[request_id] = (parts[-1], body, time.perf_counter())
+                    self.reply(202)
+                    runtime.done[request_id].set()
+                else:  # init/error
+                    runtime.responses["init"] = ("error", body, time.perf_counter())
+                    self.reply(202)
+                    runtime.first_poll_event.set()
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def invoke(self, body, timeout=30):
+        request_id = secrets.token_hex(8)
+        start = time.perf_counter()
+        self.events.put((request_id, body))
+        if not self.done[request_id].wait(timeout):
+            raise RuntimeError("the function did not answer")
+        kind, response, end = self.responses.pop(request_id)
+        if kind != "response":
+            raise RuntimeError(f"invocation error: {response[:300]!r}")
+        return json.loads(response), (end - start) * 1000
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def spawn(binary, runtime, env):
+    full = dict(env)
+    full.update({
+        "AWS_LAMBDA_RUNTIME_API": runtime.address,
+        "AWS_LAMBDA_FUNCTION_NAME": "instances",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/instances",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "bench",
+    })
+    start = time.perf_counter()
+    proc = subprocess.Popen([binary], env=full, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if not runtime.first_poll_event.wait(30) or runtime.first_poll is None:
+        proc.kill()
+        raise RuntimeError(f"{binary} did not poll: {runtime.responses.get('init')}")
+    return proc, (runtime.first_poll - start) * 1000
+
+
+def stop(proc):
+    proc.kill()
+    proc.wait()
+
+
+# ---- the counting forwarder ---------------------------------------------------
+
+class Forwarder:
+    def __init__(self, upstream):
+        self.counts = collections.Counter()
+        self.lock = threading.Lock()
+        host = urllib.parse.urlparse(upstream)
+        fwd = self
+        local = threading.local()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                super().setup()
+                nodelay(self.connection)
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                target = self.headers.get("X-Amz-Target", "?")
+                with fwd.lock:
+                    fwd.counts[target] += 1
+                conn = getattr(local, "conn", None)
+                if conn is None:
+                    conn = local.conn = http.client.HTTPConnection(host.hostname, host.port)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                conn.request("POST", self.path, body, headers)
+                r = conn.getresponse()
+                data = r.read()
+                self.send_response(r.status)
+                for k, v in r.getheaders():
+                    if k.lower() not in ("content-length", "connection", "transfer-encoding", "server", "date"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def take(self):
+        with self.lock:
+            counts = dict(self.counts)
+            self.counts.clear()
+        return counts
+
+
+# ---- the measurements ---------------------------------------------------------
+
+def vm_hwm_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def main():
+    bootstrap, hello, local_bin = sys.argv[1:4]
+    moto = os.environ["AWS_ENDPOINT_URL"]
+    fwd = Forwarder(moto)
+    env = dict(os.environ)
+    env.update({"TABLE_NAME": "bench-" + secrets.token_hex(3), "KMS_KEY_ID": "alias/bench-" + secrets.token_hex(3), "RUST_LOG": "info"})
+    admin = str(ROOT / "target/release/admin")
+    subprocess.run([admin, "setup"], env=env, check=True, capture_output=True)
+    creds = json.loads(subprocess.run([admin, "create-credentials", "--organization", "bench", "--user", "b@example.com"],
+                                      env=env, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
+    fenv = dict(env, AWS_ENDPOINT_URL=fwd.url)
+    event = (ROOT / "events/create-rest-api.json").read_text()
+    event = event.replace("{{USER_SECRET}}", creds["userSecret"]).replace("{{ORGANIZATION_SECRET}}", creds["organizationSecret"])
+    create = event.encode()
+    keyed = json.loads(event)
+
+    def keyed_event():
+        e = dict(keyed)
+        e["headers"] = dict(e["headers"], **{"Idempotency-Key": secrets.token_hex(8)})
+        e["multiValueHeaders"] = {k: [v] for k, v in e["headers"].items()}
+        return json.dumps(e).encode()
+
+    results = {}
+
+    # 1. cold starts, side by side
+    inits = {"bootstrap": [], "hello": []}
+    first_creates = []
+    for i in range(RUNS):
+        for name, binary in (("bootstrap", bootstrap), ("hello", hello)) if i % 2 == 0 else (("hello", hello), ("bootstrap", bootstrap)):
+            rt = Runtime()
+            proc, init_ms = spawn(binary, rt, fenv)
+            inits[name].append(init_ms)
+            if name == "bootstrap":
+                answer, ms = rt.invoke(create)
+                assert answer["statusCode"] == 200, answer
+                first_creates.append(ms)
+            stop(proc)
+            rt.close()
+    fwd.take()
+    med = {k: statistics.median(v) for k, v in inits.items()}
+    results["init_ms"] = {"bootstrap": med["bootstrap"], "hello": med["hello"], "ratio": med["bootstrap"] / med["hello"],
+                          "runs": RUNS, "bootstrap_all": inits["bootstrap"], "hello_all": inits["hello"]}
+    results["first_create_ms"] = statistics.median(first_creates)
+
+    # 2 and 4. one warm environment: round trips, warm latency, peak memory
+    rt = Runtime()
+    proc, _ = spawn(bootstrap, rt, fenv)
+    answer, _ = rt.invoke(create)  # warm-up: data key, credential, connections
+    assert answer["statusCode"] == 200, answer
+    fwd.take()
+    plain_ms = []
+    for _ in range(CREATES):
+        answer, ms = rt.invoke(create)
+        assert answer["statusCode"] == 200, answer
+        plain_ms.append(ms)
+    plain_counts = fwd.take()
+    keyed_ms = []
+    for _ in range(CREATES):
+        answer, ms = rt.invoke(keyed_event())
+        assert answer["statusCode"] == 200, answer
+        keyed_ms.append(ms)
+    keyed_counts = fwd.take()
+    hwm = vm_hwm_kib(proc.pid)
+    stop(proc)
+    rt.close()
+
+    def per_create(counts):
+        return {k.split(".")[-1]: v / CREATES for k, v in sorted(counts.items())}
+
+    results["round_trips_per_create"] = {"without_key": per_create(plain_counts), "with_key": per_create(keyed_counts)}
+    results["warm_create_ms"] = {"without_key": statistics.median(plain_ms), "with_key": statistics.median(keyed_ms)}
+    results["vm_hwm_mib_after_1001_creates"] = hwm / 1024
+
+    out = ROOT / "target/bench/results.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    existing = json.loads(out.read_text()) if out.exists() else {}
+    existing.update(results)
+    out.write_text(json.dumps(existing, indent=2))
+    print(json.dumps({k: v for k, v in results.items() if k != "init_ms"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# `make bench`: builds the release bootstrap and the hello world, starts a
+# local DynamoDB/KMS server, runs benches/lambda_bench.py and the criterion
+# benchmark, builds the arm64 zip, and prints one table (also in
+# target/bench/results.json).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+die() { echo "make bench: $*" >&2; exit 1; }
+local_bin=$(tools/venv.sh local) || die "installing the local tools failed"
+mkdir -p target/bench
+rm -f target/bench/results.json
+
+echo "== release builds (bootstrap, admin, hello world)" >&2
+cargo build --locked --release --bin bootstrap --bin admin --example hello >&2 || die "release build failed"
+
+echo "== CPU per create without I/O (criterion)" >&2
+cargo bench --locked --bench create_path >&2 || die "criterion failed"
+
+echo "== package size (cargo lambda build --release --arm64 --output-format zip)" >&2
+if ! rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu; then
+  rustup target add aarch64-unknown-linux-gnu >&2 || die "the aarch64 Rust target is missing and could not be added"
+fi
+PATH="$local_bin:$PATH" "$local_bin/cargo-lambda" lambda build --release --arm64 --output-format zip --bin bootstrap \
+  --lambda-dir target/bench/lambda >&2 || die "cargo lambda build failed"
+
+state=$(mktemp -d)
+trap 'tools/moto.sh stop "$state"; rm -rf "$state"' EXIT
+tools/moto.sh start "$state"
+set -a; . "$state/moto.env"; set +a
+echo "== cold starts, round trips, memory (runtime API emulator)" >&2
+python3 benches/lambda_bench.py target/release/bootstrap target/release/examples/hello "$local_bin" >&2
+
+python3 - <<'PY'
+import json, os, pathlib, platform
+r = json.loads(pathlib.Path("target/bench/results.json").read_text())
+cpu = json.loads(pathlib.Path("target/criterion/create_without_io/new/estimates.json").read_text())["median"]["point_estimate"] / 1000
+zip_path = pathlib.Path("target/bench/lambda/bootstrap/bootstrap.zip")
+zip_mib = zip_path.stat().st_size / 2**20
+i = r["init_ms"]
+rt = r["round_trips_per_create"]
+fmt = lambda d: ", ".join(f"{v:g} {k}" for k, v in d.items()) or "none"
+rows = [
+    ("init duration (median of %d cold starts)" % i["runs"], f"{i['bootstrap']:.2f} ms vs hello world {i['hello']:.2f} ms = {i['ratio']:.2f}x", "<= 1.25x", i["ratio"] <= 1.25),
+    ("first create after a cold start (median)", f"{r['first_create_ms']:.1f} ms", "-", None),
+    ("warm create, median (no key / key)", f"{r['warm_create_ms']['without_key']:.2f} ms / {r['warm_create_ms']['with_key']:.2f} ms", "-", None),
+    ("requests per warm create, no key", fmt(rt["without_key"]), "1 PutItem", rt["without_key"] == {"PutItem": 1.0}),
+    ("requests per warm create, with key", fmt(rt["with_key"]), "1 TransactWriteItems", rt["with_key"] == {"TransactWriteItems": 1.0}),
+    ("CPU per create without I/O (criterion median)", f"{cpu:.2f} us", "<= 20 us", cpu <= 20),
+    ("peak memory (VmHWM) after 1,001 creates", f"{r['vm_hwm_mib_after_1001_creates']:.1f} MiB", "<= 24 MiB", r["vm_hwm_mib_after_1001_creates"] <= 24),
+    ("zipped arm64 bootstrap", f"{zip_mib:.2f} MiB ({zip_path.stat().st_size:,} bytes)", "<= 3 MiB", zip_mib <= 3),
+]
+r["cpu_us"] = cpu
+r["zip_mib"] = zip_mib
+pathlib.Path("target/bench/results.json").write_text(json.dumps(r, indent=2))
+print(f"\nmake bench — {os.cpu_count()} cores, {platform.machine()}, {platform.platform()}\n")
+print("| measure | result | target | met |")
+print("| --- | --- | --- | --- |")
+for name, result, target, met in rows:
+    print(f"| {name} | {result} | {target} | {'yes' if met else ('no' if met is not None else '')} |")
+PY
