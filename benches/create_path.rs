@@ -25,14 +25,8 @@ const ORG: &str = "9xumTZJtDhTwk3IuS2zt5tPPAFiQhBUbkUVPU3_-ZRM";
 fn create_without_io(c: &mut Criterion) {
     let catalog = Catalog::builtin().unwrap();
     let auth = Authenticator::new(Duration::from_secs(3600));
-    let principal = Principal {
-        organization: "acme".into(),
-        user: "ops@acme.io".into(),
-    };
-    auth.remember(
-        &Credentials::parse(&format!("User {USER}, Organization {ORG}")).unwrap(),
-        principal,
-    );
+    let principal = Principal { organization: "acme".into(), user: "ops@acme.io".into() };
+    auth.remember(&Credentials::parse(&format!("User {USER}, Organization {ORG}")).unwrap(), principal);
     // A KMS-encrypted data key is about 184 bytes; its plaintext comes from KMS once per environment.
     let data_key = DataKey::new(&[7u8; 32], vec![0xA5; 184]).unwrap();
     let event = include_str!("../events/create-rest-api.json")

@@ -19,10 +19,7 @@ pub enum AdminError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("KMS {operation} failed: {detail}")]
-    Kms {
-        operation: &'static str,
-        detail: String,
-    },
+    Kms { operation: &'static str, detail: String },
     #[error("the operating system's random source failed")]
     Random,
 }
@@ -35,16 +32,10 @@ pub struct Admin {
 
 /// An organization name: 1..=100 of `A-Z a-z 0-9 . _ -`.
 pub fn check_organization(org: &str) -> Result<(), AdminError> {
-    let ok = !org.is_empty()
-        && org.len() <= 100
-        && org
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    ok.then_some(()).ok_or_else(|| {
-        AdminError::Usage(format!(
-            "organization {org:?} must be 1 to 100 of A-Z a-z 0-9 . _ -"
-        ))
-    })
+    let ok =
+        !org.is_empty() && org.len() <= 100 && org.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    ok.then_some(())
+        .ok_or_else(|| AdminError::Usage(format!("organization {org:?} must be 1 to 100 of A-Z a-z 0-9 . _ -")))
 }
 
 /// A user's e-mail address: one `@`, no white space, at most 254 characters.
@@ -53,8 +44,7 @@ pub fn check_email(email: &str) -> Result<(), AdminError> {
         && email.split('@').count() == 2
         && email.split('@').all(|p| !p.is_empty())
         && !email.chars().any(|c| c.is_whitespace() || c.is_control());
-    ok.then_some(())
-        .ok_or_else(|| AdminError::Usage(format!("user {email:?} must be an e-mail address")))
+    ok.then_some(()).ok_or_else(|| AdminError::Usage(format!("user {email:?} must be an e-mail address")))
 }
 
 fn fresh_secret() -> Result<Secret, AdminError> {
@@ -71,9 +61,7 @@ fn refused(outcome: AdminOutcome, org: &str, user: &str) -> AdminError {
         AdminOutcome::NoSuchOrganization => format!("no organization {org}"),
         AdminOutcome::UserExists => format!("user {user} of {org} exists already"),
         AdminOutcome::NoSuchUser => format!("no user {user} in organization {org}"),
-        AdminOutcome::Raced | AdminOutcome::Done => {
-            "the item changed meanwhile; nothing was written, try again".into()
-        }
+        AdminOutcome::Raced | AdminOutcome::Done => "the item changed meanwhile; nothing was written, try again".into(),
     })
 }
 
@@ -106,17 +94,11 @@ impl Admin {
         match self.kms.describe_key().key_id(id).send().await {
             Ok(found) => {
                 return Ok((
-                    found
-                        .key_metadata()
-                        .map(|m| m.arn().unwrap_or_default().to_owned())
-                        .unwrap_or_default(),
+                    found.key_metadata().map(|m| m.arn().unwrap_or_default().to_owned()).unwrap_or_default(),
                     false,
                 ))
             }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_not_found_exception())
-                    && id.starts_with("alias/") => {}
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found_exception()) && id.starts_with("alias/") => {}
             Err(e) => return Err(kms_err("DescribeKey")(&e)),
         }
         let created = self
@@ -126,17 +108,11 @@ impl Admin {
             .send()
             .await
             .map_err(|e| kms_err("CreateKey")(&e))?;
-        let meta = created.key_metadata().ok_or_else(|| AdminError::Kms {
-            operation: "CreateKey",
-            detail: "no key metadata".into(),
-        })?;
+        let meta = created
+            .key_metadata()
+            .ok_or_else(|| AdminError::Kms { operation: "CreateKey", detail: "no key metadata".into() })?;
         let key_id = meta.key_id().to_owned();
-        self.kms
-            .enable_key_rotation()
-            .key_id(&key_id)
-            .send()
-            .await
-            .map_err(|e| kms_err("EnableKeyRotation")(&e))?;
+        self.kms.enable_key_rotation().key_id(&key_id).send().await.map_err(|e| kms_err("EnableKeyRotation")(&e))?;
         self.kms
             .create_alias()
             .alias_name(id)
@@ -151,17 +127,7 @@ impl Admin {
         check_organization(org)?;
         check_email(email)?;
         let (org_secret, user_secret) = (fresh_secret()?, fresh_secret()?);
-        match self
-            .store
-            .create_organization(
-                org,
-                &org_secret.digest(),
-                email,
-                &user_secret.digest(),
-                &now(),
-            )
-            .await?
-        {
+        match self.store.create_organization(org, &org_secret.digest(), email, &user_secret.digest(), &now()).await? {
             AdminOutcome::Done => Ok(json!({
                 "organization": org,
                 "user": email,
@@ -177,56 +143,31 @@ impl Admin {
         check_organization(org)?;
         check_email(email)?;
         let user_secret = fresh_secret()?;
-        match self
-            .store
-            .add_user(org, email, &user_secret.digest(), &now())
-            .await?
-        {
-            AdminOutcome::Done => {
-                Ok(json!({"organization": org, "user": email, "userSecret": user_secret.expose()}))
-            }
+        match self.store.add_user(org, email, &user_secret.digest(), &now()).await? {
+            AdminOutcome::Done => Ok(json!({"organization": org, "user": email, "userSecret": user_secret.expose()})),
             other => Err(refused(other, org, email)),
         }
     }
 
-    pub async fn set_user_enabled(
-        &self,
-        org: &str,
-        email: &str,
-        enabled: bool,
-    ) -> Result<Value, AdminError> {
+    pub async fn set_user_enabled(&self, org: &str, email: &str, enabled: bool) -> Result<Value, AdminError> {
         match self.store.set_user_enabled(org, email, enabled).await? {
-            AdminOutcome::Done => {
-                Ok(json!({"organization": org, "user": email, "enabled": enabled}))
-            }
+            AdminOutcome::Done => Ok(json!({"organization": org, "user": email, "enabled": enabled})),
             other => Err(refused(other, org, email)),
         }
     }
 
     pub async fn rotate_user_secret(&self, org: &str, email: &str) -> Result<Value, AdminError> {
         let user_secret = fresh_secret()?;
-        match self
-            .store
-            .rotate_user_secret(org, email, &user_secret.digest())
-            .await?
-        {
-            AdminOutcome::Done => {
-                Ok(json!({"organization": org, "user": email, "userSecret": user_secret.expose()}))
-            }
+        match self.store.rotate_user_secret(org, email, &user_secret.digest()).await? {
+            AdminOutcome::Done => Ok(json!({"organization": org, "user": email, "userSecret": user_secret.expose()})),
             other => Err(refused(other, org, email)),
         }
     }
 
     pub async fn rotate_organization_secret(&self, org: &str) -> Result<Value, AdminError> {
         let org_secret = fresh_secret()?;
-        match self
-            .store
-            .rotate_organization_secret(org, &org_secret.digest())
-            .await?
-        {
-            AdminOutcome::Done => {
-                Ok(json!({"organization": org, "organizationSecret": org_secret.expose()}))
-            }
+        match self.store.rotate_organization_secret(org, &org_secret.digest()).await? {
+            AdminOutcome::Done => Ok(json!({"organization": org, "organizationSecret": org_secret.expose()})),
             other => Err(refused(other, org, "")),
         }
     }

@@ -6,7 +6,7 @@ use aws_config::SdkConfig;
 use crate::auth::Authenticator;
 use crate::domain::catalog::{Catalog, CatalogError};
 use crate::seal::{KeyPolicy, Sealer};
-use crate::settings::{load_sdk_config, Settings};
+use crate::settings::{load_function_sdk_config, Deferred, Settings};
 use crate::store::Store;
 
 pub struct App {
@@ -20,14 +20,16 @@ pub struct App {
 impl App {
     pub async fn from_env() -> Result<Self, CatalogError> {
         let settings = Settings::from_env();
-        let sdk = load_sdk_config().await;
+        let sdk = load_function_sdk_config().await;
         App::new(&sdk, settings)
     }
 
+    /// The clients are built on first use (see [`Deferred`]).
     pub fn new(sdk: &SdkConfig, settings: Settings) -> Result<Self, CatalogError> {
-        Self::with_clients(
-            aws_sdk_dynamodb::Client::new(sdk),
-            aws_sdk_kms::Client::new(sdk),
+        let (d, k) = (sdk.clone(), sdk.clone());
+        Self::with_deferred(
+            Deferred::new(move || aws_sdk_dynamodb::Client::new(&d)),
+            Deferred::new(move || aws_sdk_kms::Client::new(&k)),
             settings,
         )
     }
@@ -37,14 +39,19 @@ impl App {
         kms: aws_sdk_kms::Client,
         settings: Settings,
     ) -> Result<Self, CatalogError> {
-        let policy = KeyPolicy {
-            max_age: settings.data_key_max_age,
-            ..KeyPolicy::default()
-        };
+        Self::with_deferred(Deferred::ready(dynamodb), Deferred::ready(kms), settings)
+    }
+
+    fn with_deferred(
+        dynamodb: Deferred<aws_sdk_dynamodb::Client>,
+        kms: Deferred<aws_sdk_kms::Client>,
+        settings: Settings,
+    ) -> Result<Self, CatalogError> {
+        let policy = KeyPolicy { max_age: settings.data_key_max_age, ..KeyPolicy::default() };
         Ok(App {
             catalog: Catalog::builtin()?,
-            store: Store::new(dynamodb, settings.table_name.clone()),
-            sealer: Sealer::new(kms, settings.kms_key_id.clone(), policy),
+            store: Store::deferred(dynamodb, settings.table_name.clone()),
+            sealer: Sealer::deferred(kms, settings.kms_key_id.clone(), policy),
             auth: Authenticator::new(settings.auth_cache),
             settings,
         })

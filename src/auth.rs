@@ -20,10 +20,7 @@ pub struct Authenticator {
 
 impl Authenticator {
     pub fn new(ttl: Duration) -> Self {
-        Authenticator {
-            ttl,
-            verified: Mutex::new(HashMap::new()),
-        }
+        Authenticator { ttl, verified: Mutex::new(HashMap::new()) }
     }
 
     pub async fn authenticate(
@@ -34,12 +31,7 @@ impl Authenticator {
         if let Some(principal) = self.cached(credentials) {
             return Ok(Some(principal));
         }
-        let found = store
-            .find_principal(
-                &credentials.user.digest(),
-                &credentials.organization.digest(),
-            )
-            .await?;
+        let found = store.find_principal(&credentials.user.digest(), &credentials.organization.digest()).await?;
         if let Some(principal) = &found {
             self.remember(credentials, principal.clone());
         }

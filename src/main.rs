@@ -7,9 +7,7 @@ use lambda_http::{run, service_fn, Error, Request};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     instances::logging::init();
-    let app = App::from_env()
-        .await
-        .inspect_err(|e| tracing::error!(error = %e, "start-up failed"))?;
+    let app = App::from_env().await.inspect_err(|e| tracing::error!(error = %e, "start-up failed"))?;
     let app = &app;
     run(service_fn(move |request: Request| async move {
         Ok::<_, std::convert::Infallible>(api::handle(app, request).await)

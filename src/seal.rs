@@ -25,6 +25,7 @@ use aws_sdk_kms::types::DataKeySpec;
 use zeroize::Zeroizing;
 
 use crate::domain::token::InstanceId;
+use crate::settings::Deferred;
 
 const NONCE_LEN: usize = 12;
 /// The KMS encryption context of every data key: a data key made for this
@@ -37,10 +38,7 @@ const OPENED_CACHE: usize = 16;
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
     #[error("KMS {operation} failed: {detail}")]
-    Unavailable {
-        operation: &'static str,
-        detail: String,
-    },
+    Unavailable { operation: &'static str, detail: String },
     #[error("the operating system's random source failed")]
     Random,
     #[error("a sealed value does not open: wrong key, wrong binding or altered")]
@@ -56,10 +54,7 @@ pub struct KeyPolicy {
 
 impl Default for KeyPolicy {
     fn default() -> Self {
-        KeyPolicy {
-            max_age: Duration::from_secs(15 * 60),
-            max_uses: 1 << 20,
-        }
+        KeyPolicy { max_age: Duration::from_secs(15 * 60), max_uses: 1 << 20 }
     }
 }
 
@@ -102,13 +97,7 @@ impl DataKey {
         getrandom::getrandom(&mut nonce).map_err(|_| SealError::Random)?;
         let ciphertext = self
             .cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad,
-                },
-            )
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad })
             .map_err(|_| SealError::Corrupt)?;
         let mut out = Vec::with_capacity(NONCE_LEN + ciphertext.len());
         out.extend_from_slice(&nonce);
@@ -128,8 +117,7 @@ impl DataKey {
     }
 
     fn fresh(&self, policy: &KeyPolicy) -> bool {
-        self.created.elapsed() < policy.max_age
-            && self.uses.load(Ordering::Relaxed) < policy.max_uses
+        self.created.elapsed() < policy.max_age && self.uses.load(Ordering::Relaxed) < policy.max_uses
     }
 }
 
@@ -139,7 +127,7 @@ pub fn aad(organization: &str, instance: InstanceId, field: &str) -> Vec<u8> {
 }
 
 pub struct Sealer {
-    kms: aws_sdk_kms::Client,
+    kms: Deferred<aws_sdk_kms::Client>,
     key_id: String,
     policy: KeyPolicy,
     current: tokio::sync::Mutex<Option<Arc<DataKey>>>,
@@ -148,6 +136,11 @@ pub struct Sealer {
 
 impl Sealer {
     pub fn new(kms: aws_sdk_kms::Client, key_id: impl Into<String>, policy: KeyPolicy) -> Self {
+        Self::deferred(Deferred::ready(kms), key_id, policy)
+    }
+
+    /// A sealer whose KMS client is built on its first call.
+    pub fn deferred(kms: Deferred<aws_sdk_kms::Client>, key_id: impl Into<String>, policy: KeyPolicy) -> Self {
         Sealer {
             kms,
             key_id: key_id.into(),
@@ -186,23 +179,12 @@ impl Sealer {
     }
 
     /// Opens a sealed value made under `encrypted_key` with `aad`.
-    pub async fn open(
-        &self,
-        encrypted_key: &[u8],
-        aad: &[u8],
-        sealed: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, SealError> {
+    pub async fn open(&self, encrypted_key: &[u8], aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealError> {
         self.key_for(encrypted_key).await?.open(aad, sealed)
     }
 
     async fn key_for(&self, encrypted_key: &[u8]) -> Result<Arc<DataKey>, SealError> {
-        if let Some(key) = self
-            .current
-            .lock()
-            .await
-            .as_ref()
-            .filter(|k| k.encrypted == encrypted_key)
-        {
+        if let Some(key) = self.current.lock().await.as_ref().filter(|k| k.encrypted == encrypted_key) {
             return Ok(key.clone());
         }
         if let Some(key) = self.cached_opened(encrypted_key) {
@@ -217,18 +199,12 @@ impl Sealer {
             .send()
             .await
             .map_err(|e| match e.as_service_error() {
-                Some(se)
-                    if se.is_invalid_ciphertext_exception() || se.is_incorrect_key_exception() =>
-                {
+                Some(se) if se.is_invalid_ciphertext_exception() || se.is_incorrect_key_exception() => {
                     SealError::Corrupt
                 }
                 _ => unavailable("Decrypt", e),
             })?;
-        let plain = Zeroizing::new(
-            out.plaintext()
-                .map(|b| b.as_ref().to_vec())
-                .unwrap_or_default(),
-        );
+        let plain = Zeroizing::new(out.plaintext().map(|b| b.as_ref().to_vec()).unwrap_or_default());
         let key = Arc::new(DataKey::new(&plain, encrypted_key.to_vec())?);
         if let Ok(mut opened) = self.opened.lock() {
             if opened.len() >= OPENED_CACHE {
@@ -241,10 +217,7 @@ impl Sealer {
 
     fn cached_opened(&self, encrypted_key: &[u8]) -> Option<Arc<DataKey>> {
         let opened = self.opened.lock().ok()?;
-        opened
-            .iter()
-            .find(|k| k.encrypted == encrypted_key)
-            .cloned()
+        opened.iter().find(|k| k.encrypted == encrypted_key).cloned()
     }
 }
 
@@ -274,10 +247,7 @@ mod tests {
         let k = key();
         let id = InstanceId::new(5).unwrap();
         let sealed = k.seal(&aad("org", id, "jira.password"), b"pw").unwrap();
-        assert_eq!(
-            &k.open(&aad("org", id, "jira.password"), &sealed).unwrap()[..],
-            b"pw"
-        );
+        assert_eq!(&k.open(&aad("org", id, "jira.password"), &sealed).unwrap()[..], b"pw");
         assert!(!sealed.windows(2).any(|w| w == b"pw"));
         for other in [
             aad("org2", id, "jira.password"),
@@ -301,17 +271,11 @@ mod tests {
     #[test]
     fn a_key_goes_stale_by_age_or_count() {
         let k = key();
-        let policy = KeyPolicy {
-            max_age: Duration::from_secs(60),
-            max_uses: 2,
-        };
+        let policy = KeyPolicy { max_age: Duration::from_secs(60), max_uses: 2 };
         assert!(k.fresh(&policy));
         k.seal(b"", b"1").unwrap();
         k.seal(b"", b"2").unwrap();
         assert!(!k.fresh(&policy));
-        assert!(!key().fresh(&KeyPolicy {
-            max_age: Duration::ZERO,
-            max_uses: 9
-        }));
+        assert!(!key().fresh(&KeyPolicy { max_age: Duration::ZERO, max_uses: 9 }));
     }
 }

@@ -65,38 +65,13 @@ pub async fn create_instance(
         let Draft { id, record, body } = draft(principal, request, &data_key, &stamp)?;
         let (Some(key), Some(fingerprint)) = (key, fingerprint) else {
             match app.store.put_instance(&record).await? {
-                PutOutcome::Created => {
-                    return Ok(Created {
-                        id,
-                        body,
-                        replayed: false,
-                    })
-                }
+                PutOutcome::Created => return Ok(Created { id, body, replayed: false }),
                 _ => continue,
             }
         };
-        let replay = replay_record(
-            principal,
-            key,
-            &data_key,
-            id,
-            &fingerprint,
-            &body,
-            &stamp,
-            now,
-        )?;
-        match app
-            .store
-            .put_instance_with_replay(&record, &replay, epoch(now))
-            .await?
-        {
-            PutOutcome::Created => {
-                return Ok(Created {
-                    id,
-                    body,
-                    replayed: false,
-                })
-            }
+        let replay = replay_record(principal, key, &data_key, id, &fingerprint, &body, &stamp, now)?;
+        match app.store.put_instance_with_replay(&record, &replay, epoch(now)).await? {
+            PutOutcome::Created => return Ok(Created { id, body, replayed: false }),
             PutOutcome::IdTaken => last = CreateError::NoFreeId,
             outcome @ (PutOutcome::KeyTaken | PutOutcome::KeyBusy) => {
                 match replay_of(app, principal, key, &fingerprint, now).await? {
@@ -122,29 +97,18 @@ async fn replay_of(
     now: SystemTime,
 ) -> Result<Option<Created>, CreateError> {
     let digest = key.digest_hex();
-    let Some(found) = app
-        .store
-        .get_replay(&principal.organization, &digest)
-        .await?
-    else {
+    let Some(found) = app.store.get_replay(&principal.organization, &digest).await? else {
         return Ok(None);
     };
     if found.expires_at < epoch(now) {
         return Ok(None);
     }
     let binding = replay_aad(&principal.organization, found.instance_id, &digest);
-    let payload = app
-        .sealer
-        .open(&found.sealed_data_key, &binding, &found.sealed_response)
-        .await?;
+    let payload = app.sealer.open(&found.sealed_data_key, &binding, &found.sealed_response).await?;
     if payload.len() < 32 || !bool::from(payload[..32].ct_eq(fingerprint)) {
         return Err(CreateError::KeyReused);
     }
-    Ok(Some(Created {
-        id: found.instance_id,
-        body: payload[32..].to_vec(),
-        replayed: true,
-    }))
+    Ok(Some(Created { id: found.instance_id, body: payload[32..].to_vec(), replayed: true }))
 }
 
 /// A new instance, ready to write: a fresh id and token, the secrets
@@ -183,10 +147,7 @@ fn record(
             ConfigText::Plain(text) => configuration.push((value.key.clone(), text.clone())),
             ConfigText::Secret(secret) => {
                 let binding = aad(&principal.organization, id, &value.key);
-                secrets.push((
-                    value.key.clone(),
-                    data_key.seal(&binding, secret.expose().as_bytes())?,
-                ));
+                secrets.push((value.key.clone(), data_key.seal(&binding, secret.expose().as_bytes())?));
             }
         }
     }
@@ -227,8 +188,7 @@ fn replay_record(
     let mut payload = zeroize::Zeroizing::new(Vec::with_capacity(32 + body.len()));
     payload.extend_from_slice(fingerprint);
     payload.extend_from_slice(body);
-    let sealed_response =
-        data_key.seal(&replay_aad(&principal.organization, id, &digest), &payload)?;
+    let sealed_response = data_key.seal(&replay_aad(&principal.organization, id, &digest), &payload)?;
     Ok(ReplayRecord {
         organization: principal.organization.clone(),
         key_digest: digest,
@@ -245,20 +205,13 @@ fn replay_aad(organization: &str, id: InstanceId, key_digest: &str) -> Vec<u8> {
 }
 
 fn epoch(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 /// ISO 8601 in UTC with milliseconds, e.g. `2026-11-25T19:04:05.123Z`.
 pub fn iso8601(t: SystemTime) -> String {
-    let millis = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
-    DateTime::from_millis(millis)
-        .fmt(DateTimeFormat::DateTime)
-        .unwrap_or_default()
+    let millis = t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    DateTime::from_millis(millis).fmt(DateTimeFormat::DateTime).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -28,15 +28,15 @@ use std::time::Duration;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put,
-    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
-    TransactWriteItem, Update,
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, KeysAndAttributes, Projection, ProjectionType, Put, ReturnValuesOnConditionCheckFailure,
+    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 
 use crate::domain::secret::SecretDigest;
 use crate::domain::token::{InstanceId, Token};
+use crate::settings::Deferred;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -47,10 +47,7 @@ pub const TTL_ATTRIBUTE: &str = "expiresAt";
 pub enum StoreError {
     /// Throttled, unreachable, timed out, or refused after the SDK's retries.
     #[error("DynamoDB {operation} failed: {detail}")]
-    Unavailable {
-        operation: &'static str,
-        detail: String,
-    },
+    Unavailable { operation: &'static str, detail: String },
     /// An item that does not have the layout above: a bug or a hand edit.
     #[error("item {pk} is not as documented: {detail}")]
     Corrupt { pk: String, detail: String },
@@ -123,18 +120,19 @@ pub enum AdminOutcome {
     Raced,
 }
 
-#[derive(Clone)]
 pub struct Store {
-    client: Client,
+    client: Deferred<Client>,
     table: String,
 }
 
 impl Store {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Store {
-            client,
-            table: table.into(),
-        }
+        Store { client: Deferred::ready(client), table: table.into() }
+    }
+
+    /// A store whose client is built on its first call.
+    pub fn deferred(client: Deferred<Client>, table: impl Into<String>) -> Self {
+        Store { client, table: table.into() }
     }
 
     pub fn table(&self) -> &str {
@@ -161,9 +159,7 @@ impl Store {
         match result {
             Ok(_) => Ok(PutOutcome::Created),
             Err(e) => match e.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(c)) => {
-                    Ok(collision(record, c.item()))
-                }
+                Some(PutItemError::ConditionalCheckFailedException(c)) => Ok(collision(record, c.item())),
                 _ => Err(unavailable("PutItem", e)),
             },
         }
@@ -205,17 +201,13 @@ impl Store {
             Ok(_) => return Ok(PutOutcome::Created),
             Err(e) => e,
         };
-        let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
-            e.as_service_error()
-        else {
+        let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = e.as_service_error() else {
             return Err(unavailable("TransactWriteItems", e));
         };
         let reasons = cancelled.cancellation_reasons();
         let code = |i: usize| reasons.get(i).and_then(|r| r.code());
         match (code(0), code(1)) {
-            (Some("ConditionalCheckFailed"), _)
-                if collision(record, reasons[0].item()) == PutOutcome::Created =>
-            {
+            (Some("ConditionalCheckFailed"), _) if collision(record, reasons[0].item()) == PutOutcome::Created => {
                 Ok(PutOutcome::Created)
             }
             (_, Some("ConditionalCheckFailed")) => Ok(PutOutcome::KeyTaken),
@@ -226,11 +218,7 @@ impl Store {
     }
 
     /// The idempotency record, read strongly consistently.
-    pub async fn get_replay(
-        &self,
-        organization: &str,
-        key_digest: &str,
-    ) -> Result<Option<ReplayRecord>, StoreError> {
+    pub async fn get_replay(&self, organization: &str, key_digest: &str) -> Result<Option<ReplayRecord>, StoreError> {
         let pk = replay_pk(organization, key_digest);
         let item = self.get_consistent(&pk, "IDEMPOTENCY").await?;
         item.map(|item| {
@@ -258,10 +246,7 @@ impl Store {
     /// The instance an `Element <token>` belongs to: one strongly consistent
     /// read (the token carries the id), then a constant-time comparison of
     /// the token's digest with the stored one.
-    pub async fn instance_by_token(
-        &self,
-        token: &Token,
-    ) -> Result<Option<InstanceRecord>, StoreError> {
+    pub async fn instance_by_token(&self, token: &Token) -> Result<Option<InstanceRecord>, StoreError> {
         let Some(id) = token.instance_id() else {
             return Ok(None);
         };
@@ -271,10 +256,7 @@ impl Store {
 
     /// An organization's instances, oldest first (through `GSI1`, eventually
     /// consistent).
-    pub async fn list_instances(
-        &self,
-        organization: &str,
-    ) -> Result<Vec<InstanceRecord>, StoreError> {
+    pub async fn list_instances(&self, organization: &str) -> Result<Vec<InstanceRecord>, StoreError> {
         let mut out = Vec::new();
         let mut start = None;
         loop {
@@ -291,11 +273,7 @@ impl Store {
                 .await
                 .map_err(|e| unavailable("Query", e))?;
             for item in page.items() {
-                let pk = item
-                    .get("PK")
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default();
+                let pk = item.get("PK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
                 out.push(read_instance(&pk, item)?);
             }
             start = page.last_evaluated_key().cloned();
@@ -336,32 +314,18 @@ impl Store {
                 detail: "keys left unprocessed (throttled)".into(),
             });
         }
-        let items = out
-            .responses()
-            .and_then(|r| r.get(&self.table))
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        let find = |pk: &str| {
-            items.iter().find(|i| {
-                i.get("PK")
-                    .and_then(|v| v.as_s().ok())
-                    .is_some_and(|v| v == pk)
-            })
-        };
+        let items = out.responses().and_then(|r| r.get(&self.table)).map(Vec::as_slice).unwrap_or_default();
+        let find = |pk: &str| items.iter().find(|i| i.get("PK").and_then(|v| v.as_s().ok()).is_some_and(|v| v == pk));
         let (Some(u), Some(o)) = (find(&user_pk), find(&org_pk)) else {
             return Ok(None);
         };
         let (ur, or) = (Reader::new(&user_pk, u), Reader::new(&org_pk, o));
-        let digests_match =
-            ur.digest("secretDigest")?.ct_eq(user) & or.digest("secretDigest")?.ct_eq(org);
+        let digests_match = ur.digest("secretDigest")?.ct_eq(user) & or.digest("secretDigest")?.ct_eq(org);
         let organization = or.s("organization")?;
         if !digests_match || !ur.bool("enabled")? || ur.s("organization")? != organization {
             return Ok(None);
         }
-        Ok(Some(Principal {
-            organization,
-            user: ur.s("email")?,
-        }))
+        Ok(Some(Principal { organization, user: ur.s("email")? }))
     }
 
     /// A new organization and its first user, all or nothing.
@@ -413,14 +377,12 @@ impl Store {
         let mut writes = vec![TransactWriteItem::builder().condition_check(check).build()];
         writes.extend(self.user_puts(organization, email, user_secret, now)?);
         let reasons = self.transact("TransactWriteItems", writes).await?;
-        Ok(
-            match reasons.iter().position(|r| r == "ConditionalCheckFailed") {
-                None if reasons.is_empty() => AdminOutcome::Done,
-                Some(0) => AdminOutcome::NoSuchOrganization,
-                Some(1) => AdminOutcome::UserExists,
-                _ => AdminOutcome::Raced,
-            },
-        )
+        Ok(match reasons.iter().position(|r| r == "ConditionalCheckFailed") {
+            None if reasons.is_empty() => AdminOutcome::Done,
+            Some(0) => AdminOutcome::NoSuchOrganization,
+            Some(1) => AdminOutcome::UserExists,
+            _ => AdminOutcome::Raced,
+        })
     }
 
     /// Enables or disables a user: the user item and its secret item together.
@@ -448,16 +410,9 @@ impl Store {
                 .map_err(bug)?;
             Ok(TransactWriteItem::builder().update(update).build())
         };
-        let writes = vec![
-            set(&user_pk, &user_sk)?,
-            set(&format!("USERSECRET#{}", digest.hex()), "USERSECRET")?,
-        ];
+        let writes = vec![set(&user_pk, &user_sk)?, set(&format!("USERSECRET#{}", digest.hex()), "USERSECRET")?];
         let reasons = self.transact("TransactWriteItems", writes).await?;
-        Ok(if reasons.is_empty() {
-            AdminOutcome::Done
-        } else {
-            AdminOutcome::Raced
-        })
+        Ok(if reasons.is_empty() { AdminOutcome::Done } else { AdminOutcome::Raced })
     }
 
     /// Replaces a user's secret: the old one stops working at once (up to
@@ -489,11 +444,7 @@ impl Store {
             self.put_new(new_secret_item)?,
         ];
         let reasons = self.transact("TransactWriteItems", writes).await?;
-        Ok(if reasons.is_empty() {
-            AdminOutcome::Done
-        } else {
-            AdminOutcome::Raced
-        })
+        Ok(if reasons.is_empty() { AdminOutcome::Done } else { AdminOutcome::Raced })
     }
 
     /// Replaces an organization's secret.
@@ -519,11 +470,7 @@ impl Store {
             self.put_new(new_secret_item)?,
         ];
         let reasons = self.transact("TransactWriteItems", writes).await?;
-        Ok(if reasons.is_empty() {
-            AdminOutcome::Done
-        } else {
-            AdminOutcome::Raced
-        })
+        Ok(if reasons.is_empty() { AdminOutcome::Done } else { AdminOutcome::Raced })
     }
 
     // ---- setup -----------------------------------------------------------
@@ -532,17 +479,9 @@ impl Store {
     /// exists. Returns whether it was created. For a local DynamoDB API
     /// server; in the cloud the SAM template owns the table.
     pub async fn create_table_if_missing(&self) -> Result<bool, StoreError> {
-        match self
-            .client
-            .describe_table()
-            .table_name(&self.table)
-            .send()
-            .await
-        {
+        match self.client.describe_table().table_name(&self.table).send().await {
             Ok(_) => return Ok(false),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) => {}
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
             Err(e) => return Err(unavailable("DescribeTable", e)),
         }
         let attr = |name: &str| {
@@ -552,22 +491,13 @@ impl Store {
                 .build()
                 .map_err(bug)
         };
-        let key_el = |name: &str, t: KeyType| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(t)
-                .build()
-                .map_err(bug)
-        };
+        let key_el =
+            |name: &str, t: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(t).build().map_err(bug);
         let gsi = GlobalSecondaryIndex::builder()
             .index_name(GSI1)
             .key_schema(key_el("GSI1PK", KeyType::Hash)?)
             .key_schema(key_el("GSI1SK", KeyType::Range)?)
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::All)
-                    .build(),
-            )
+            .projection(Projection::builder().projection_type(ProjectionType::All).build())
             .build()
             .map_err(bug)?;
         let created = self
@@ -586,12 +516,7 @@ impl Store {
             .await;
         match created {
             Ok(_) => {}
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_in_use_exception()) =>
-            {
-                return Ok(false)
-            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => return Ok(false),
             Err(e) => return Err(unavailable("CreateTable", e)),
         }
         for _ in 0..60 {
@@ -602,10 +527,7 @@ impl Store {
                 .send()
                 .await
                 .map_err(|e| unavailable("DescribeTable", e))?;
-            if d.table()
-                .and_then(|t| t.table_status())
-                .is_some_and(|s| s.as_str() == "ACTIVE")
-            {
+            if d.table().and_then(|t| t.table_status()).is_some_and(|s| s.as_str() == "ACTIVE") {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -614,11 +536,7 @@ impl Store {
             .update_time_to_live()
             .table_name(&self.table)
             .time_to_live_specification(
-                TimeToLiveSpecification::builder()
-                    .attribute_name(TTL_ATTRIBUTE)
-                    .enabled(true)
-                    .build()
-                    .map_err(bug)?,
+                TimeToLiveSpecification::builder().attribute_name(TTL_ATTRIBUTE).enabled(true).build().map_err(bug)?,
             )
             .send()
             .await
@@ -774,11 +692,7 @@ fn replay_pk(organization: &str, key_digest: &str) -> String {
 }
 
 fn instance_item(r: &InstanceRecord) -> Item {
-    let configuration = r
-        .configuration
-        .iter()
-        .map(|(k, v)| (k.clone(), s(v)))
-        .collect();
+    let configuration = r.configuration.iter().map(|(k, v)| (k.clone(), s(v))).collect();
     let secrets = r.secrets.iter().map(|(k, v)| (k.clone(), b(v))).collect();
     item([
         ("PK", s(instance_pk(r.id))),
@@ -813,20 +727,12 @@ fn read_instance(pk: &str, item: &Item) -> Result<InstanceRecord, StoreError> {
     };
     let mut configuration: Vec<(String, String)> = map("configuration")?
         .iter()
-        .map(|(k, v)| {
-            v.as_s()
-                .map(|v| (k.clone(), v.clone()))
-                .map_err(|_| r.corrupt("configuration"))
-        })
+        .map(|(k, v)| v.as_s().map(|v| (k.clone(), v.clone())).map_err(|_| r.corrupt("configuration")))
         .collect::<Result<_, _>>()?;
     configuration.sort();
     let mut secrets: Vec<(String, Vec<u8>)> = map("secrets")?
         .iter()
-        .map(|(k, v)| {
-            v.as_b()
-                .map(|v| (k.clone(), v.as_ref().to_vec()))
-                .map_err(|_| r.corrupt("secrets"))
-        })
+        .map(|(k, v)| v.as_b().map(|v| (k.clone(), v.as_ref().to_vec())).map_err(|_| r.corrupt("secrets")))
         .collect::<Result<_, _>>()?;
     secrets.sort();
     let tags = r
@@ -880,38 +786,22 @@ impl<'a> Reader<'a> {
         Reader { pk, item }
     }
     fn corrupt(&self, attribute: &str) -> StoreError {
-        StoreError::Corrupt {
-            pk: self.pk.to_owned(),
-            detail: format!("attribute {attribute} is missing or mistyped"),
-        }
+        StoreError::Corrupt { pk: self.pk.to_owned(), detail: format!("attribute {attribute} is missing or mistyped") }
     }
     fn get(&self, name: &str) -> Result<&'a AttributeValue, StoreError> {
         self.item.get(name).ok_or_else(|| self.corrupt(name))
     }
     fn s(&self, name: &str) -> Result<String, StoreError> {
-        self.get(name)?
-            .as_s()
-            .cloned()
-            .map_err(|_| self.corrupt(name))
+        self.get(name)?.as_s().cloned().map_err(|_| self.corrupt(name))
     }
     fn n<T: std::str::FromStr>(&self, name: &str) -> Result<T, StoreError> {
-        self.get(name)?
-            .as_n()
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| self.corrupt(name))
+        self.get(name)?.as_n().ok().and_then(|v| v.parse().ok()).ok_or_else(|| self.corrupt(name))
     }
     fn b(&self, name: &str) -> Result<Vec<u8>, StoreError> {
-        self.get(name)?
-            .as_b()
-            .map(|v| v.as_ref().to_vec())
-            .map_err(|_| self.corrupt(name))
+        self.get(name)?.as_b().map(|v| v.as_ref().to_vec()).map_err(|_| self.corrupt(name))
     }
     fn bool(&self, name: &str) -> Result<bool, StoreError> {
-        self.get(name)?
-            .as_bool()
-            .copied()
-            .map_err(|_| self.corrupt(name))
+        self.get(name)?.as_bool().copied().map_err(|_| self.corrupt(name))
     }
     fn id(&self, name: &str) -> Result<InstanceId, StoreError> {
         InstanceId::new(self.n(name)?).ok_or_else(|| self.corrupt(name))
@@ -955,8 +845,5 @@ where
 }
 
 fn bug(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
-    StoreError::Corrupt {
-        pk: String::new(),
-        detail: format!("request could not be built: {e}"),
-    }
+    StoreError::Corrupt { pk: String::new(), detail: format!("request could not be built: {e}") }
 }

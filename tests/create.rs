@@ -15,9 +15,7 @@ async fn the_documented_request_gets_the_documented_answer() {
     let env = TestEnv::new().await;
     let app = env.app();
     let creds = env.credentials().await;
-    let a = post(Some(&creds.authorization()), &seed_body())
-        .send(&app)
-        .await;
+    let a = post(Some(&creds.authorization()), &seed_body()).send(&app).await;
     assert_eq!(a.status, 200, "{}", a.text);
     assert_eq!(a.headers["content-type"], "application/json");
     assert_eq!(a.headers["cache-control"], "no-store");
@@ -34,19 +32,12 @@ async fn the_documented_request_gets_the_documented_answer() {
     let body = a.json.as_object().unwrap();
     for (key, sample) in documented.as_object().unwrap() {
         let got = &body[key];
-        assert_eq!(
-            std::mem::discriminant(got),
-            std::mem::discriminant(sample),
-            "type of {key}"
-        );
+        assert_eq!(std::mem::discriminant(got), std::mem::discriminant(sample), "type of {key}");
         if !["id", "token"].contains(&key.as_str()) {
             assert_eq!(got, sample, "{key}");
         }
     }
-    let extra: Vec<_> = body
-        .keys()
-        .filter(|k| !documented.as_object().unwrap().contains_key(*k))
-        .collect();
+    let extra: Vec<_> = body.keys().filter(|k| !documented.as_object().unwrap().contains_key(*k)).collect();
     assert_eq!(extra, ["createdDate", "tags", "updatedDate"]);
     assert_eq!(a.json["tags"], json!(["support"]));
     assert!(a.json["createdDate"].as_str().unwrap().ends_with('Z'));
@@ -55,13 +46,7 @@ async fn the_documented_request_gets_the_documented_answer() {
     assert!((1..=MAX_SAFE_INTEGER).contains(&id));
     let token = a.json["token"].as_str().unwrap();
     assert_eq!(token.len(), 44);
-    assert_eq!(
-        base64::engine::general_purpose::STANDARD
-            .decode(token)
-            .unwrap()
-            .len(),
-        32
-    );
+    assert_eq!(base64::engine::general_purpose::STANDARD.decode(token).unwrap().len(), 32);
 }
 
 #[tokio::test]
@@ -69,9 +54,7 @@ async fn the_instance_is_stored_with_its_owner_and_its_token_only_as_a_digest() 
     let env = TestEnv::new().await;
     let app = env.app();
     let creds = env.credentials().await;
-    let a = post(Some(&creds.authorization()), &seed_body())
-        .send(&app)
-        .await;
+    let a = post(Some(&creds.authorization()), &seed_body()).send(&app).await;
     let id = a.id();
     let token = Token::parse(a.json["token"].as_str().unwrap()).unwrap();
 
@@ -87,56 +70,25 @@ async fn the_instance_is_stored_with_its_owner_and_its_token_only_as_a_digest() 
     assert_eq!(item["elementId"].as_n().unwrap(), "1");
     assert_eq!(item["tags"].as_l().unwrap().len(), 1);
     let config = item["configuration"].as_m().unwrap();
-    assert_eq!(
-        config["jira.username"].as_s().unwrap(),
-        "jira-user@example.com"
-    );
-    assert_eq!(
-        config["jira.api.url"].as_s().unwrap(),
-        "https://example.atlassian.net"
-    );
+    assert_eq!(config["jira.username"].as_s().unwrap(), "jira-user@example.com");
+    assert_eq!(config["jira.api.url"].as_s().unwrap(), "https://example.atlassian.net");
     assert_eq!(config["filter.response.nulls"].as_s().unwrap(), "true");
-    assert!(
-        !config.contains_key("jira.password"),
-        "secrets are not stored with the plain configuration"
-    );
-    assert!(item["secrets"]
-        .as_m()
-        .unwrap()
-        .contains_key("jira.password"));
-    assert_eq!(
-        item["tokenDigest"].as_b().unwrap().as_ref(),
-        token.digest().0
-    );
+    assert!(!config.contains_key("jira.password"), "secrets are not stored with the plain configuration");
+    assert!(item["secrets"].as_m().unwrap().contains_key("jira.password"));
+    assert_eq!(item["tokenDigest"].as_b().unwrap().as_ref(), token.digest().0);
     assert_eq!(item["valid"].as_bool().unwrap(), &true);
     assert_eq!(item["disabled"].as_bool().unwrap(), &false);
     assert_eq!(s("createdDate"), a.json["createdDate"].as_str().unwrap());
 
     // The token resolves to its instance with one consistent read; a forged one does not.
-    let found = env
-        .store()
-        .instance_by_token(&token)
-        .await
-        .unwrap()
-        .unwrap();
+    let found = env.store().instance_by_token(&token).await.unwrap().unwrap();
     assert_eq!(found.id.get(), id);
-    let mut raw = base64::engine::general_purpose::STANDARD
-        .decode(token.expose())
-        .unwrap();
+    let mut raw = base64::engine::general_purpose::STANDARD.decode(token.expose()).unwrap();
     raw[31] ^= 1;
     let forged = Token::parse(&base64::engine::general_purpose::STANDARD.encode(raw)).unwrap();
-    assert!(env
-        .store()
-        .instance_by_token(&forged)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(env.store().instance_by_token(&forged).await.unwrap().is_none());
     // And the organization's listing shows it.
-    let listed = env
-        .store()
-        .list_instances(&creds.organization)
-        .await
-        .unwrap();
+    let listed = env.store().list_instances(&creds.organization).await.unwrap();
     assert_eq!(listed.iter().map(|r| r.id.get()).collect::<Vec<_>>(), [id]);
 }
 
@@ -146,16 +98,10 @@ async fn no_secret_is_stored_in_clear_and_sealed_values_are_bound_to_their_item(
     let app = env.app();
     let creds = env.credentials().await;
     let mut body = seed_body();
-    body["configuration"]["event.notification.signature.key"] =
-        json!("Signing-Key-Never-Stored-Plain");
-    let a = post(Some(&creds.authorization()), &body)
-        .header("idempotency-key", "k-1")
-        .send(&app)
-        .await;
+    body["configuration"]["event.notification.signature.key"] = json!("Signing-Key-Never-Stored-Plain");
+    let a = post(Some(&creds.authorization()), &body).header("idempotency-key", "k-1").send(&app).await;
     assert_eq!(a.status, 200, "{}", a.text);
-    let b = post(Some(&creds.authorization()), &seed_body())
-        .send(&app)
-        .await;
+    let b = post(Some(&creds.authorization()), &seed_body()).send(&app).await;
     assert_eq!(b.status, 200);
 
     let everything = format!("{:?}", env.store().scan_raw().await.unwrap());
@@ -174,64 +120,32 @@ async fn no_secret_is_stored_in_clear_and_sealed_values_are_bound_to_their_item(
     assert!(!everything.contains(&b64("Sup3r-Secret-Jira-Password")));
 
     // The sealed password opens with its own binding only.
-    let rec_a = env
-        .store()
-        .get_instance(instances::domain::token::InstanceId::new(a.id()).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    let rec_b = env
-        .store()
-        .get_instance(instances::domain::token::InstanceId::new(b.id()).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    let sealed = &rec_a
-        .secrets
-        .iter()
-        .find(|(k, _)| k == "jira.password")
-        .unwrap()
-        .1;
+    let rec_a =
+        env.store().get_instance(instances::domain::token::InstanceId::new(a.id()).unwrap()).await.unwrap().unwrap();
+    let rec_b =
+        env.store().get_instance(instances::domain::token::InstanceId::new(b.id()).unwrap()).await.unwrap().unwrap();
+    let sealed = &rec_a.secrets.iter().find(|(k, _)| k == "jira.password").unwrap().1;
     let opened = app
         .sealer
-        .open(
-            &rec_a.sealed_data_key,
-            &instances::seal::aad(&creds.organization, rec_a.id, "jira.password"),
-            sealed,
-        )
+        .open(&rec_a.sealed_data_key, &instances::seal::aad(&creds.organization, rec_a.id, "jira.password"), sealed)
         .await
         .unwrap();
     assert_eq!(&opened[..], b"Sup3r-Secret-Jira-Password");
     let copied = app
         .sealer
-        .open(
-            &rec_a.sealed_data_key,
-            &instances::seal::aad(&creds.organization, rec_b.id, "jira.password"),
-            sealed,
-        )
+        .open(&rec_a.sealed_data_key, &instances::seal::aad(&creds.organization, rec_b.id, "jira.password"), sealed)
         .await;
-    assert!(
-        copied.is_err(),
-        "a sealed value copied onto another instance must not open"
-    );
+    assert!(copied.is_err(), "a sealed value copied onto another instance must not open");
     let other_org = app
         .sealer
-        .open(
-            &rec_a.sealed_data_key,
-            &instances::seal::aad("someone-else", rec_a.id, "jira.password"),
-            sealed,
-        )
+        .open(&rec_a.sealed_data_key, &instances::seal::aad("someone-else", rec_a.id, "jira.password"), sealed)
         .await;
     assert!(other_org.is_err());
     // A fresh environment (no cached data key) opens it through KMS Decrypt.
     let cold = env.app();
     let opened = cold
         .sealer
-        .open(
-            &rec_a.sealed_data_key,
-            &instances::seal::aad(&creds.organization, rec_a.id, "jira.password"),
-            sealed,
-        )
+        .open(&rec_a.sealed_data_key, &instances::seal::aad(&creds.organization, rec_a.id, "jira.password"), sealed)
         .await
         .unwrap();
     assert_eq!(&opened[..], b"Sup3r-Secret-Jira-Password");
@@ -257,19 +171,12 @@ async fn concurrent_creates_are_all_distinct_and_all_stored() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 40);
-    let mut tokens: Vec<&str> = answers
-        .iter()
-        .map(|a| a.json["token"].as_str().unwrap())
-        .collect();
+    let mut tokens: Vec<&str> = answers.iter().map(|a| a.json["token"].as_str().unwrap()).collect();
     tokens.sort();
     tokens.dedup();
     assert_eq!(tokens.len(), 40);
-    let mut stored: Vec<u64> = env
-        .instance_items()
-        .await
-        .iter()
-        .map(|i| i["id"].as_n().unwrap().parse().unwrap())
-        .collect();
+    let mut stored: Vec<u64> =
+        env.instance_items().await.iter().map(|i| i["id"].as_n().unwrap().parse().unwrap()).collect();
     stored.sort();
     assert_eq!(stored, ids);
 }
@@ -283,27 +190,15 @@ async fn row_400_malformed_json_and_bodies_that_are_not_objects() {
     let creds = env.credentials().await;
     let auth = creds.authorization();
     for text in ["{bad", "", "[1,2", "{\"name\": \"x\"", "\u{feff}{}"] {
-        let a = post(Some(&auth), &json!(null))
-            .body(Body::Text(text.into()))
-            .send(&app)
-            .await;
+        let a = post(Some(&auth), &json!(null)).body(Body::Text(text.into())).send(&app).await;
         a.error(400, "malformed_json");
     }
-    let a = post(Some(&auth), &json!(null))
-        .body(Body::Binary(vec![0xff, 0xfe, b'{']))
-        .send(&app)
-        .await;
+    let a = post(Some(&auth), &json!(null)).body(Body::Binary(vec![0xff, 0xfe, b'{'])).send(&app).await;
     a.error(400, "malformed_json");
     for not_object in [json!([1]), json!("x"), json!(5), json!(null)] {
-        post(Some(&auth), &not_object)
-            .send(&app)
-            .await
-            .error(400, "invalid_request");
+        post(Some(&auth), &not_object).send(&app).await.error(400, "invalid_request");
     }
-    assert!(
-        env.instance_items().await.is_empty(),
-        "bad input loses nothing and writes nothing"
-    );
+    assert!(env.instance_items().await.is_empty(), "bad input loses nothing and writes nothing");
 }
 
 #[tokio::test]
@@ -316,25 +211,13 @@ async fn row_400_unknown_element_names_the_key_and_the_known_keys() {
     let a = post(Some(&creds.authorization()), &body).send(&app).await;
     a.error(400, "unknown_element");
     let message = a.json["message"].as_str().unwrap();
-    assert!(
-        message.contains("\"jiraa\"") && message.contains("jira"),
-        "{message}"
-    );
+    assert!(message.contains("\"jiraa\"") && message.contains("jira"), "{message}");
     assert!(message.contains("Did you mean \"jira\""), "{message}");
     assert_eq!(a.json["unknown"], json!(["jiraa"]));
     body["element"] = json!({"id": 999});
-    post(Some(&creds.authorization()), &body)
-        .send(&app)
-        .await
-        .error(400, "unknown_element");
+    post(Some(&creds.authorization()), &body).send(&app).await.error(400, "unknown_element");
     body["element"] = json!({"id": 1});
-    assert_eq!(
-        post(Some(&creds.authorization()), &body)
-            .send(&app)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(post(Some(&creds.authorization()), &body).send(&app).await.status, 200);
 }
 
 #[tokio::test]
@@ -346,10 +229,7 @@ async fn row_400_missing_configuration_lists_every_missing_entry_in_catalog_orde
     body["configuration"] = json!({"jira.password": "  "});
     let a = post(Some(&creds.authorization()), &body).send(&app).await;
     a.error(400, "missing_configuration");
-    assert_eq!(
-        a.json["missing"],
-        json!(["jira.username", "jira.password", "jira.api.url"])
-    );
+    assert_eq!(a.json["missing"], json!(["jira.username", "jira.password", "jira.api.url"]));
     assert!(a.json.get("unknown").is_none());
     body.as_object_mut().unwrap().remove("configuration");
     let a = post(Some(&creds.authorization()), &body).send(&app).await;
@@ -363,24 +243,14 @@ async fn row_400_unknown_configuration_names_it_with_a_near_match() {
     let app = env.app();
     let creds = env.credentials().await;
     let mut body = seed_body();
-    let password = body["configuration"]
-        .as_object_mut()
-        .unwrap()
-        .remove("jira.password")
-        .unwrap();
+    let password = body["configuration"].as_object_mut().unwrap().remove("jira.password").unwrap();
     body["configuration"]["jira.pasword"] = password;
     let a = post(Some(&creds.authorization()), &body).send(&app).await;
     a.error(400, "unknown_configuration");
     assert_eq!(a.json["unknown"], json!(["jira.pasword"]));
     assert_eq!(a.json["missing"], json!(["jira.password"]));
-    assert!(a.json["message"]
-        .as_str()
-        .unwrap()
-        .contains("did you mean jira.password?"));
-    assert!(
-        !a.text.contains("Sup3r-Secret"),
-        "the value of a mistyped secret entry is not echoed"
-    );
+    assert!(a.json["message"].as_str().unwrap().contains("did you mean jira.password?"));
+    assert!(!a.text.contains("Sup3r-Secret"), "the value of a mistyped secret entry is not echoed");
 }
 
 #[tokio::test]
@@ -416,11 +286,7 @@ async fn row_400_invalid_typed_configuration_name_tags_and_idempotency_key() {
         ("name", json!(null), "invalid_name"),
         ("tags", json!(["a", "a"]), "invalid_tags"),
         ("tags", json!([""]), "invalid_tags"),
-        (
-            "tags",
-            json!((0..51).map(|i| i.to_string()).collect::<Vec<_>>()),
-            "invalid_tags",
-        ),
+        ("tags", json!((0..51).map(|i| i.to_string()).collect::<Vec<_>>()), "invalid_tags"),
         ("tags", json!("support"), "invalid_tags"),
         ("element", json!("jira"), "invalid_request"),
     ];
@@ -432,10 +298,7 @@ async fn row_400_invalid_typed_configuration_name_tags_and_idempotency_key() {
         a.error(400, code);
     }
     for key in ["", "\"\"", "caf\u{e9}", &"k".repeat(256)] {
-        let a = post(Some(&auth), &seed_body())
-            .header("idempotency-key", key)
-            .send(&app)
-            .await;
+        let a = post(Some(&auth), &seed_body()).header("idempotency-key", key).send(&app).await;
         a.error(400, "invalid_idempotency_key");
     }
     // Booleans and numbers as the platform's examples send them, and a bare host.
@@ -467,10 +330,7 @@ async fn row_401_no_malformed_or_wrong_credentials_all_get_one_message() {
         Some(format!("User {u}, Organization {o}x")),
         Some(format!("User {o}, Organization {u}")),
         Some(format!("User {}, Organization {o}", other.user_secret)),
-        Some(format!(
-            "User {u}, Organization {}",
-            other.organization_secret
-        )),
+        Some(format!("User {u}, Organization {}", other.organization_secret)),
     ];
     let mut messages = std::collections::BTreeSet::new();
     for auth in cases {
@@ -479,18 +339,9 @@ async fn row_401_no_malformed_or_wrong_credentials_all_get_one_message() {
         messages.insert(a.json["message"].as_str().unwrap().to_owned());
         assert!(!a.text.contains(u.as_str()) && !a.text.contains(o.as_str()));
     }
-    assert_eq!(
-        messages.len(),
-        1,
-        "one message that does not tell which secret was wrong"
-    );
+    assert_eq!(messages.len(), 1, "one message that does not tell which secret was wrong");
     // Either order and surrounding white space are accepted.
-    let a = post(
-        Some(&format!("  Organization {o} ,User {u} ")),
-        &seed_body(),
-    )
-    .send(&app)
-    .await;
+    let a = post(Some(&format!("  Organization {o} ,User {u} ")), &seed_body()).send(&app).await;
     assert_eq!(a.status, 200, "{}", a.text);
     assert_eq!(env.instance_items().await.len(), 1);
 }
@@ -499,12 +350,7 @@ async fn row_401_no_malformed_or_wrong_credentials_all_get_one_message() {
 async fn row_401_comes_before_validation_so_strangers_learn_nothing_of_the_body_rules() {
     let env = TestEnv::new().await;
     let app = env.app();
-    let a = post(
-        Some("User nobody, Organization nothing"),
-        &json!({"element": {"key": "nope"}}),
-    )
-    .send(&app)
-    .await;
+    let a = post(Some("User nobody, Organization nothing"), &json!({"element": {"key": "nope"}})).send(&app).await;
     a.error(401, "unauthorized");
 }
 
@@ -513,10 +359,7 @@ async fn row_404_and_405() {
     let env = TestEnv::new().await;
     let app = env.app();
     for path in ["/anything-else", "/", "/instances/1", "/instancesx"] {
-        request("POST", path)
-            .send(&app)
-            .await
-            .error(404, "not_found");
+        request("POST", path).send(&app).await.error(404, "not_found");
     }
     for method in ["GET", "PUT", "DELETE", "PATCH"] {
         let a = request(method, "/instances").send(&app).await;
@@ -536,20 +379,9 @@ async fn row_413_is_checked_on_the_decoded_body_before_anything_else_of_it() {
     let pad = 64 * 1024 - body.len();
     body.insert_str(1, &" ".repeat(pad));
     assert_eq!(body.len(), 65536);
-    assert_eq!(
-        post(Some(&auth), &json!(null))
-            .body(Body::Text(body.clone()))
-            .send(&app)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(post(Some(&auth), &json!(null)).body(Body::Text(body.clone())).send(&app).await.status, 200);
     body.insert(1, ' ');
-    post(Some(&auth), &json!(null))
-        .body(Body::Text(body))
-        .send(&app)
-        .await
-        .error(413, "payload_too_large");
+    post(Some(&auth), &json!(null)).body(Body::Text(body)).send(&app).await.error(413, "payload_too_large");
     // Not JSON at all, but too large: 413 wins over 400.
     post(Some(&auth), &json!(null))
         .body(Body::Binary(vec![b'x'; 70_000]))
@@ -565,33 +397,15 @@ async fn row_415_non_json_content_types() {
     let app = env.app();
     let creds = env.credentials().await;
     let auth = creds.authorization();
-    for ct in [
-        "text/plain",
-        "application/x-www-form-urlencoded",
-        "application/xml",
-        "multipart/form-data; boundary=x",
-    ] {
-        post(Some(&auth), &seed_body())
-            .content_type(ct)
-            .send(&app)
-            .await
-            .error(415, "unsupported_media_type");
+    for ct in ["text/plain", "application/x-www-form-urlencoded", "application/xml", "multipart/form-data; boundary=x"]
+    {
+        post(Some(&auth), &seed_body()).content_type(ct).send(&app).await.error(415, "unsupported_media_type");
     }
-    for ct in [
-        "application/json; charset=utf-8",
-        "APPLICATION/JSON",
-        "application/vnd.cloud-elements+json",
-    ] {
-        let a = post(Some(&auth), &seed_body())
-            .content_type(ct)
-            .send(&app)
-            .await;
+    for ct in ["application/json; charset=utf-8", "APPLICATION/JSON", "application/vnd.cloud-elements+json"] {
+        let a = post(Some(&auth), &seed_body()).content_type(ct).send(&app).await;
         assert_eq!(a.status, 200, "{ct}: {}", a.text);
     }
-    let a = post(Some(&auth), &seed_body())
-        .without_content_type()
-        .send(&app)
-        .await;
+    let a = post(Some(&auth), &seed_body()).without_content_type().send(&app).await;
     assert_eq!(a.status, 200, "an absent Content-Type is read as JSON");
 }
 
@@ -601,12 +415,8 @@ fn every_code_is_listed_once() {
     codes.sort();
     codes.dedup();
     assert_eq!(codes.len(), CODES.len());
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     for code in CODES {
-        assert!(
-            readme.contains(&format!("`{code}`")),
-            "README does not list {code}"
-        );
+        assert!(readme.contains(&format!("`{code}`")), "README does not list {code}");
     }
 }

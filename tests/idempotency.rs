@@ -18,35 +18,22 @@ async fn the_same_key_replays_the_first_response_and_writes_nothing_new() {
     let app = env.app();
     let creds = env.credentials().await;
     let auth = creds.authorization();
-    let first = post(Some(&auth), &seed_body())
-        .header("idempotency-key", "order-1")
-        .send(&app)
-        .await;
+    let first = post(Some(&auth), &seed_body()).header("idempotency-key", "order-1").send(&app).await;
     assert_eq!(first.status, 200, "{}", first.text);
     assert!(first.headers.get("idempotent-replayed").is_none());
     let before = env.store().scan_raw().await.unwrap().len();
     // Same meaning, other bytes (white space, key order, the quoted key form): a replay.
     let mut same = seed_body();
     same["name"] = json!("  Test  ");
-    let again = post(Some(&auth), &same)
-        .header("idempotency-key", "\"order-1\"")
-        .send(&app)
-        .await;
+    let again = post(Some(&auth), &same).header("idempotency-key", "\"order-1\"").send(&app).await;
     assert_eq!(again.status, 200);
     assert_eq!(again.headers["idempotent-replayed"], "true");
     assert_eq!(again.json, first.json, "same id, same token, same body");
-    assert_eq!(
-        env.store().scan_raw().await.unwrap().len(),
-        before,
-        "a replay writes nothing"
-    );
+    assert_eq!(env.store().scan_raw().await.unwrap().len(), before, "a replay writes nothing");
     assert_eq!(env.instance_items().await.len(), 1);
     // A cold environment (no cached data key) replays it too, through KMS Decrypt.
     let cold = env.app();
-    let third = post(Some(&auth), &seed_body())
-        .header("idempotency-key", "order-1")
-        .send(&cold)
-        .await;
+    let third = post(Some(&auth), &seed_body()).header("idempotency-key", "order-1").send(&cold).await;
     assert_eq!(third.json, first.json);
 }
 
@@ -56,17 +43,11 @@ async fn the_same_key_with_another_body_is_422_and_changes_nothing() {
     let app = env.app();
     let creds = env.credentials().await;
     let auth = creds.authorization();
-    let first = post(Some(&auth), &seed_body())
-        .header("idempotency-key", "k")
-        .send(&app)
-        .await;
+    let first = post(Some(&auth), &seed_body()).header("idempotency-key", "k").send(&app).await;
     assert_eq!(first.status, 200);
     let mut other = seed_body();
     other["configuration"]["jira.password"] = json!("another password");
-    let a = post(Some(&auth), &other)
-        .header("idempotency-key", "k")
-        .send(&app)
-        .await;
+    let a = post(Some(&auth), &other).header("idempotency-key", "k").send(&app).await;
     a.error(422, "idempotency_key_reused");
     assert!(!a.text.contains(first.json["token"].as_str().unwrap()));
     assert_eq!(env.instance_items().await.len(), 1);
@@ -77,14 +58,8 @@ async fn keys_are_scoped_to_the_organization() {
     let env = TestEnv::new().await;
     let app = env.app();
     let (a, b) = (env.credentials().await, env.credentials().await);
-    let x = post(Some(&a.authorization()), &seed_body())
-        .header("idempotency-key", "shared")
-        .send(&app)
-        .await;
-    let y = post(Some(&b.authorization()), &seed_body())
-        .header("idempotency-key", "shared")
-        .send(&app)
-        .await;
+    let x = post(Some(&a.authorization()), &seed_body()).header("idempotency-key", "shared").send(&app).await;
+    let y = post(Some(&b.authorization()), &seed_body()).header("idempotency-key", "shared").send(&app).await;
     assert_eq!((x.status, y.status), (200, 200));
     assert_ne!(x.id(), y.id());
     assert_eq!(env.instance_items().await.len(), 2);
@@ -96,11 +71,9 @@ async fn concurrent_duplicates_create_exactly_one_instance() {
     let app = env.app();
     let creds = env.credentials().await;
     let auth = creds.authorization();
-    let answers: Vec<Answer> = futures::future::join_all((0..16).map(|_| {
-        post(Some(&auth), &seed_body())
-            .header("idempotency-key", "race")
-            .send(&app)
-    }))
+    let answers: Vec<Answer> = futures::future::join_all(
+        (0..16).map(|_| post(Some(&auth), &seed_body()).header("idempotency-key", "race").send(&app)),
+    )
     .await;
     let ok: Vec<&Answer> = answers.iter().filter(|a| a.status == 200).collect();
     for a in &answers {
@@ -111,10 +84,7 @@ async fn concurrent_duplicates_create_exactly_one_instance() {
         }
     }
     assert!(!ok.is_empty());
-    assert!(
-        ok.iter().all(|a| a.json == ok[0].json),
-        "every 200 carries the same id and token"
-    );
+    assert!(ok.iter().all(|a| a.json == ok[0].json), "every 200 carries the same id and token");
     assert_eq!(env.instance_items().await.len(), 1);
 }
 
@@ -123,50 +93,26 @@ async fn after_24_hours_a_key_creates_anew() {
     let env = TestEnv::new().await;
     let app = env.app();
     let creds = env.credentials().await;
-    let principal = Principal {
-        organization: creds.organization.clone(),
-        user: creds.user.clone(),
-    };
+    let principal = Principal { organization: creds.organization.clone(), user: creds.user.clone() };
     let body = seed_body();
     let request = CreateInstance::parse(&body, &app.catalog).unwrap();
     let key = IdempotencyKey::parse(b"daily").unwrap();
     let t0 = SystemTime::now();
-    let first = create_instance(&app, &principal, &request, Some(&key), t0)
-        .await
-        .unwrap();
-    let within = create_instance(
-        &app,
-        &principal,
-        &request,
-        Some(&key),
-        t0 + Duration::from_secs(23 * 3600),
-    )
-    .await
-    .unwrap();
+    let first = create_instance(&app, &principal, &request, Some(&key), t0).await.unwrap();
+    let within =
+        create_instance(&app, &principal, &request, Some(&key), t0 + Duration::from_secs(23 * 3600)).await.unwrap();
     assert!(within.replayed);
     assert_eq!(within.id, first.id);
-    let after = create_instance(
-        &app,
-        &principal,
-        &request,
-        Some(&key),
-        t0 + Duration::from_secs(25 * 3600),
-    )
-    .await
-    .unwrap();
+    let after =
+        create_instance(&app, &principal, &request, Some(&key), t0 + Duration::from_secs(25 * 3600)).await.unwrap();
     assert!(!after.replayed);
     assert_ne!(after.id, first.id);
     assert_eq!(env.instance_items().await.len(), 2);
     // The record carries its TTL.
     let items = env.store().scan_raw().await.unwrap();
-    let record = items
-        .iter()
-        .find(|i| i["SK"].as_s().unwrap() == "IDEMPOTENCY")
-        .unwrap();
+    let record = items.iter().find(|i| i["SK"].as_s().unwrap() == "IDEMPOTENCY").unwrap();
     let expires: i64 = record["expiresAt"].as_n().unwrap().parse().unwrap();
-    let created = (t0 + Duration::from_secs(25 * 3600))
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let created =
+        (t0 + Duration::from_secs(25 * 3600)).duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64;
     assert_eq!(expires, created + 24 * 3600);
 }

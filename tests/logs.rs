@@ -44,97 +44,48 @@ async fn log_lines_are_json_with_the_request_id_and_carry_no_secret() {
         "Signature-Key-For-Log-Test".to_owned(),
     ];
     let mut answers = Vec::new();
-    let ok = post(Some(&auth), &body)
-        .header("idempotency-key", "log-1")
-        .send(&app)
-        .await;
+    let ok = post(Some(&auth), &body).header("idempotency-key", "log-1").send(&app).await;
     secrets.push(ok.json["token"].as_str().unwrap().to_owned());
     answers.push(ok);
-    answers.push(
-        post(Some(&auth), &body)
-            .header("idempotency-key", "log-1")
-            .send(&app)
-            .await,
-    );
+    answers.push(post(Some(&auth), &body).header("idempotency-key", "log-1").send(&app).await);
     let mut typo = body.clone();
-    let pw = typo["configuration"]
-        .as_object_mut()
-        .unwrap()
-        .remove("jira.password")
-        .unwrap();
+    let pw = typo["configuration"].as_object_mut().unwrap().remove("jira.password").unwrap();
     typo["configuration"]["jira.pasword"] = pw;
     answers.push(post(Some(&auth), &typo).send(&app).await);
-    answers.push(
-        post(
-            Some(&format!("User {}, Organization wrong", creds.user_secret)),
-            &body,
-        )
-        .send(&app)
-        .await,
-    );
-    answers.push(
-        post(
-            Some(&format!("User {0}, User {0}", creds.user_secret)),
-            &body,
-        )
-        .send(&app)
-        .await,
-    );
+    answers.push(post(Some(&format!("User {}, Organization wrong", creds.user_secret)), &body).send(&app).await);
+    answers.push(post(Some(&format!("User {0}, User {0}", creds.user_secret)), &body).send(&app).await);
     answers.push(
         post(Some(&auth), &json!(null))
-            .body(lambda_http::Body::Text(format!(
-                "{{\"x\": \"{}",
-                creds.user_secret
-            )))
+            .body(lambda_http::Body::Text(format!("{{\"x\": \"{}", creds.user_secret)))
             .send(&app)
             .await,
     );
     proxy.set(Mode::Throttle);
     let mut fresh = body.clone();
     fresh["name"] = json!("during the fault");
-    answers.push(
-        post(Some(&auth), &fresh)
-            .send(&env.app_via(&proxy.url, &endpoint()).await)
-            .await,
-    );
+    answers.push(post(Some(&auth), &fresh).send(&env.app_via(&proxy.url, &endpoint()).await).await);
     proxy.set(Mode::Forward);
     let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
     assert_eq!(statuses, [200, 200, 400, 401, 401, 400, 503]);
 
     let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    let lines: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
-        .collect();
+    let lines: Vec<Value> =
+        text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}"))).collect();
     for line in &lines {
-        assert!(
-            line["level"].is_string() && line["message"].is_string(),
-            "{line}"
-        );
-        assert!(
-            line["requestId"].as_str().is_some_and(|r| !r.is_empty()),
-            "every line names its request: {line}"
-        );
+        assert!(line["level"].is_string() && line["message"].is_string(), "{line}");
+        assert!(line["requestId"].as_str().is_some_and(|r| !r.is_empty()), "every line names its request: {line}");
     }
     for a in &answers {
         let completed: Vec<&Value> = lines
             .iter()
-            .filter(|l| {
-                l["requestId"] == a.request_id.as_str() && l["message"] == "request completed"
-            })
+            .filter(|l| l["requestId"] == a.request_id.as_str() && l["message"] == "request completed")
             .collect();
-        assert_eq!(
-            completed.len(),
-            1,
-            "one completion line for {}",
-            a.request_id
-        );
+        assert_eq!(completed.len(), 1, "one completion line for {}", a.request_id);
         assert_eq!(completed[0]["status"], a.status);
     }
-    assert!(lines.iter().any(|l| l["level"] == "WARN"
-        && l["detail"]
-            .as_str()
-            .is_some_and(|d| d.contains("Throttling"))));
+    assert!(lines
+        .iter()
+        .any(|l| l["level"] == "WARN" && l["detail"].as_str().is_some_and(|d| d.contains("Throttling"))));
     for secret in &secrets {
         assert!(!text.contains(secret.as_str()), "a secret was logged");
     }

@@ -105,10 +105,7 @@ impl ApiError {
             ApiError::InvalidIdempotencyKey => "invalid_idempotency_key",
             ApiError::Request(RequestError::Invalid(_)) => "invalid_request",
             ApiError::Request(RequestError::UnknownElement { .. }) => "unknown_element",
-            ApiError::Request(RequestError::Configuration(ConfigurationError::Entries {
-                unknown,
-                ..
-            })) => {
+            ApiError::Request(RequestError::Configuration(ConfigurationError::Entries { unknown, .. })) => {
                 if unknown.is_empty() {
                     "missing_configuration"
                 } else {
@@ -148,27 +145,15 @@ impl ApiError {
 
     pub fn into_response(self, request_id: &str) -> Response<Body> {
         let (missing, unknown) = match &self {
-            ApiError::Request(RequestError::Configuration(ConfigurationError::Entries {
-                missing,
-                unknown,
-            })) => (
+            ApiError::Request(RequestError::Configuration(ConfigurationError::Entries { missing, unknown })) => (
                 (!missing.is_empty()).then(|| missing.clone()),
                 (!unknown.is_empty()).then(|| unknown.iter().map(|u| u.key.clone()).collect()),
             ),
-            ApiError::Request(RequestError::UnknownElement { given, .. }) => {
-                (None, Some(vec![given.clone()]))
-            }
+            ApiError::Request(RequestError::UnknownElement { given, .. }) => (None, Some(vec![given.clone()])),
             _ => (None, None),
         };
-        let body = ErrorBody {
-            request_id,
-            code: self.code(),
-            message: self.message(),
-            missing,
-            unknown,
-        };
-        let mut response =
-            json_response(self.status(), serde_json::to_vec(&body).unwrap_or_default());
+        let body = ErrorBody { request_id, code: self.code(), message: self.message(), missing, unknown };
+        let mut response = json_response(self.status(), serde_json::to_vec(&body).unwrap_or_default());
         let headers = response.headers_mut();
         match self {
             ApiError::MethodNotAllowed { allow } => {
@@ -188,19 +173,9 @@ fn request_message(e: &RequestError) -> String {
         RequestError::Invalid(why) | RequestError::Name(why) | RequestError::Tags(why) => {
             format!("{why}.")
         }
-        RequestError::UnknownElement {
-            given,
-            known,
-            suggestion,
-        } => {
-            let hint = suggestion
-                .as_ref()
-                .map(|s| format!(" Did you mean {s:?}?"))
-                .unwrap_or_default();
-            format!(
-                "Unknown element {given:?}; known element keys: {}.{hint}",
-                known.join(", ")
-            )
+        RequestError::UnknownElement { given, known, suggestion } => {
+            let hint = suggestion.as_ref().map(|s| format!(" Did you mean {s:?}?")).unwrap_or_default();
+            format!("Unknown element {given:?}; known element keys: {}.{hint}", known.join(", "))
         }
         RequestError::Configuration(ConfigurationError::NotAnObject) => {
             "configuration must be an object of entry names to values.".into()
@@ -211,17 +186,11 @@ fn request_message(e: &RequestError) -> String {
         RequestError::Configuration(ConfigurationError::Entries { missing, unknown }) => {
             let mut parts = Vec::new();
             if !missing.is_empty() {
-                parts.push(format!(
-                    "Missing required configuration entries: {}.",
-                    missing.join(", ")
-                ));
+                parts.push(format!("Missing required configuration entries: {}.", missing.join(", ")));
             }
             if !unknown.is_empty() {
                 let named: Vec<String> = unknown.iter().map(describe_unknown).collect();
-                parts.push(format!(
-                    "Unknown configuration entries: {}.",
-                    named.join(", ")
-                ));
+                parts.push(format!("Unknown configuration entries: {}.", named.join(", ")));
             }
             parts.join(" ")
         }
@@ -238,9 +207,6 @@ fn describe_unknown(u: &UnknownEntry) -> String {
 pub fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Body> {
     let mut response = Response::new(Body::Text(String::from_utf8(body).unwrap_or_default()));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }

@@ -74,9 +74,8 @@ async fn create(app: &App, request: &Request, request_id: &str) -> Result<Done, 
         .map_err(|e| ApiError::Unavailable(e.to_string()))?
         .ok_or(ApiError::Unauthorized)?;
     let (key, parsed) = parse_create(request, bytes, &app.catalog)?;
-    let created = create_instance(app, &principal, &parsed, key.as_ref(), SystemTime::now())
-        .await
-        .map_err(|e| match e {
+    let created =
+        create_instance(app, &principal, &parsed, key.as_ref(), SystemTime::now()).await.map_err(|e| match e {
             CreateError::KeyReused => ApiError::IdempotencyKeyReused,
             CreateError::KeyInFlight => ApiError::IdempotencyKeyInFlight,
             other => ApiError::Unavailable(other.to_string()),
@@ -128,8 +127,7 @@ pub fn parse_create<'c>(
         .map(|v| IdempotencyKey::parse(v.as_bytes()))
         .transpose()
         .map_err(|_| ApiError::InvalidIdempotencyKey)?;
-    let json: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    let json: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
     let parsed = CreateInstance::parse(&json, catalog)?;
     Ok((key, parsed))
 }
@@ -150,14 +148,8 @@ fn is_json(value: &HeaderValue) -> bool {
     let Ok(text) = value.to_str() else {
         return false;
     };
-    let essence = text
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = text.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// API Gateway's request id (the one its access logs and `x-amzn-RequestId`
@@ -179,11 +171,7 @@ fn request_id(request: &Request) -> String {
 /// stage already; HTTP API events with a named stage carry `/<stage>/...`.
 fn route_path(request: &Request) -> String {
     let raw = request.raw_http_path();
-    let path = if raw.is_empty() {
-        request.uri().path()
-    } else {
-        raw
-    };
+    let path = if raw.is_empty() { request.uri().path() } else { raw };
     #[allow(unreachable_patterns)]
     let stage = match request.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(c)) => c.stage.clone().filter(|s| s != "$default"),
@@ -209,13 +197,7 @@ mod tests {
         ] {
             assert!(is_json(&HeaderValue::from_static(ok)), "{ok}");
         }
-        for bad in [
-            "text/plain",
-            "application/xml",
-            "multipart/form-data",
-            "json",
-            "text/json",
-        ] {
+        for bad in ["text/plain", "application/xml", "multipart/form-data", "json", "text/json"] {
             assert!(!is_json(&HeaderValue::from_static(bad)), "{bad}");
         }
     }

@@ -67,40 +67,23 @@ async fn main() {
     let settings = Settings::from_env();
     let sdk = load_sdk_config().await;
     let admin = Admin {
-        store: Store::new(
-            aws_sdk_dynamodb::Client::new(&sdk),
-            settings.table_name.clone(),
-        ),
+        store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), settings.table_name.clone()),
         kms: aws_sdk_kms::Client::new(&sdk),
         settings,
     };
     let result = match &cli.command {
         Command::Setup => admin.setup().await,
-        Command::CreateCredentials { organization, user } => {
-            admin.create_credentials(organization, user).await
-        }
+        Command::CreateCredentials { organization, user } => admin.create_credentials(organization, user).await,
         Command::AddUser { organization, user } => admin.add_user(organization, user).await,
-        Command::DisableUser { organization, user } => {
-            admin.set_user_enabled(organization, user, false).await
-        }
-        Command::EnableUser { organization, user } => {
-            admin.set_user_enabled(organization, user, true).await
-        }
-        Command::RotateUserSecret { organization, user } => {
-            admin.rotate_user_secret(organization, user).await
-        }
-        Command::RotateOrganizationSecret { organization } => {
-            admin.rotate_organization_secret(organization).await
-        }
+        Command::DisableUser { organization, user } => admin.set_user_enabled(organization, user, false).await,
+        Command::EnableUser { organization, user } => admin.set_user_enabled(organization, user, true).await,
+        Command::RotateUserSecret { organization, user } => admin.rotate_user_secret(organization, user).await,
+        Command::RotateOrganizationSecret { organization } => admin.rotate_organization_secret(organization).await,
     };
     match result {
         Ok(value) => println!("{value}"),
         Err(e) => {
-            let code = if matches!(e, AdminError::Usage(_)) {
-                2
-            } else {
-                1
-            };
+            let code = if matches!(e, AdminError::Usage(_)) { 2 } else { 1 };
             eprintln!("admin: {e}");
             println!("{}", serde_json::json!({"error": e.to_string()}));
             std::process::exit(code);

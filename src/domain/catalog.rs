@@ -111,10 +111,7 @@ impl Catalog {
         for e in file.elements {
             let mut entries = e.configuration;
             entries.extend(file.common_configuration.iter().cloned());
-            elements.push(Element {
-                info: e.element,
-                entries,
-            });
+            elements.push(Element { info: e.element, entries });
         }
         let catalog = Catalog { elements };
         catalog.check()?;
@@ -128,21 +125,12 @@ impl Catalog {
         }
         for (i, e) in self.elements.iter().enumerate() {
             let later = &self.elements[i + 1..];
-            if later
-                .iter()
-                .any(|o| o.info.key == e.info.key || o.info.id == e.info.id)
-            {
-                return bad(format!(
-                    "element {} (id {}) is listed twice",
-                    e.info.key, e.info.id
-                ));
+            if later.iter().any(|o| o.info.key == e.info.key || o.info.id == e.info.id) {
+                return bad(format!("element {} (id {}) is listed twice", e.info.key, e.info.id));
             }
             for (j, entry) in e.entries.iter().enumerate() {
                 if e.entries[j + 1..].iter().any(|o| o.key == entry.key) {
-                    return bad(format!(
-                        "{}: entry {} is listed twice",
-                        e.info.key, entry.key
-                    ));
+                    return bad(format!("{}: entry {} is listed twice", e.info.key, entry.key));
                 }
                 if (entry.entry_type == EntryType::Enum) == entry.values.is_empty() {
                     return bad(format!(
@@ -151,10 +139,7 @@ impl Catalog {
                     ));
                 }
                 if entry.required && entry.default.is_some() {
-                    return bad(format!(
-                        "{}: required entry {} has a default",
-                        e.info.key, entry.key
-                    ));
+                    return bad(format!("{}: required entry {} has a default", e.info.key, entry.key));
                 }
             }
         }
@@ -194,26 +179,11 @@ mod tests {
             "signupURL": "http://www.atlassian.com/software/jira/pricing"
         });
         assert_eq!(serde_json::to_value(&jira.info).unwrap(), documented);
-        let required: Vec<_> = jira
-            .entries
-            .iter()
-            .filter(|e| e.required)
-            .map(|e| e.key.as_str())
-            .collect();
+        let required: Vec<_> = jira.entries.iter().filter(|e| e.required).map(|e| e.key.as_str()).collect();
         assert_eq!(required, ["jira.username", "jira.password", "jira.api.url"]);
         assert!(jira.entry("jira.password").unwrap().secret);
-        assert!(
-            jira.entry("event.notification.signature.key")
-                .unwrap()
-                .secret
-        );
-        assert_eq!(
-            jira.entry("filter.response.nulls")
-                .unwrap()
-                .default
-                .as_deref(),
-            Some("true")
-        );
+        assert!(jira.entry("event.notification.signature.key").unwrap().secret);
+        assert_eq!(jira.entry("filter.response.nulls").unwrap().default.as_deref(), Some("true"));
     }
 
     #[test]
@@ -230,19 +200,12 @@ mod tests {
         let zen = catalog.by_key("zen").unwrap();
         assert_eq!(catalog.by_id(7).unwrap().info.key, "zen");
         assert_eq!(zen.entries[0].key, "zen.token");
-        assert!(
-            zen.entry("filter.response.nulls").is_some(),
-            "common entries apply to every element"
-        );
+        assert!(zen.entry("filter.response.nulls").is_some(), "common entries apply to every element");
     }
 
     #[test]
     fn inconsistent_catalogs_are_refused() {
-        let twice = BUILTIN_CATALOG.replacen(
-            "\"key\": \"jira.username\"",
-            "\"key\": \"jira.password\"",
-            1,
-        );
+        let twice = BUILTIN_CATALOG.replacen("\"key\": \"jira.username\"", "\"key\": \"jira.password\"", 1);
         assert!(Catalog::from_json(&twice).is_err());
         assert!(Catalog::from_json("{}").is_err());
     }

@@ -49,10 +49,7 @@ pub enum ConfigurationError {
     NotAnObject,
     /// Required entries missing or blank, and entries the element does not
     /// know, each listed in full (missing in catalog order).
-    Entries {
-        missing: Vec<String>,
-        unknown: Vec<UnknownEntry>,
-    },
+    Entries { missing: Vec<String>, unknown: Vec<UnknownEntry> },
     /// A known entry whose value is not of its type.
     Invalid { key: String, problem: String },
 }
@@ -70,10 +67,7 @@ impl Configuration {
         for key in given.keys() {
             if element.entry(key).is_none() {
                 let suggestion = closest(key, element.entries.iter().map(|e| e.key.as_str()));
-                unknown.push(UnknownEntry {
-                    key: key.clone(),
-                    suggestion,
-                });
+                unknown.push(UnknownEntry { key: key.clone(), suggestion });
             }
         }
 
@@ -83,24 +77,15 @@ impl Configuration {
         for entry in &element.entries {
             match given.get(&entry.key).filter(|v| !is_blank(v)) {
                 Some(v) => match check(entry, v) {
-                    Ok(text) => values.push(ConfigValue {
-                        key: entry.key.clone(),
-                        value: wrap(entry, text),
-                    }),
+                    Ok(text) => values.push(ConfigValue { key: entry.key.clone(), value: wrap(entry, text) }),
                     Err(problem) => {
-                        first_invalid.get_or_insert(ConfigurationError::Invalid {
-                            key: entry.key.clone(),
-                            problem,
-                        });
+                        first_invalid.get_or_insert(ConfigurationError::Invalid { key: entry.key.clone(), problem });
                     }
                 },
                 None if entry.required => missing.push(entry.key.clone()),
                 None => {
                     if let Some(default) = &entry.default {
-                        values.push(ConfigValue {
-                            key: entry.key.clone(),
-                            value: wrap(entry, default.clone()),
-                        });
+                        values.push(ConfigValue { key: entry.key.clone(), value: wrap(entry, default.clone()) });
                     }
                 }
             }
@@ -157,9 +142,7 @@ fn check(entry: &ConfigEntry, v: &Value) -> Result<String, String> {
         (EntryType::Number, Value::Number(n)) => number(entry, &n.to_string()),
         (EntryType::Number, Value::String(s)) => number(entry, s.trim()),
         (EntryType::Number, _) => Err("must be a number".into()),
-        (EntryType::Enum, Value::String(s)) if entry.values.iter().any(|a| a == s.trim()) => {
-            Ok(s.trim().to_owned())
-        }
+        (EntryType::Enum, Value::String(s)) if entry.values.iter().any(|a| a == s.trim()) => Ok(s.trim().to_owned()),
         (EntryType::Enum, _) => Err(format!("must be one of: {}", entry.values.join(", "))),
         (EntryType::Json, Value::Object(_)) => Ok(v.to_string()),
         (EntryType::Json, Value::String(s)) => match serde_json::from_str::<Value>(s) {
@@ -191,25 +174,16 @@ pub fn https_url(text: &str) -> Result<String, String> {
     if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(WHY.into());
     }
-    let full = if text.contains("://") {
-        text.to_owned()
-    } else {
-        format!("https://{text}")
-    };
+    let full = if text.contains("://") { text.to_owned() } else { format!("https://{text}") };
     let url = url::Url::parse(&full).map_err(|_| WHY.to_string())?;
     if url.scheme() != "https" {
-        return Err(format!(
-            "{WHY}; {}:// is refused because credentials would travel in clear",
-            url.scheme()
-        ));
+        return Err(format!("{WHY}; {}:// is refused because credentials would travel in clear", url.scheme()));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(WHY.into());
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(
-            "must not carry a user name or password; give them as their own entries".into(),
-        );
+        return Err("must not carry a user name or password; give them as their own entries".into());
     }
     Ok(full)
 }
@@ -244,20 +218,14 @@ mod tests {
             }
         );
         let err = Configuration::parse(&jira(), None).unwrap_err();
-        let ConfigurationError::Entries { missing, .. } = err else {
-            panic!()
-        };
+        let ConfigurationError::Entries { missing, .. } = err else { panic!() };
         assert_eq!(missing, ["jira.username", "jira.password", "jira.api.url"]);
     }
 
     #[test]
     fn blank_and_null_required_entries_are_missing() {
-        let err =
-            parse(json!({"jira.username": "  ", "jira.password": null, "jira.api.url": "x.io"}))
-                .unwrap_err();
-        let ConfigurationError::Entries { missing, .. } = err else {
-            panic!()
-        };
+        let err = parse(json!({"jira.username": "  ", "jira.password": null, "jira.api.url": "x.io"})).unwrap_err();
+        let ConfigurationError::Entries { missing, .. } = err else { panic!() };
         assert_eq!(missing, ["jira.username", "jira.password"]);
     }
 
@@ -267,44 +235,21 @@ mod tests {
         v["jira.pasword"] = json!("x");
         v["colour"] = json!("x");
         let err = parse(v).unwrap_err();
-        let ConfigurationError::Entries { missing, unknown } = err else {
-            panic!()
-        };
+        let ConfigurationError::Entries { missing, unknown } = err else { panic!() };
         assert!(missing.is_empty());
-        assert_eq!(
-            unknown[0],
-            UnknownEntry {
-                key: "colour".into(),
-                suggestion: None
-            }
-        );
-        assert_eq!(
-            unknown[1],
-            UnknownEntry {
-                key: "jira.pasword".into(),
-                suggestion: Some("jira.password".into())
-            }
-        );
+        assert_eq!(unknown[0], UnknownEntry { key: "colour".into(), suggestion: None });
+        assert_eq!(unknown[1], UnknownEntry { key: "jira.pasword".into(), suggestion: Some("jira.password".into()) });
     }
 
     #[test]
     fn defaults_are_filled_and_secrets_are_held_as_secrets() {
         let c = parse(good()).unwrap();
         assert_eq!(c.get("filter.response.nulls").unwrap().expose(), "true");
-        assert_eq!(
-            c.get("event.notification.enabled").unwrap().expose(),
-            "false"
-        );
-        assert!(matches!(
-            c.get("jira.password"),
-            Some(ConfigText::Secret(_))
-        ));
+        assert_eq!(c.get("event.notification.enabled").unwrap().expose(), "false");
+        assert!(matches!(c.get("jira.password"), Some(ConfigText::Secret(_))));
         assert!(!format!("{c:?}").contains("\"p\""));
         let keys: Vec<_> = c.values().iter().map(|v| v.key.as_str()).collect();
-        assert_eq!(
-            &keys[..3],
-            ["jira.username", "jira.password", "jira.api.url"]
-        );
+        assert_eq!(&keys[..3], ["jira.username", "jira.password", "jira.api.url"]);
     }
 
     #[test]
@@ -316,19 +261,10 @@ mod tests {
         v["event.vendor.type"] = json!("polling");
         v["event.poller.configuration"] = json!("{\"issues\": {\"url\": \"/hubs\"}}");
         let c = parse(v).unwrap();
-        assert_eq!(
-            c.get("event.notification.enabled").unwrap().expose(),
-            "true"
-        );
-        assert_eq!(
-            c.get("event.poller.refresh_interval").unwrap().expose(),
-            "15"
-        );
+        assert_eq!(c.get("event.notification.enabled").unwrap().expose(), "true");
+        assert_eq!(c.get("event.poller.refresh_interval").unwrap().expose(), "15");
         assert_eq!(c.get("filter.response.nulls").unwrap().expose(), "false");
-        assert_eq!(
-            c.get("event.poller.configuration").unwrap().expose(),
-            "{\"issues\":{\"url\":\"/hubs\"}}"
-        );
+        assert_eq!(c.get("event.poller.configuration").unwrap().expose(), "{\"issues\":{\"url\":\"/hubs\"}}");
     }
 
     #[test]
@@ -349,22 +285,13 @@ mod tests {
                 other => panic!("{key}: {other:?}"),
             }
         }
-        assert_eq!(
-            Configuration::parse(&jira(), Some(&json!([1]))).unwrap_err(),
-            ConfigurationError::NotAnObject
-        );
+        assert_eq!(Configuration::parse(&jira(), Some(&json!([1]))).unwrap_err(), ConfigurationError::NotAnObject);
     }
 
     #[test]
     fn urls() {
-        assert_eq!(
-            https_url("example.atlassian.net").unwrap(),
-            "https://example.atlassian.net"
-        );
-        assert_eq!(
-            https_url("https://example.atlassian.net/x").unwrap(),
-            "https://example.atlassian.net/x"
-        );
+        assert_eq!(https_url("example.atlassian.net").unwrap(), "https://example.atlassian.net");
+        assert_eq!(https_url("https://example.atlassian.net/x").unwrap(), "https://example.atlassian.net/x");
         for bad in [
             "http://example.atlassian.net",
             "ftp://example.com",

@@ -27,10 +27,7 @@ impl Credentials {
             let part = part.trim();
             let (scheme, secret) = part.split_once(char::is_whitespace).ok_or(Malformed)?;
             let secret = secret.trim_start();
-            if secret.is_empty()
-                || secret.len() > MAX_SECRET_LEN
-                || !secret.bytes().all(|b| b.is_ascii_graphic())
-            {
+            if secret.is_empty() || secret.len() > MAX_SECRET_LEN || !secret.bytes().all(|b| b.is_ascii_graphic()) {
                 return Err(Malformed);
             }
             let slot = if scheme.eq_ignore_ascii_case("user") {
@@ -45,9 +42,7 @@ impl Credentials {
             }
         }
         match (user, organization) {
-            (Some(user), Some(organization)) if parts == 2 => {
-                Ok(Credentials { user, organization })
-            }
+            (Some(user), Some(organization)) if parts == 2 => Ok(Credentials { user, organization }),
             _ => Err(Malformed),
         }
     }
@@ -68,26 +63,14 @@ mod tests {
 
     fn ok(h: &str) -> (String, String) {
         let c = Credentials::parse(h).unwrap();
-        (
-            c.user.expose().to_owned(),
-            c.organization.expose().to_owned(),
-        )
+        (c.user.expose().to_owned(), c.organization.expose().to_owned())
     }
 
     #[test]
     fn documented_form_and_either_order() {
-        assert_eq!(
-            ok("User abc, Organization def"),
-            ("abc".into(), "def".into())
-        );
-        assert_eq!(
-            ok("Organization def,User abc"),
-            ("abc".into(), "def".into())
-        );
-        assert_eq!(
-            ok("  user   abc ,  ORGANIZATION def  "),
-            ("abc".into(), "def".into())
-        );
+        assert_eq!(ok("User abc, Organization def"), ("abc".into(), "def".into()));
+        assert_eq!(ok("Organization def,User abc"), ("abc".into(), "def".into()));
+        assert_eq!(ok("  user   abc ,  ORGANIZATION def  "), ("abc".into(), "def".into()));
     }
 
     #[test]

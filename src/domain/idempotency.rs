@@ -43,29 +43,15 @@ mod tests {
     #[test]
     fn plain_and_quoted_forms_name_the_same_key() {
         assert_eq!(IdempotencyKey::parse(b"abc-1").unwrap().as_str(), "abc-1");
-        assert_eq!(
-            IdempotencyKey::parse(b"\"abc-1\"").unwrap().as_str(),
-            "abc-1"
-        );
+        assert_eq!(IdempotencyKey::parse(b"\"abc-1\"").unwrap().as_str(), "abc-1");
     }
 
     #[test]
     fn bad_keys_are_refused() {
         let long = "k".repeat(256);
-        let bad_keys: [&[u8]; 6] = [
-            b"",
-            b"\"\"",
-            b"   ",
-            b"caf\xc3\xa9",
-            b"a\x01b",
-            long.as_bytes(),
-        ];
+        let bad_keys: [&[u8]; 6] = [b"", b"\"\"", b"   ", b"caf\xc3\xa9", b"a\x01b", long.as_bytes()];
         for bad in bad_keys {
-            assert_eq!(
-                IdempotencyKey::parse(bad),
-                Err(InvalidIdempotencyKey),
-                "{bad:?}"
-            );
+            assert_eq!(IdempotencyKey::parse(bad), Err(InvalidIdempotencyKey), "{bad:?}");
         }
         assert!(IdempotencyKey::parse("k".repeat(255).as_bytes()).is_ok());
     }

@@ -49,10 +49,7 @@ impl Tags {
             Some(_) => return Err("tags must be an array of strings".into()),
         };
         if items.len() > MAX_TAGS {
-            return Err(format!(
-                "at most {MAX_TAGS} tags are allowed, {} were given",
-                items.len()
-            ));
+            return Err(format!("at most {MAX_TAGS} tags are allowed, {} were given", items.len()));
         }
         let mut tags: Vec<String> = Vec::with_capacity(items.len());
         for item in items {
@@ -64,9 +61,7 @@ impl Tags {
                 return Err("tags must not be blank".into());
             }
             if t.chars().count() > MAX_TAG_CHARS {
-                return Err(format!(
-                    "each tag must be at most {MAX_TAG_CHARS} characters"
-                ));
+                return Err(format!("each tag must be at most {MAX_TAG_CHARS} characters"));
             }
             if tags.iter().any(|seen| seen == t) {
                 return Err(format!("tag {t:?} is given twice; tags must be distinct"));
@@ -109,39 +104,23 @@ impl<'c> CreateInstance<'c> {
     /// field in error is reported (configuration errors list every entry).
     pub fn parse(body: &Value, catalog: &'c Catalog) -> Result<Self, RequestError> {
         let Value::Object(body) = body else {
-            return Err(RequestError::Invalid(
-                "the body must be a JSON object".into(),
-            ));
+            return Err(RequestError::Invalid("the body must be a JSON object".into()));
         };
         let element = element(body.get("element"), catalog)?;
-        let configuration = Configuration::parse(element, body.get("configuration"))
-            .map_err(RequestError::Configuration)?;
+        let configuration =
+            Configuration::parse(element, body.get("configuration")).map_err(RequestError::Configuration)?;
         let name = InstanceName::parse(body.get("name")).map_err(RequestError::Name)?;
         let tags = Tags::parse(body.get("tags")).map_err(RequestError::Tags)?;
-        Ok(CreateInstance {
-            element,
-            name,
-            tags,
-            configuration,
-        })
+        Ok(CreateInstance { element, name, tags, configuration })
     }
 
     /// SHA-256 of the request's meaning (not its bytes): what an
     /// `Idempotency-Key` replay is compared against. It covers secret values,
     /// so it is kept only inside sealed data.
     pub fn fingerprint(&self) -> [u8; 32] {
-        let config: Vec<(&str, &str)> = self
-            .configuration
-            .values()
-            .iter()
-            .map(|v| (v.key.as_str(), v.value.expose()))
-            .collect();
-        let canonical = serde_json::json!([
-            self.element.info.id,
-            self.name.as_str(),
-            self.tags.as_slice(),
-            config
-        ]);
+        let config: Vec<(&str, &str)> =
+            self.configuration.values().iter().map(|v| (v.key.as_str(), v.value.expose())).collect();
+        let canonical = serde_json::json!([self.element.info.id, self.name.as_str(), self.tags.as_slice(), config]);
         let mut bytes = zeroize::Zeroizing::new(canonical.to_string().into_bytes());
         let digest = Sha256::digest(bytes.as_slice()).into();
         zeroize::Zeroize::zeroize(&mut *bytes);
@@ -150,15 +129,10 @@ impl<'c> CreateInstance<'c> {
 }
 
 fn element<'c>(v: Option<&Value>, catalog: &'c Catalog) -> Result<&'c Element, RequestError> {
-    const SHAPE: &str =
-        "element must be an object naming a catalog element, e.g. {\"key\": \"jira\"}";
+    const SHAPE: &str = "element must be an object naming a catalog element, e.g. {\"key\": \"jira\"}";
     let obj = match v {
         Some(Value::Object(obj)) => obj,
-        None | Some(Value::Null) => {
-            return Err(RequestError::Invalid(format!(
-                "element is required; {SHAPE}"
-            )))
-        }
+        None | Some(Value::Null) => return Err(RequestError::Invalid(format!("element is required; {SHAPE}"))),
         Some(_) => return Err(RequestError::Invalid(SHAPE.into())),
     };
     let unknown = |given: String| {
@@ -178,17 +152,9 @@ fn element<'c>(v: Option<&Value>, catalog: &'c Catalog) -> Result<&'c Element, R
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) => match n.as_u64() {
             Some(id) => Some(catalog.by_id(id).ok_or_else(|| unknown(n.to_string()))?),
-            None => {
-                return Err(RequestError::Invalid(
-                    "element.id must be a positive integer".into(),
-                ))
-            }
+            None => return Err(RequestError::Invalid("element.id must be a positive integer".into())),
         },
-        Some(_) => {
-            return Err(RequestError::Invalid(
-                "element.id must be a positive integer".into(),
-            ))
-        }
+        Some(_) => return Err(RequestError::Invalid("element.id must be a positive integer".into())),
     };
     match (by_key, by_id) {
         (Some(a), Some(b)) if a.info.id != b.info.id => Err(RequestError::Invalid(format!(
@@ -234,17 +200,10 @@ mod tests {
         let c = catalog();
         let mut v = seed();
         v["element"] = json!({"id": 1});
-        assert_eq!(
-            CreateInstance::parse(&v, &c).unwrap().element.info.key,
-            "jira"
-        );
+        assert_eq!(CreateInstance::parse(&v, &c).unwrap().element.info.key, "jira");
         v["element"] = json!({"key": "jirra"});
         match CreateInstance::parse(&v, &c).unwrap_err() {
-            RequestError::UnknownElement {
-                given,
-                known,
-                suggestion,
-            } => {
+            RequestError::UnknownElement { given, known, suggestion } => {
                 assert_eq!(given, "jirra");
                 assert_eq!(known, ["jira"]);
                 assert_eq!(suggestion.as_deref(), Some("jira"));
@@ -252,39 +211,18 @@ mod tests {
             e => panic!("{e:?}"),
         }
         v["element"] = json!({"key": "jira", "id": 99});
-        assert!(matches!(
-            CreateInstance::parse(&v, &c),
-            Err(RequestError::UnknownElement { .. })
-        ));
-        for bad in [
-            json!(null),
-            json!("jira"),
-            json!({}),
-            json!({"id": -1}),
-            json!({"key": 5}),
-        ] {
+        assert!(matches!(CreateInstance::parse(&v, &c), Err(RequestError::UnknownElement { .. })));
+        for bad in [json!(null), json!("jira"), json!({}), json!({"id": -1}), json!({"key": 5})] {
             v["element"] = bad;
-            assert!(matches!(
-                CreateInstance::parse(&v, &c),
-                Err(RequestError::Invalid(_))
-            ));
+            assert!(matches!(CreateInstance::parse(&v, &c), Err(RequestError::Invalid(_))));
         }
     }
 
     #[test]
     fn names() {
-        assert_eq!(
-            InstanceName::parse(Some(&json!("  x  "))).unwrap().as_str(),
-            "x"
-        );
+        assert_eq!(InstanceName::parse(Some(&json!("  x  "))).unwrap().as_str(), "x");
         assert!(InstanceName::parse(Some(&json!("é".repeat(255)))).is_ok());
-        for bad in [
-            json!(null),
-            json!(""),
-            json!("   "),
-            json!(3),
-            json!("a".repeat(256)),
-        ] {
+        for bad in [json!(null), json!(""), json!("   "), json!(3), json!("a".repeat(256))] {
             assert!(InstanceName::parse(Some(&bad)).is_err(), "{bad}");
         }
         assert!(InstanceName::parse(None).is_err());
@@ -293,21 +231,12 @@ mod tests {
     #[test]
     fn tags() {
         assert_eq!(Tags::parse(None).unwrap(), Tags::default());
-        assert_eq!(
-            Tags::parse(Some(&json!([" a ", "b"]))).unwrap().as_slice(),
-            ["a", "b"]
-        );
+        assert_eq!(Tags::parse(Some(&json!([" a ", "b"]))).unwrap().as_slice(), ["a", "b"]);
         let fifty: Vec<String> = (0..50).map(|i| format!("t{i}")).collect();
         assert!(Tags::parse(Some(&json!(fifty))).is_ok());
         let fifty_one: Vec<String> = (0..51).map(|i| format!("t{i}")).collect();
-        for bad in [
-            json!(fifty_one),
-            json!(["a", "a"]),
-            json!([""]),
-            json!([1]),
-            json!("a"),
-            json!(["x".repeat(101)]),
-        ] {
+        for bad in [json!(fifty_one), json!(["a", "a"]), json!([""]), json!([1]), json!("a"), json!(["x".repeat(101)])]
+        {
             assert!(Tags::parse(Some(&bad)).is_err(), "{bad}");
         }
     }

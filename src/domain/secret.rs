@@ -31,9 +31,7 @@ impl Secret {
         use base64::Engine as _;
         let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
         getrandom::getrandom(bytes.as_mut())?;
-        Ok(Secret::new(
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_ref()),
-        ))
+        Ok(Secret::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_ref())))
     }
 }
 

@@ -16,18 +16,9 @@ mod tests {
     #[test]
     fn suggests_only_near_matches() {
         let keys = ["jira.username", "jira.password", "jira.api.url"];
-        assert_eq!(
-            closest("jira.pasword", keys.into_iter()).as_deref(),
-            Some("jira.password")
-        );
-        assert_eq!(
-            closest("jira.api.uri", keys.into_iter()).as_deref(),
-            Some("jira.api.url")
-        );
+        assert_eq!(closest("jira.pasword", keys.into_iter()).as_deref(), Some("jira.password"));
+        assert_eq!(closest("jira.api.uri", keys.into_iter()).as_deref(), Some("jira.api.url"));
         assert_eq!(closest("colour", keys.into_iter()), None);
-        assert_eq!(
-            closest("jra", ["jira"].into_iter()).as_deref(),
-            Some("jira")
-        );
+        assert_eq!(closest("jra", ["jira"].into_iter()).as_deref(), Some("jira"));
     }
 }

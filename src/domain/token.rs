@@ -35,9 +35,7 @@ impl InstanceId {
     }
 
     pub fn new(id: u64) -> Option<Self> {
-        (1..=MAX_SAFE_INTEGER)
-            .contains(&id)
-            .then_some(InstanceId(id))
+        (1..=MAX_SAFE_INTEGER).contains(&id).then_some(InstanceId(id))
     }
 
     pub fn get(self) -> u64 {
@@ -129,9 +127,6 @@ mod tests {
     fn foreign_tokens_are_not_parsed() {
         assert!(Token::parse("abc").is_none());
         assert!(Token::parse(&STANDARD.encode([0u8; 31])).is_none());
-        assert!(Token::parse(&STANDARD.encode([0u8; 32]))
-            .unwrap()
-            .instance_id()
-            .is_none());
+        assert!(Token::parse(&STANDARD.encode([0u8; 32])).unwrap().instance_id().is_none());
     }
 }

@@ -30,19 +30,11 @@ pub async fn sdk_config() -> SdkConfig {
 /// A DynamoDB client reaching the given endpoint (service configuration in
 /// code wins over `AWS_ENDPOINT_URL`).
 pub fn dynamodb_client(sdk: &SdkConfig, endpoint_url: &str) -> aws_sdk_dynamodb::Client {
-    aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(sdk)
-            .endpoint_url(endpoint_url)
-            .build(),
-    )
+    aws_sdk_dynamodb::Client::from_conf(aws_sdk_dynamodb::config::Builder::from(sdk).endpoint_url(endpoint_url).build())
 }
 
 pub fn kms_client(sdk: &SdkConfig, endpoint_url: &str) -> aws_sdk_kms::Client {
-    aws_sdk_kms::Client::from_conf(
-        aws_sdk_kms::config::Builder::from(sdk)
-            .endpoint_url(endpoint_url)
-            .build(),
-    )
+    aws_sdk_kms::Client::from_conf(aws_sdk_kms::config::Builder::from(sdk).endpoint_url(endpoint_url).build())
 }
 
 pub fn unique(prefix: &str) -> String {
@@ -66,10 +58,7 @@ pub struct Creds {
 
 impl Creds {
     pub fn authorization(&self) -> String {
-        format!(
-            "User {}, Organization {}",
-            self.user_secret, self.organization_secret
-        )
+        format!("User {}, Organization {}", self.user_secret, self.organization_secret)
     }
 }
 
@@ -84,19 +73,12 @@ impl TestEnv {
             data_key_max_age: Duration::from_secs(900),
         };
         let admin = Admin {
-            store: Store::new(
-                aws_sdk_dynamodb::Client::new(&sdk),
-                settings.table_name.clone(),
-            ),
+            store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), settings.table_name.clone()),
             kms: aws_sdk_kms::Client::new(&sdk),
             settings: settings.clone(),
         };
         admin.setup().await.expect("admin setup");
-        TestEnv {
-            settings,
-            sdk,
-            admin,
-        }
+        TestEnv { settings, sdk, admin }
     }
 
     pub fn app(&self) -> App {
@@ -113,11 +95,7 @@ impl TestEnv {
 
     pub async fn credentials(&self) -> Creds {
         let org = unique("org");
-        let v = self
-            .admin
-            .create_credentials(&org, "ops@example.com")
-            .await
-            .expect("create-credentials");
+        let v = self.admin.create_credentials(&org, "ops@example.com").await.expect("create-credentials");
         Creds {
             organization: org,
             user: "ops@example.com".into(),
@@ -131,13 +109,7 @@ impl TestEnv {
         &self,
     ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
         let all = self.store().scan_raw().await.unwrap();
-        all.into_iter()
-            .filter(|i| {
-                i.get("SK")
-                    .and_then(|v| v.as_s().ok())
-                    .is_some_and(|s| s == "INSTANCE")
-            })
-            .collect()
+        all.into_iter().filter(|i| i.get("SK").and_then(|v| v.as_s().ok()).is_some_and(|s| s == "INSTANCE")).collect()
     }
 }
 
@@ -160,24 +132,15 @@ pub struct Req {
 }
 
 pub fn post(authorization: Option<&str>, body: &Value) -> Req {
-    let mut b = http::Request::builder()
-        .method("POST")
-        .uri("/instances")
-        .header("content-type", "application/json");
+    let mut b = http::Request::builder().method("POST").uri("/instances").header("content-type", "application/json");
     if let Some(a) = authorization {
         b = b.header("authorization", a);
     }
-    Req {
-        builder: b,
-        body: Body::Text(body.to_string()),
-    }
+    Req { builder: b, body: Body::Text(body.to_string()) }
 }
 
 pub fn request(method: &str, path: &str) -> Req {
-    Req {
-        builder: http::Request::builder().method(method).uri(path),
-        body: Body::Empty,
-    }
+    Req { builder: http::Request::builder().method(method).uri(path), body: Body::Empty }
 }
 
 impl Req {
@@ -190,10 +153,7 @@ impl Req {
         self
     }
     pub fn content_type(mut self, value: &str) -> Self {
-        self.builder
-            .headers_mut()
-            .unwrap()
-            .insert("content-type", HeaderValue::from_str(value).unwrap());
+        self.builder.headers_mut().unwrap().insert("content-type", HeaderValue::from_str(value).unwrap());
         self
     }
     pub fn body(mut self, body: Body) -> Self {
@@ -203,10 +163,7 @@ impl Req {
     pub fn build(self) -> Request {
         let mut context = lambda_runtime::Context::default();
         context.request_id = unique("req");
-        self.builder
-            .body(self.body)
-            .unwrap()
-            .with_lambda_context(context)
+        self.builder.body(self.body).unwrap().with_lambda_context(context)
     }
     pub async fn send(self, app: &App) -> Answer {
         let request = self.build();
@@ -234,13 +191,7 @@ impl Answer {
             _ => String::new(),
         };
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Answer {
-            status,
-            headers,
-            text,
-            json,
-            request_id,
-        }
+        Answer { status, headers, text, json, request_id }
     }
 
     /// Asserts the error shape and returns the code.
@@ -254,9 +205,7 @@ impl Answer {
     }
 
     pub fn id(&self) -> u64 {
-        self.json["id"]
-            .as_u64()
-            .unwrap_or_else(|| panic!("no id in {}", self.text))
+        self.json["id"].as_u64().unwrap_or_else(|| panic!("no id in {}", self.text))
     }
 }
 
@@ -268,12 +217,7 @@ impl TestEnv {
     }
 
     pub fn app_via_with(&self, dynamodb: &str, kms: &str, settings: Settings) -> App {
-        App::with_clients(
-            dynamodb_client(&self.sdk, dynamodb),
-            kms_client(&self.sdk, kms),
-            settings,
-        )
-        .unwrap()
+        App::with_clients(dynamodb_client(&self.sdk, dynamodb), kms_client(&self.sdk, kms), settings).unwrap()
     }
 }
 

@@ -30,10 +30,7 @@ pub struct Proxy {
 
 impl Proxy {
     pub async fn start(upstream: &str) -> Proxy {
-        let upstream = upstream
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_owned();
+        let upstream = upstream.trim_start_matches("http://").trim_end_matches('/').to_owned();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let mode = Arc::new(AtomicU8::new(Mode::Forward as u8));
@@ -98,8 +95,7 @@ async fn serve(mut client: TcpStream, upstream: &str, mode: Arc<AtomicU8>) {
                     "HTTP/1.1 400 Bad Request\r\ncontent-type: application/x-amz-json-1.0\r\nx-amzn-errortype: ThrottlingException\r\ncontent-length: {}\r\n\r\n",
                     body.len()
                 );
-                if client.write_all(head.as_bytes()).await.is_err()
-                    || client.write_all(body.as_bytes()).await.is_err()
+                if client.write_all(head.as_bytes()).await.is_err() || client.write_all(body.as_bytes()).await.is_err()
                 {
                     return;
                 }
@@ -143,11 +139,8 @@ async fn read_request(client: &mut TcpStream) -> Option<Vec<u8>> {
         }
     };
     let head = String::from_utf8_lossy(&buf[..header_end]).to_ascii_lowercase();
-    let length: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
+    let length: usize =
+        head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
     while buf.len() - header_end < length {
         let n = client.read(&mut chunk).await.ok()?;
         if n == 0 {
