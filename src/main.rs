@@ -4,7 +4,10 @@
 use instances::{api, app::App};
 use lambda_http::{run, service_fn, Error, Request};
 
-#[tokio::main]
+// One invocation at a time per execution environment, and at 128 MB a
+// fraction of one vCPU: a single-threaded runtime does all the function
+// needs, without starting worker threads during init.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     instances::logging::init();
     let app = App::from_env().await.inspect_err(|e| tracing::error!(error = %e, "start-up failed"))?;
