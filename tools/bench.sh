@@ -31,6 +31,11 @@ set -a; . "$state/moto.env"; set +a
 echo "== cold starts, round trips, memory (runtime API emulator)" >&2
 python3 benches/lambda_bench.py target/release/bootstrap target/release/examples/hello "$local_bin" >&2
 
+if command -v valgrind >/dev/null; then
+  echo "== init instructions (callgrind)" >&2
+  python3 benches/init_instructions.py target/release/bootstrap target/release/examples/hello > target/bench/instructions.txt
+fi
+
 python3 - <<'PY'
 import json, os, pathlib, platform
 r = json.loads(pathlib.Path("target/bench/results.json").read_text())
@@ -58,4 +63,8 @@ print("| measure | result | target | met |")
 print("| --- | --- | --- | --- |")
 for name, result, target, met in rows:
     print(f"| {name} | {result} | {target} | {'yes' if met else ('no' if met is not None else '')} |")
+instructions = pathlib.Path("target/bench/instructions.txt")
+if instructions.exists():
+    print()
+    print(instructions.read_text().strip())
 PY
