@@ -116,3 +116,96 @@ async fn a_lost_answer_retried_by_the_sdk_is_one_instance_not_two() {
         assert!(a.headers.get("idempotent-replayed").is_none(), "the first answer is not a replay");
     }
 }
+
+/// 32 clients creating while the server goes down, throttles and hangs in
+/// turn: every answer is 200 or 503 with Retry-After, every 200 is stored,
+/// no item is partial, and clients that retry with their Idempotency-Key end
+/// with exactly one instance per key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn faults_in_the_middle_of_a_load() {
+    use std::sync::Arc;
+    let env = Arc::new(TestEnv::new().await);
+    let creds = env.credentials().await;
+    let proxy = Proxy::start(&endpoint()).await;
+    let mut settings = env.settings.clone();
+    settings.auth_cache = std::time::Duration::from_secs(60);
+    let app = Arc::new(env.app_via_with(&proxy.url, &endpoint(), settings));
+    let auth = Arc::new(creds.authorization());
+
+    let toggler = {
+        let proxy = proxy.clone();
+        tokio::spawn(async move {
+            for mode in
+                [Mode::Forward, Mode::Drop, Mode::Forward, Mode::Throttle, Mode::Forward, Mode::Stall, Mode::Forward]
+            {
+                proxy.set(mode);
+                tokio::time::sleep(std::time::Duration::from_millis(if mode == Mode::Stall { 2500 } else { 700 }))
+                    .await;
+            }
+        })
+    };
+    let mut clients = Vec::new();
+    for client in 0..32 {
+        let (app, auth) = (app.clone(), auth.clone());
+        clients.push(tokio::spawn(async move {
+            let mut outcomes = Vec::new();
+            for n in 0..4 {
+                let key = format!("client-{client}-{n}");
+                // Retry as Retry-After says, with the same key, until a 200 (bounded).
+                let mut answers = Vec::new();
+                for _ in 0..40 {
+                    let mut body = seed_body();
+                    body["name"] = serde_json::json!(key.clone());
+                    let a = post(Some(&auth), &body).header("idempotency-key", &key).send(&app).await;
+                    let done = a.status == 200;
+                    answers.push(a);
+                    if done {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                outcomes.push((key, answers));
+            }
+            outcomes
+        }));
+    }
+    let mut all = Vec::new();
+    for c in clients {
+        all.extend(c.await.unwrap());
+    }
+    toggler.await.unwrap();
+    proxy.set(Mode::Forward);
+
+    let mut unavailable = 0;
+    let mut ids = std::collections::BTreeMap::new();
+    for (key, answers) in &all {
+        for a in answers {
+            match a.status {
+                200 => {}
+                503 => {
+                    a.error(503, "service_unavailable");
+                    assert_eq!(a.headers["retry-after"], "1");
+                    unavailable += 1;
+                }
+                other => panic!("{key}: {other} {}", a.text),
+            }
+        }
+        let last = answers.last().unwrap();
+        assert_eq!(last.status, 200, "{key} never succeeded");
+        let firsts: std::collections::BTreeSet<u64> =
+            answers.iter().filter(|a| a.status == 200).map(|a| a.id()).collect();
+        assert_eq!(firsts.len(), 1);
+        ids.insert(key.clone(), last.id());
+    }
+    assert!(unavailable > 0, "the faults were felt");
+    let items = env.instance_items().await;
+    assert_eq!(items.len(), all.len(), "exactly one instance per key: {} items for {} keys", items.len(), all.len());
+    for item in &items {
+        let name = item["name"].as_s().unwrap();
+        let id: u64 = item["id"].as_n().unwrap().parse().unwrap();
+        assert_eq!(ids.get(name), Some(&id), "the stored instance is the one answered");
+        for attribute in ["tokenDigest", "secrets", "sealedDataKey", "configuration", "organization", "createdDate"] {
+            assert!(item.contains_key(attribute), "partial item: no {attribute}");
+        }
+    }
+}

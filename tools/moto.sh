@@ -11,7 +11,8 @@ case "$cmd" in
 start)
   bin=$("$root/tools/venv.sh" local)
   port=$("$root/tools/free-port")
-  "$bin/moto_server" -H 127.0.0.1 -p "$port" >"$dir/moto.log" 2>&1 &
+  # One request at a time: see tools/moto-serial.py.
+  "$bin/python" "$root/tools/moto-serial.py" -H 127.0.0.1 -p "$port" >"$dir/moto.log" 2>&1 &
   echo $! >"$dir/moto.pid"
   for _ in $(seq 1 100); do
     if curl -s -o /dev/null "http://127.0.0.1:$port/moto-api/"; then
