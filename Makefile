@@ -1,5 +1,5 @@
 # The two commands a newcomer needs; see README.md.
-.PHONY: run test bench sam-build clean
+.PHONY: run test load bench sam-build clean
 
 PORT ?= 9000
 export PORT
@@ -9,6 +9,9 @@ run:  ## serve the function on 127.0.0.1:$(PORT) with its own local DynamoDB/KMS
 
 test:  ## every test: unit, integration against moto, events through the runtime loop, template checks
 	@tools/test.sh
+
+load:  ## 2,000 creates from 32 clients against a running `make run` (same PORT)
+	@"$$(tools/venv.sh local)/python" tools/load.py --url http://127.0.0.1:$(PORT) --run-dir .run/make-run
 
 bench:  ## the README's figures: init vs hello world, round trips, CPU, memory, package size
 	@tools/bench.sh

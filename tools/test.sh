@@ -59,6 +59,8 @@ lint() {
 suite lint lint
 suite cargo-test cargo test --locked --no-fail-fast
 suite events python3 tools/run-events.py "$local_bin"
+suite openapi "$local_bin/python" tools/check-openapi.py "$local_bin"
+suite load "$local_bin/python" tools/load.py "$local_bin" --creates 2000 --clients 32
 suite template tools/check-template.sh
 
 echo
