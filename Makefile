@@ -1,5 +1,5 @@
 # The two commands a newcomer needs; see README.md.
-.PHONY: run test load bench sam-build clean
+.PHONY: run test load fuzz-api bench sam-build clean
 
 PORT ?= 9000
 export PORT
@@ -12,6 +12,9 @@ test:  ## every test: unit, integration against moto, events through the runtime
 
 load:  ## 2,000 creates from 32 clients against a running `make run` (same PORT)
 	@"$$(tools/venv.sh local)/python" tools/load.py --url http://127.0.0.1:$(PORT) --run-dir .run/make-run
+
+fuzz-api:  ## schemathesis with 2,000 examples per phase (random seed) against the function; EXAMPLES=... to change
+	@tools/fuzz-api.sh $(or $(EXAMPLES),2000)
 
 bench:  ## the README's figures: init vs hello world, round trips, CPU, memory, package size
 	@tools/bench.sh

@@ -94,3 +94,84 @@ def served(bin_dir, organization):
         yield f
     finally:
         f.stop()
+
+
+class ApiGatewayFront:
+    """An HTTP front that does what API Gateway's REST API does with a request:
+    turns it into a proxy event (the body base64-encoded, as API Gateway does
+    for binary media types, so any bytes survive), invokes the function through
+    the Lambda Invoke API that `cargo lambda watch` serves, and turns the proxy
+    response back into HTTP. (`cargo lambda watch`'s own HTTP front answers a
+    non-UTF-8 body with a 500 of its own before the function sees it.)"""
+
+    def __init__(self, function):
+        import base64
+        import http.client
+        import http.server
+        import threading
+
+        invoke_path = "/2015-03-31/functions/bootstrap/invocations"
+        port = function.port
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def handle_any(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                path = self.path.split("?", 1)[0]
+                headers = {k: v for k, v in self.headers.items()}
+                event = {
+                    "resource": "/{proxy+}", "path": path, "httpMethod": self.command,
+                    "headers": headers, "multiValueHeaders": {k: [v] for k, v in headers.items()},
+                    "queryStringParameters": None, "multiValueQueryStringParameters": None,
+                    "pathParameters": None, "stageVariables": None,
+                    "requestContext": {"accountId": "123456789012", "apiId": "local", "resourceId": "r",
+                                       "stage": "prod", "httpMethod": self.command, "path": "/prod" + path,
+                                       "requestId": secrets.token_hex(16), "identity": {"sourceIp": "127.0.0.1"}},
+                    "body": base64.b64encode(body).decode() if body else None,
+                    "isBase64Encoded": bool(body),
+                }
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+                conn.request("POST", invoke_path, json.dumps(event), {"Content-Type": "application/json"})
+                answer = conn.getresponse()
+                raw = answer.read()
+                try:
+                    proxy = json.loads(raw)
+                    status = int(proxy["statusCode"])
+                except (ValueError, KeyError, TypeError):
+                    # What API Gateway answers when the integration fails.
+                    self.send_response(502)
+                    self.send_header("Content-Type", "application/json")
+                    out = b'{"message": "Internal server error"}'
+                    self.send_header("Content-Length", str(len(out)))
+                    self.end_headers()
+                    self.wfile.write(out)
+                    return
+                out = proxy.get("body") or ""
+                out = base64.b64decode(out) if proxy.get("isBase64Encoded") else out.encode()
+                self.send_response(status)
+                merged = {k: [v] for k, v in (proxy.get("headers") or {}).items()}
+                merged.update(proxy.get("multiValueHeaders") or {})
+                for k, values in merged.items():
+                    for v in values:
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            def __getattr__(self, name):
+                # Every method, whatever its name, reaches the function (which answers 405).
+                if name.startswith("do_"):
+                    return self.handle_any
+                raise AttributeError(name)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()

@@ -17,7 +17,7 @@ unset AWS_ENDPOINT_URL AWS_ENDPOINT_URL_DYNAMODB AWS_ENDPOINT_URL_KMS AWS_PROFIL
 
 echo "== tools (pinned, in .venv/)"
 pids=()
-for v in local sam checkov; do tools/venv.sh "$v" >/dev/null & pids+=($!); done
+for v in local sam checkov schemathesis; do tools/venv.sh "$v" >/dev/null & pids+=($!); done
 for p in "${pids[@]}"; do wait "$p" || die "installing the test tools failed (see above)"; done
 local_bin=$(tools/venv.sh local)
 
@@ -60,6 +60,7 @@ suite lint lint
 suite cargo-test cargo test --locked --no-fail-fast
 suite events python3 tools/run-events.py "$local_bin"
 suite openapi "$local_bin/python" tools/check-openapi.py "$local_bin"
+suite schemathesis "$local_bin/python" tools/run-schemathesis.py "$local_bin" "$(tools/venv.sh schemathesis)" --max-examples 50 --seed 20261125
 suite load "$local_bin/python" tools/load.py "$local_bin" --creates 2000 --clients 32
 suite template tools/check-template.sh
 
