@@ -1,5 +1,5 @@
 # The two commands a newcomer needs; see README.md.
-.PHONY: run test load fuzz-api bench sam-build clean
+.PHONY: run test load fuzz fuzz-api bench sam-build clean
 
 PORT ?= 9000
 export PORT
@@ -15,6 +15,9 @@ load:  ## 2,000 creates from 32 clients against a running `make run` (same PORT)
 
 fuzz-api:  ## schemathesis with 2,000 examples per phase (random seed) against the function; EXAMPLES=... to change
 	@tools/fuzz-api.sh $(or $(EXAMPLES),2000)
+
+fuzz:  ## cargo fuzz: each target FUZZ_SECONDS (default 300); not in CI
+	@tools/fuzz.sh
 
 bench:  ## the README's figures: init vs hello world, round trips, CPU, memory, package size
 	@tools/bench.sh
