@@ -48,6 +48,18 @@ class Server(http.server.ThreadingHTTPServer):
     allow_reuse_address = True
 
 
+class QuietHandler(http.server.BaseHTTPRequestHandler):
+    """HTTP/1.1 keep-alive, TCP_NODELAY, no access log."""
+    protocol_version = "HTTP/1.1"
+
+    def setup(self):
+        super().setup()
+        nodelay(self.connection)
+
+    def log_message(self, *args):
+        pass
+
+
 # ---- the Lambda Runtime API emulator -----------------------------------------
 
 class Runtime:
@@ -62,15 +74,7 @@ class Runtime:
         self.done = collections.defaultdict(threading.Event)
         runtime = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def setup(self):
-                super().setup()
-                nodelay(self.connection)
-
-            def log_message(self, *args):
-                pass
+        class Handler(QuietHandler):
 
             def reply(self, status, body=b"{}", headers=()):
                 self.send_response(status)
@@ -164,15 +168,7 @@ class Forwarder:
         fwd = self
         local = threading.local()
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def setup(self):
-                super().setup()
-                nodelay(self.connection)
-
-            def log_message(self, *args):
-                pass
+        class Handler(QuietHandler):
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))

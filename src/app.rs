@@ -5,8 +5,9 @@ use aws_config::SdkConfig;
 
 use crate::auth::Authenticator;
 use crate::domain::catalog::{Catalog, CatalogError};
+use crate::sdk::{load_function_sdk_config, Deferred};
 use crate::seal::{KeyPolicy, Sealer};
-use crate::settings::{load_function_sdk_config, Deferred, Settings};
+use crate::settings::Settings;
 use crate::store::Store;
 
 pub struct App {

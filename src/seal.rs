@@ -25,7 +25,7 @@ use aws_sdk_kms::types::DataKeySpec;
 use zeroize::Zeroizing;
 
 use crate::domain::token::InstanceId;
-use crate::settings::Deferred;
+use crate::sdk::{describe_error, Deferred};
 
 const NONCE_LEN: usize = 12;
 /// The KMS encryption context of every data key: a data key made for this
@@ -223,15 +223,9 @@ impl Sealer {
 
 fn unavailable<E>(operation: &'static str, e: E) -> SealError
 where
-    E: std::error::Error + aws_sdk_kms::error::ProvideErrorMetadata + 'static,
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
 {
-    // The service's code and message when it answered; otherwise the
-    // transport's account (timeout, refused connection).
-    let detail = match e.code() {
-        Some(code) => format!("{code}: {}", e.message().unwrap_or_default()),
-        None => aws_sdk_kms::error::DisplayErrorContext(&e).to_string(),
-    };
-    SealError::Unavailable { operation, detail }
+    SealError::Unavailable { operation, detail: describe_error(&e) }
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ use aws_sdk_dynamodb::Client;
 
 use crate::domain::secret::SecretDigest;
 use crate::domain::token::{InstanceId, Token};
-use crate::settings::Deferred;
+use crate::sdk::{describe_error, Deferred};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -438,13 +438,7 @@ impl Store {
             ("secretDigest", b(&new.0)),
             ("enabled", AttributeValue::Bool(r.bool("enabled")?)),
         ]);
-        let writes = vec![
-            self.swap_digest(&user_pk, &user_sk, &old, new)?,
-            self.delete(&format!("USERSECRET#{}", old.hex()), "USERSECRET")?,
-            self.put_new(new_secret_item)?,
-        ];
-        let reasons = self.transact("TransactWriteItems", writes).await?;
-        Ok(if reasons.is_empty() { AdminOutcome::Done } else { AdminOutcome::Raced })
+        self.replace_secret((&user_pk, &user_sk), &old, new, "USERSECRET", new_secret_item).await
     }
 
     /// Replaces an organization's secret.
@@ -464,10 +458,23 @@ impl Store {
             ("organization", s(organization)),
             ("secretDigest", b(&new.0)),
         ]);
+        self.replace_secret((&pk, "ORG"), &old, new, "ORGSECRET", new_secret_item).await
+    }
+
+    /// One transaction: the owner's digest swapped (if still `old`), the old
+    /// lookup item deleted, the new one put.
+    async fn replace_secret(
+        &self,
+        (pk, sk): (&str, &str),
+        old: &SecretDigest,
+        new: &SecretDigest,
+        lookup: &str,
+        new_lookup_item: Item,
+    ) -> Result<AdminOutcome, StoreError> {
         let writes = vec![
-            self.swap_digest(&pk, "ORG", &old, new)?,
-            self.delete(&format!("ORGSECRET#{}", old.hex()), "ORGSECRET")?,
-            self.put_new(new_secret_item)?,
+            self.swap_digest(pk, sk, old, new)?,
+            self.delete(&format!("{lookup}#{}", old.hex()), lookup)?,
+            self.put_new(new_lookup_item)?,
         ];
         let reasons = self.transact("TransactWriteItems", writes).await?;
         Ok(if reasons.is_empty() { AdminOutcome::Done } else { AdminOutcome::Raced })
@@ -835,13 +842,7 @@ fn unavailable<E>(operation: &'static str, e: E) -> StoreError
 where
     E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
 {
-    // The service's code and message when it answered; otherwise the
-    // transport's account (timeout, refused connection).
-    let detail = match e.code() {
-        Some(code) => format!("{code}: {}", e.message().unwrap_or_default()),
-        None => aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string(),
-    };
-    StoreError::Unavailable { operation, detail }
+    StoreError::Unavailable { operation, detail: describe_error(&e) }
 }
 
 fn bug(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {

@@ -2,7 +2,8 @@
 
 use clap::{Parser, Subcommand};
 use instances::admin::{Admin, AdminError};
-use instances::settings::{load_sdk_config, Settings};
+use instances::sdk::load_sdk_config;
+use instances::settings::Settings;
 use instances::store::Store;
 
 /// Operator commands for the instances service. Reads TABLE_NAME, KMS_KEY_ID
