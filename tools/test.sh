@@ -31,10 +31,14 @@ tools/moto.sh start "$state" || die "the local DynamoDB/KMS server did not start
 set -a; . "$state/moto.env"; set +a
 
 passed=0; failed=0; broken=()
+# The closing lines counted: cargo's "test result: ..." and each suite's "<name>: N passed, N failed".
+closing_line='^(test result: .*|[a-z-]+: [0-9]+ passed, [0-9]+ failed)$'
 count() { # adds the 'N passed, N failed' figures of a suite's output
   local log=$1 p f
-  p=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s+=$1} END {print s+0}')
-  f=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
+  local closing
+  closing=$(grep -E "$closing_line" "$log" || true)
+  p=$(echo "$closing" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+  f=$(echo "$closing" | grep -Eo '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
   passed=$((passed + p)); failed=$((failed + f))
 }
 suite() { # name, command...: runs it, counts it, remembers a failure
@@ -46,7 +50,8 @@ suite() { # name, command...: runs it, counts it, remembers a failure
   count "$log"
   if [ "$rc" -ne 0 ]; then
     broken+=("$name")
-    grep -Eq '[1-9][0-9]* failed' "$log" || failed=$((failed + 1))
+    # A suite that failed without saying how many: count it as one failure.
+    grep -E "$closing_line" "$log" | grep -Eq '[1-9][0-9]* failed' || failed=$((failed + 1))
   fi
 }
 
