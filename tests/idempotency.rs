@@ -116,3 +116,23 @@ async fn after_24_hours_a_key_creates_anew() {
         (t0 + Duration::from_secs(25 * 3600)).duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64;
     assert_eq!(expires, created + 24 * 3600);
 }
+
+#[tokio::test]
+async fn row_409_while_the_first_request_with_the_key_is_in_flight() {
+    use common::proxy::{Mode, Proxy};
+    let env = TestEnv::new().await;
+    let creds = env.credentials().await;
+    let proxy = Proxy::start(&endpoint()).await;
+    proxy.set(Mode::ConflictTransactions);
+    let app = env.app_via(&proxy.url, &endpoint()).await;
+    // DynamoDB cancels a transaction on an item another transaction is writing
+    // (TransactionConflict); with no record to replay yet, the answer is 409.
+    let a = post(Some(&creds.authorization()), &seed_body()).header("idempotency-key", "in-flight").send(&app).await;
+    a.error(409, "idempotency_key_in_flight");
+    assert_eq!(a.headers["retry-after"], "1");
+    assert!(env.instance_items().await.is_empty());
+    // Once the other request is done, the same key creates (or replays).
+    proxy.set(Mode::Forward);
+    let b = post(Some(&creds.authorization()), &seed_body()).header("idempotency-key", "in-flight").send(&app).await;
+    assert_eq!(b.status, 200, "{}", b.text);
+}

@@ -19,6 +19,9 @@ pub enum Mode {
     Throttle = 2,
     /// Hold the connection without answering (the server hangs).
     Stall = 3,
+    /// Answer every TransactWriteItems as DynamoDB does when another
+    /// transaction on one of its items is in flight; forward the rest.
+    ConflictTransactions = 4,
 }
 
 #[derive(Clone)]
@@ -101,6 +104,30 @@ async fn serve(mut client: TcpStream, upstream: &str, mode: Arc<AtomicU8>) {
                 }
             }
         }
+        4 => {
+            let Ok(mut server) = TcpStream::connect(upstream).await else { return };
+            loop {
+                let Some(request) = read_request(&mut client).await else { return };
+                let head = String::from_utf8_lossy(&request).to_ascii_lowercase();
+                let answer = if head.contains("x-amz-target: dynamodb_20120810.transactwriteitems") {
+                    let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]","CancellationReasons":[{"Code":"None"},{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"}]}"#;
+                    format!(
+                        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/x-amz-json-1.0\r\nx-amzn-errortype: TransactionCanceledException\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .into_bytes()
+                } else {
+                    if server.write_all(&request).await.is_err() {
+                        return;
+                    }
+                    let Some(response) = read_request(&mut server).await else { return };
+                    response
+                };
+                if client.write_all(&answer).await.is_err() {
+                    return;
+                }
+            }
+        }
         _ => {
             // Hold the connection until the fault is over, then close it.
             while mode.load(Ordering::SeqCst) == Mode::Stall as u8 {
@@ -124,7 +151,7 @@ async fn lose_answer(mut client: TcpStream, upstream: &str, lose: &AtomicUsize) 
     let _ = tokio::time::timeout(Duration::from_secs(5), server.read(&mut chunk)).await;
 }
 
-/// Reads one HTTP/1.1 request (headers and a content-length body); returns its bytes.
+/// Reads one HTTP/1.1 message (headers and a content-length body); returns its bytes.
 async fn read_request(client: &mut TcpStream) -> Option<Vec<u8>> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
