@@ -82,6 +82,10 @@ async fn log_lines_are_json_with_the_request_id_and_carry_no_secret() {
             .collect();
         assert_eq!(completed.len(), 1, "one completion line for {}", a.request_id);
         assert_eq!(completed[0]["status"], a.status);
+        if a.status == 200 {
+            assert_eq!(completed[0]["organization"], creds.organization.as_str());
+            assert_eq!(completed[0]["instanceId"], a.id());
+        }
     }
     assert!(lines
         .iter()

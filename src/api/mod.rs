@@ -31,18 +31,18 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
     let method = request.method().clone();
     let path = route_path(&request);
     let outcome = match path.trim_end_matches('/') {
-        "/instances" if method == Method::POST => create(app, &request, &request_id).await,
+        "/instances" if method == Method::POST => create(app, &request).await,
         "/instances" => Err(ApiError::MethodNotAllowed { allow: "POST" }),
         _ => Err(ApiError::NotFound),
     };
-    let (response, instance_id, replayed, code) = match outcome {
-        Ok(done) => (done.response, Some(done.id), done.replayed, ""),
+    let (response, instance_id, organization, replayed, code) = match outcome {
+        Ok(done) => (done.response, Some(done.id), Some(done.organization), done.replayed, ""),
         Err(error) => {
             if let ApiError::Unavailable(detail) = &error {
                 warn!(requestId = %request_id, detail = %detail, "dependency unavailable");
             }
             let code = error.code();
-            (error.into_response(&request_id), None, false, code)
+            (error.into_response(&request_id), None, None, false, code)
         }
     };
     info!(
@@ -52,6 +52,7 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
         status = response.status().as_u16(),
         code,
         instanceId = instance_id,
+        organization = organization.as_deref(),
         replayed,
         durationMs = started.elapsed().as_secs_f64() * 1000.0,
         "request completed"
@@ -62,10 +63,11 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
 struct Done {
     response: Response<Body>,
     id: u64,
+    organization: String,
     replayed: bool,
 }
 
-async fn create(app: &App, request: &Request, request_id: &str) -> Result<Done, ApiError> {
+async fn create(app: &App, request: &Request) -> Result<Done, ApiError> {
     let (credentials, bytes) = precheck(request)?;
     let principal = app
         .auth
@@ -80,10 +82,10 @@ async fn create(app: &App, request: &Request, request_id: &str) -> Result<Done, 
             CreateError::KeyInFlight => ApiError::IdempotencyKeyInFlight,
             other => ApiError::Unavailable(other.to_string()),
         })?;
-    tracing::debug!(requestId = %request_id, organization = %principal.organization, "instance created");
     Ok(Done {
         response: created_response(created.body, created.replayed),
         id: created.id.get(),
+        organization: principal.organization,
         replayed: created.replayed,
     })
 }
