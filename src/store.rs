@@ -257,30 +257,27 @@ impl Store {
     /// An organization's instances, oldest first (through `GSI1`, eventually
     /// consistent).
     pub async fn list_instances(&self, organization: &str) -> Result<Vec<InstanceRecord>, StoreError> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI1)
-                .key_condition_expression("GSI1PK = :pk AND begins_with(GSI1SK, :sk)")
-                .expression_attribute_values(":pk", s(format!("ORG#{organization}")))
-                .expression_attribute_values(":sk", s("INSTANCE#"))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| unavailable("Query", e))?;
-            for item in page.items() {
+        let items: Vec<Item> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("GSI1PK = :pk AND begins_with(GSI1SK, :sk)")
+            .expression_attribute_values(":pk", s(format!("ORG#{organization}")))
+            .expression_attribute_values(":sk", s("INSTANCE#"))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| unavailable("Query", e))?;
+        items
+            .iter()
+            .map(|item| {
                 let pk = item.get("PK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                out.push(read_instance(&pk, item)?);
-            }
-            start = page.last_evaluated_key().cloned();
-            if start.is_none() {
-                return Ok(out);
-            }
-        }
+                read_instance(&pk, item)
+            })
+            .collect()
     }
 
     // ---- credentials -----------------------------------------------------
@@ -554,24 +551,16 @@ impl Store {
     /// Every item of the table, raw: for tests and the operator's checks
     /// that nothing secret is stored in clear.
     pub async fn scan_raw(&self) -> Result<Vec<Item>, StoreError> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| unavailable("Scan", e))?;
-            out.extend(page.items().iter().cloned());
-            start = page.last_evaluated_key().cloned();
-            if start.is_none() {
-                return Ok(out);
-            }
-        }
+        self.client
+            .scan()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| unavailable("Scan", e))
     }
 
     // ---- helpers ---------------------------------------------------------
