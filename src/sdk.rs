@@ -8,7 +8,9 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 /// The roots of the certificates AWS endpoints present (Amazon Trust Services).
 const AWS_ROOTS: &[u8] = include_bytes!("../certs/aws-roots.pem");
@@ -98,5 +100,24 @@ where
     match e.code() {
         Some(code) => format!("{code}: {}", e.message().unwrap_or_default()),
         None => DisplayErrorContext(e).to_string(),
+    }
+}
+
+/// Whether a failed call may succeed later: throttled, unreachable, timed
+/// out, an unreadable answer, or a 5xx from the service. Those are answered
+/// `503` with `Retry-After`. Anything else (a request the service refused:
+/// a missing table or key, a disabled key, denied access, a request that could
+/// not be built) will fail the same way however often it is retried, and is
+/// answered `500`.
+pub fn is_transient<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
+    match e {
+        SdkError::ConstructionFailure(_) => false,
+        SdkError::ServiceError(context) => {
+            let status = context.raw().status().as_u16();
+            let code = context.err().code().unwrap_or_default();
+            status >= 500 || status == 429 || THROTTLING_ERRORS.contains(&code) || TRANSIENT_ERRORS.contains(&code)
+        }
+        // Timeouts, connection failures, answers that could not be read.
+        _ => true,
     }
 }

@@ -25,7 +25,9 @@ use aws_sdk_kms::types::DataKeySpec;
 use zeroize::Zeroizing;
 
 use crate::domain::token::InstanceId;
-use crate::sdk::{describe_error, Deferred};
+use crate::sdk::{describe_error, is_transient, Deferred};
+use aws_sdk_kms::config::http::HttpResponse;
+use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 
 const NONCE_LEN: usize = 12;
 /// The KMS encryption context of every data key: a data key made for this
@@ -37,12 +39,24 @@ const OPENED_CACHE: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
+    /// Throttled, unreachable, timed out or a 5xx after the SDK's retries.
     #[error("KMS {operation} failed: {detail}")]
     Unavailable { operation: &'static str, detail: String },
+    /// Refused by KMS for good: the key is disabled, pending deletion or
+    /// missing, or access is denied.
+    #[error("KMS refused {operation}: {detail}")]
+    Refused { operation: &'static str, detail: String },
     #[error("the operating system's random source failed")]
     Random,
     #[error("a sealed value does not open: wrong key, wrong binding or altered")]
     Corrupt,
+}
+
+impl SealError {
+    /// Whether retrying later may succeed (the API answers `503` then, `500` otherwise).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, SealError::Unavailable { .. })
+    }
 }
 
 /// How long and how often one data key is used for new seals.
@@ -165,7 +179,7 @@ impl Sealer {
             .encryption_context(CONTEXT_KEY, CONTEXT_VALUE)
             .send()
             .await
-            .map_err(|e| unavailable("GenerateDataKey", e))?;
+            .map_err(|e| failed("GenerateDataKey", e))?;
         let (Some(plain), Some(encrypted)) = (out.plaintext(), out.ciphertext_blob()) else {
             return Err(SealError::Unavailable {
                 operation: "GenerateDataKey",
@@ -184,7 +198,9 @@ impl Sealer {
     }
 
     async fn key_for(&self, encrypted_key: &[u8]) -> Result<Arc<DataKey>, SealError> {
-        if let Some(key) = self.current.lock().await.as_ref().filter(|k| k.encrypted == encrypted_key) {
+        if let Some(key) =
+            self.current.lock().await.as_ref().filter(|k| k.encrypted == encrypted_key && k.fresh(&self.policy))
+        {
             return Ok(key.clone());
         }
         if let Some(key) = self.cached_opened(encrypted_key) {
@@ -202,7 +218,7 @@ impl Sealer {
                 Some(se) if se.is_invalid_ciphertext_exception() || se.is_incorrect_key_exception() => {
                     SealError::Corrupt
                 }
-                _ => unavailable("Decrypt", e),
+                _ => failed("Decrypt", e),
             })?;
         let plain = Zeroizing::new(out.plaintext().map(|b| b.as_ref().to_vec()).unwrap_or_default());
         let key = Arc::new(DataKey::new(&plain, encrypted_key.to_vec())?);
@@ -215,17 +231,27 @@ impl Sealer {
         Ok(key)
     }
 
+    /// An opened key, while it is younger than the policy's `max_age`: a KMS
+    /// key disabled or a grant revoked stops opening values in a warm
+    /// environment within that bound, as it stops new seals.
     fn cached_opened(&self, encrypted_key: &[u8]) -> Option<Arc<DataKey>> {
-        let opened = self.opened.lock().ok()?;
+        let mut opened = self.opened.lock().ok()?;
+        opened.retain(|k| k.created.elapsed() < self.policy.max_age);
         opened.iter().find(|k| k.encrypted == encrypted_key).cloned()
     }
 }
 
-fn unavailable<E>(operation: &'static str, e: E) -> SealError
+/// A failed call, told apart: transient (`Unavailable`) or for good (`Refused`).
+fn failed<E>(operation: &'static str, e: SdkError<E, HttpResponse>) -> SealError
 where
-    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
+    E: std::error::Error + ProvideErrorMetadata + 'static,
 {
-    SealError::Unavailable { operation, detail: describe_error(&e) }
+    let detail = describe_error(&e);
+    if is_transient(&e) {
+        SealError::Unavailable { operation, detail }
+    } else {
+        SealError::Refused { operation, detail }
+    }
 }
 
 #[cfg(test)]
@@ -260,6 +286,22 @@ mod tests {
     fn the_same_plaintext_seals_differently_each_time() {
         let k = key();
         assert_ne!(k.seal(b"a", b"x").unwrap(), k.seal(b"a", b"x").unwrap());
+    }
+
+    fn sealer(max_age: Duration) -> Sealer {
+        let kms = Deferred::new(|| -> aws_sdk_kms::Client { unreachable!("no KMS call in this test") });
+        Sealer::deferred(kms, "alias/test", KeyPolicy { max_age, max_uses: 9 })
+    }
+
+    #[test]
+    fn opened_keys_are_forgotten_after_the_policys_age() {
+        let fresh = sealer(Duration::from_secs(60));
+        fresh.opened.lock().unwrap().push(Arc::new(key()));
+        assert!(fresh.cached_opened(&[1, 2, 3]).is_some(), "a young opened key is reused");
+        let stale = sealer(Duration::ZERO);
+        stale.opened.lock().unwrap().push(Arc::new(key()));
+        assert!(stale.cached_opened(&[1, 2, 3]).is_none(), "an opened key older than max_age is opened anew");
+        assert!(stale.opened.lock().unwrap().is_empty(), "and dropped");
     }
 
     #[test]

@@ -3,10 +3,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
 use subtle::ConstantTimeEq;
 
 use crate::api::body::instance_json;
+pub use crate::domain::time::iso8601;
+
 use crate::app::App;
 use crate::domain::configuration::ConfigText;
 use crate::domain::idempotency::IdempotencyKey;
@@ -42,6 +43,21 @@ pub enum CreateError {
     KeyInFlight,
     #[error("no free instance id after {ATTEMPTS} attempts")]
     NoFreeId,
+}
+
+impl CreateError {
+    /// Whether retrying later may succeed: DynamoDB or KMS throttled,
+    /// unreachable or timed out, or a request with the same key in flight.
+    /// A corrupt item, a value that does not open, a key KMS refuses or no
+    /// free id will fail the same way again.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            CreateError::Store(e) => e.is_transient(),
+            CreateError::Seal(e) => e.is_transient(),
+            CreateError::KeyInFlight => true,
+            CreateError::KeyReused | CreateError::NoFreeId => false,
+        }
+    }
 }
 
 impl From<getrandom::Error> for CreateError {
@@ -80,11 +96,19 @@ pub async fn create_instance(
                     None if outcome == PutOutcome::KeyBusy => last = CreateError::KeyInFlight,
                     None => last = CreateError::NoFreeId,
                 }
-                tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+                if let Some(pause) = backoff(attempt) {
+                    tokio::time::sleep(pause).await;
+                }
             }
         }
     }
     Err(last)
+}
+
+/// The wait before the next attempt after a busy or vanishing idempotency
+/// record: 50, 100, 200 ms; none after the last attempt, which answers at once.
+fn backoff(attempt: u32) -> Option<Duration> {
+    (attempt + 1 < ATTEMPTS).then(|| Duration::from_millis(50 << attempt))
 }
 
 /// The earlier response to this key, if there is a live one; `KeyReused` if
@@ -208,19 +232,15 @@ fn epoch(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
-/// ISO 8601 in UTC with milliseconds, e.g. `2026-11-25T19:04:05.123Z`.
-pub fn iso8601(t: SystemTime) -> String {
-    let millis = t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-    DateTime::from_millis(millis).fmt(DateTimeFormat::DateTime).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn dates_are_iso8601_utc() {
-        let t = UNIX_EPOCH + Duration::from_millis(1_764_097_445_123);
-        assert_eq!(iso8601(t), "2025-11-25T19:04:05.123Z");
+    fn the_last_attempt_answers_without_waiting() {
+        let waits: Vec<_> = (0..ATTEMPTS).map(backoff).collect();
+        assert_eq!(waits.last(), Some(&None), "{waits:?}");
+        let total: Duration = waits.iter().flatten().sum();
+        assert_eq!(total, Duration::from_millis(350));
     }
 }

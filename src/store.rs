@@ -3,7 +3,10 @@
 //!
 //! One table (`TABLE_NAME`), keys `PK` (S) and `SK` (S), one global secondary
 //! index `GSI1` (`GSI1PK`, `GSI1SK`, all attributes), TTL attribute
-//! `expiresAt` (epoch seconds).
+//! `expiresAt` (epoch seconds). Timestamps are ISO 8601 UTC with exactly three
+//! digits of milliseconds, so that `GSI1SK` sorts in time order; items written
+//! before the width was fixed read as the same instant and are rewritten by
+//! [`Store::migrate_timestamps`] (`admin migrate-dates`).
 //!
 //! | item | PK | SK | other attributes |
 //! |---|---|---|---|
@@ -36,7 +39,9 @@ use aws_sdk_dynamodb::Client;
 
 use crate::domain::secret::SecretDigest;
 use crate::domain::token::{InstanceId, Token};
-use crate::sdk::{describe_error, Deferred};
+use crate::sdk::{describe_error, is_transient, Deferred};
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -45,12 +50,27 @@ pub const TTL_ATTRIBUTE: &str = "expiresAt";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// Throttled, unreachable, timed out, or refused after the SDK's retries.
+    /// Throttled, unreachable, timed out or failing with a 5xx after the
+    /// SDK's retries: may succeed later.
     #[error("DynamoDB {operation} failed: {detail}")]
     Unavailable { operation: &'static str, detail: String },
+    /// Refused by DynamoDB for good (no such table, access denied, a request
+    /// it finds invalid): retrying changes nothing.
+    #[error("DynamoDB refused {operation}: {detail}")]
+    Refused { operation: &'static str, detail: String },
     /// An item that does not have the layout above: a bug or a hand edit.
     #[error("item {pk} is not as documented: {detail}")]
     Corrupt { pk: String, detail: String },
+    /// A request that could not be built: a bug.
+    #[error("a DynamoDB request could not be built: {0}")]
+    Bug(String),
+}
+
+impl StoreError {
+    /// Whether retrying later may succeed (the API answers `503` then, `500` otherwise).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable { .. })
+    }
 }
 
 /// An instance as stored.
@@ -109,6 +129,13 @@ pub struct Principal {
     pub user: String,
 }
 
+/// A user as last read: what a change of it is conditioned on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserState {
+    pub digest: SecretDigest,
+    pub enabled: bool,
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum AdminOutcome {
     Done,
@@ -160,7 +187,7 @@ impl Store {
             Ok(_) => Ok(PutOutcome::Created),
             Err(e) => match e.as_service_error() {
                 Some(PutItemError::ConditionalCheckFailedException(c)) => Ok(collision(record, c.item())),
-                _ => Err(unavailable("PutItem", e)),
+                _ => Err(failed("PutItem", e)),
             },
         }
     }
@@ -202,7 +229,7 @@ impl Store {
             Err(e) => e,
         };
         let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = e.as_service_error() else {
-            return Err(unavailable("TransactWriteItems", e));
+            return Err(failed("TransactWriteItems", e));
         };
         let reasons = cancelled.cancellation_reasons();
         let code = |i: usize| reasons.get(i).and_then(|r| r.code());
@@ -213,7 +240,7 @@ impl Store {
             (_, Some("ConditionalCheckFailed")) => Ok(PutOutcome::KeyTaken),
             (Some("ConditionalCheckFailed"), _) => Ok(PutOutcome::IdTaken),
             (_, Some("TransactionConflict")) => Ok(PutOutcome::KeyBusy),
-            _ => Err(unavailable("TransactWriteItems", e)),
+            _ => Err(failed("TransactWriteItems", e)),
         }
     }
 
@@ -270,7 +297,7 @@ impl Store {
             .send()
             .collect::<Result<_, _>>()
             .await
-            .map_err(|e| unavailable("Query", e))?;
+            .map_err(|e| failed("Query", e))?;
         items
             .iter()
             .map(|item| {
@@ -304,7 +331,7 @@ impl Store {
             .request_items(&self.table, keys)
             .send()
             .await
-            .map_err(|e| unavailable("BatchGetItem", e))?;
+            .map_err(|e| failed("BatchGetItem", e))?;
         if out.unprocessed_keys().is_some_and(|u| !u.is_empty()) {
             return Err(StoreError::Unavailable {
                 operation: "BatchGetItem",
@@ -412,6 +439,16 @@ impl Store {
         Ok(if reasons.is_empty() { AdminOutcome::Done } else { AdminOutcome::Raced })
     }
 
+    /// What a change of a user is conditioned on, read strongly consistently.
+    pub async fn user_state(&self, organization: &str, email: &str) -> Result<Option<UserState>, StoreError> {
+        let (pk, sk) = (format!("ORG#{organization}"), format!("USER#{email}"));
+        let Some(user) = self.get_consistent(&pk, &sk).await? else {
+            return Ok(None);
+        };
+        let r = Reader::new(&pk, &user);
+        Ok(Some(UserState { digest: r.digest("secretDigest")?, enabled: r.bool("enabled")? }))
+    }
+
     /// Replaces a user's secret: the old one stops working at once (up to
     /// the function's credential cache bound).
     pub async fn rotate_user_secret(
@@ -420,22 +457,34 @@ impl Store {
         email: &str,
         new: &SecretDigest,
     ) -> Result<AdminOutcome, StoreError> {
-        let user_pk = format!("ORG#{organization}");
-        let user_sk = format!("USER#{email}");
-        let Some(user) = self.get_consistent(&user_pk, &user_sk).await? else {
-            return Ok(AdminOutcome::NoSuchUser);
-        };
-        let r = Reader::new(&user_pk, &user);
-        let old = r.digest("secretDigest")?;
+        match self.user_state(organization, email).await? {
+            Some(seen) => self.replace_user_secret(organization, email, &seen, new).await,
+            None => Ok(AdminOutcome::NoSuchUser),
+        }
+    }
+
+    /// Replaces the secret of a user last seen as `seen`. The new lookup item
+    /// copies `seen.enabled`, so the swap is conditioned on both the digest
+    /// and the flag: a disable (or enable) that lands between the read and
+    /// this write makes it `Raced`, never undone.
+    pub async fn replace_user_secret(
+        &self,
+        organization: &str,
+        email: &str,
+        seen: &UserState,
+        new: &SecretDigest,
+    ) -> Result<AdminOutcome, StoreError> {
         let new_secret_item = item([
             ("PK", s(format!("USERSECRET#{}", new.hex()))),
             ("SK", s("USERSECRET")),
             ("organization", s(organization)),
             ("email", s(email)),
             ("secretDigest", b(&new.0)),
-            ("enabled", AttributeValue::Bool(r.bool("enabled")?)),
+            ("enabled", AttributeValue::Bool(seen.enabled)),
         ]);
-        self.replace_secret((&user_pk, &user_sk), &old, new, "USERSECRET", new_secret_item).await
+        let owner = (format!("ORG#{organization}"), format!("USER#{email}"));
+        let swap = self.swap_digest(&owner.0, &owner.1, &seen.digest, new, Some(seen.enabled))?;
+        self.replace_secret(swap, &seen.digest, "USERSECRET", new_secret_item).await
     }
 
     /// Replaces an organization's secret.
@@ -455,24 +504,21 @@ impl Store {
             ("organization", s(organization)),
             ("secretDigest", b(&new.0)),
         ]);
-        self.replace_secret((&pk, "ORG"), &old, new, "ORGSECRET", new_secret_item).await
+        let swap = self.swap_digest(&pk, "ORG", &old, new, None)?;
+        self.replace_secret(swap, &old, "ORGSECRET", new_secret_item).await
     }
 
-    /// One transaction: the owner's digest swapped (if still `old`), the old
-    /// lookup item deleted, the new one put.
+    /// One transaction: the owner's digest swapped (`swap`, conditioned on
+    /// what was read), the old lookup item deleted, the new one put.
     async fn replace_secret(
         &self,
-        (pk, sk): (&str, &str),
+        swap: TransactWriteItem,
         old: &SecretDigest,
-        new: &SecretDigest,
         lookup: &str,
         new_lookup_item: Item,
     ) -> Result<AdminOutcome, StoreError> {
-        let writes = vec![
-            self.swap_digest(pk, sk, old, new)?,
-            self.delete(&format!("{lookup}#{}", old.hex()), lookup)?,
-            self.put_new(new_lookup_item)?,
-        ];
+        let writes =
+            vec![swap, self.delete(&format!("{lookup}#{}", old.hex()), lookup)?, self.put_new(new_lookup_item)?];
         let reasons = self.transact("TransactWriteItems", writes).await?;
         Ok(if reasons.is_empty() { AdminOutcome::Done } else { AdminOutcome::Raced })
     }
@@ -486,7 +532,7 @@ impl Store {
         match self.client.describe_table().table_name(&self.table).send().await {
             Ok(_) => return Ok(false),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
-            Err(e) => return Err(unavailable("DescribeTable", e)),
+            Err(e) => return Err(failed("DescribeTable", e)),
         }
         let attr = |name: &str| {
             AttributeDefinition::builder()
@@ -521,7 +567,7 @@ impl Store {
         match created {
             Ok(_) => {}
             Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => return Ok(false),
-            Err(e) => return Err(unavailable("CreateTable", e)),
+            Err(e) => return Err(failed("CreateTable", e)),
         }
         for _ in 0..60 {
             let d = self
@@ -530,7 +576,7 @@ impl Store {
                 .table_name(&self.table)
                 .send()
                 .await
-                .map_err(|e| unavailable("DescribeTable", e))?;
+                .map_err(|e| failed("DescribeTable", e))?;
             if d.table().and_then(|t| t.table_status()).is_some_and(|s| s.as_str() == "ACTIVE") {
                 break;
             }
@@ -544,8 +590,62 @@ impl Store {
             )
             .send()
             .await
-            .map_err(|e| unavailable("UpdateTimeToLive", e))?;
+            .map_err(|e| failed("UpdateTimeToLive", e))?;
         Ok(true)
+    }
+
+    // ---- migrations ------------------------------------------------------
+
+    /// Rewrites the instances stored before timestamps had a fixed width
+    /// (`...:20.04Z`) in the three-digit form (`...:20.040Z`), the index key
+    /// `GSI1SK` with them, so that an organization's index sorts in time
+    /// order. Each item is one `UpdateItem` conditioned on the values read;
+    /// an item changed meanwhile is left for the next run. Returns how many
+    /// items were rewritten and how many were left. For the operator
+    /// (`admin migrate-dates`); safe to run again.
+    pub async fn migrate_timestamps(&self) -> Result<(usize, usize), StoreError> {
+        let items: Vec<Item> = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("SK = :sk")
+            .expression_attribute_values(":sk", s("INSTANCE"))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| failed("Scan", e))?;
+        let (mut rewritten, mut left) = (0, 0);
+        for item in &items {
+            let pk = item.get("PK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            let r = Reader::new(&pk, item);
+            let (created, updated, id) = (r.s("createdDate")?, r.s("updatedDate")?, r.id("id")?);
+            let (new_created, new_updated) = (r.stamp("createdDate")?, r.stamp("updatedDate")?);
+            if new_created == created && new_updated == updated {
+                continue;
+            }
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(&pk, "INSTANCE")))
+                .update_expression("SET createdDate = :c, updatedDate = :u, GSI1SK = :g")
+                .condition_expression("createdDate = :oc AND updatedDate = :ou")
+                .expression_attribute_values(":c", s(&new_created))
+                .expression_attribute_values(":u", s(&new_updated))
+                .expression_attribute_values(":g", s(gsi1_sk(&new_created, id)))
+                .expression_attribute_values(":oc", s(created))
+                .expression_attribute_values(":ou", s(updated))
+                .send()
+                .await;
+            match result {
+                Ok(_) => rewritten += 1,
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => left += 1,
+                Err(e) => return Err(failed("UpdateItem", e)),
+            }
+        }
+        Ok((rewritten, left))
     }
 
     /// Every item of the table, raw: for tests and the operator's checks
@@ -560,7 +660,7 @@ impl Store {
             .send()
             .collect::<Result<_, _>>()
             .await
-            .map_err(|e| unavailable("Scan", e))
+            .map_err(|e| failed("Scan", e))
     }
 
     // ---- helpers ---------------------------------------------------------
@@ -574,7 +674,7 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| unavailable("GetItem", e))?;
+            .map_err(|e| failed("GetItem", e))?;
         Ok(out.item)
     }
 
@@ -624,22 +724,29 @@ impl Store {
         Ok(TransactWriteItem::builder().delete(delete).build())
     }
 
+    /// `secretDigest` set to `new` if it is still `old` (and, for a user,
+    /// `enabled` still `enabled`).
     fn swap_digest(
         &self,
         pk: &str,
         sk: &str,
         old: &SecretDigest,
         new: &SecretDigest,
+        enabled: Option<bool>,
     ) -> Result<TransactWriteItem, StoreError> {
-        let update = Update::builder()
+        let mut update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(pk, sk)))
             .update_expression("SET secretDigest = :new")
             .condition_expression("secretDigest = :old")
             .expression_attribute_values(":new", b(&new.0))
-            .expression_attribute_values(":old", b(&old.0))
-            .build()
-            .map_err(bug)?;
+            .expression_attribute_values(":old", b(&old.0));
+        if let Some(enabled) = enabled {
+            update = update
+                .condition_expression("secretDigest = :old AND enabled = :enabled")
+                .expression_attribute_values(":enabled", AttributeValue::Bool(enabled));
+        }
+        let update = update.build().map_err(bug)?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
@@ -658,7 +765,7 @@ impl Store {
                 {
                     Ok(c.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_owned()).collect())
                 }
-                _ => Err(unavailable(operation, e)),
+                _ => Err(failed(operation, e)),
             },
         }
     }
@@ -683,6 +790,12 @@ fn instance_pk(id: InstanceId) -> String {
     format!("INSTANCE#{id}")
 }
 
+/// The organization index's sort key: creation time (fixed width, so string
+/// order is time order), then the id.
+fn gsi1_sk(created_date: &str, id: InstanceId) -> String {
+    format!("INSTANCE#{created_date}#{id}")
+}
+
 fn replay_pk(organization: &str, key_digest: &str) -> String {
     format!("IDEMPOTENCY#{organization}#{key_digest}")
 }
@@ -694,7 +807,7 @@ fn instance_item(r: &InstanceRecord) -> Item {
         ("PK", s(instance_pk(r.id))),
         ("SK", s("INSTANCE")),
         ("GSI1PK", s(format!("ORG#{}", r.organization))),
-        ("GSI1SK", s(format!("INSTANCE#{}#{}", r.created_date, r.id))),
+        ("GSI1SK", s(gsi1_sk(&r.created_date, r.id))),
         ("id", n(r.id.get())),
         ("organization", s(&r.organization)),
         ("user", s(&r.user)),
@@ -750,8 +863,8 @@ fn read_instance(pk: &str, item: &Item) -> Result<InstanceRecord, StoreError> {
         secrets,
         sealed_data_key: r.b("sealedDataKey")?,
         token_digest: r.digest("tokenDigest")?,
-        created_date: r.s("createdDate")?,
-        updated_date: r.s("updatedDate")?,
+        created_date: r.stamp("createdDate")?,
+        updated_date: r.stamp("updatedDate")?,
         valid: r.bool("valid")?,
         disabled: r.bool("disabled")?,
         caching_enabled: r.bool("cachingEnabled")?,
@@ -802,6 +915,10 @@ impl<'a> Reader<'a> {
     fn id(&self, name: &str) -> Result<InstanceId, StoreError> {
         InstanceId::new(self.n(name)?).ok_or_else(|| self.corrupt(name))
     }
+    /// A timestamp in the three-digit form, whatever width it was stored in.
+    fn stamp(&self, name: &str) -> Result<String, StoreError> {
+        crate::domain::time::canonical(&self.s(name)?).ok_or_else(|| self.corrupt(name))
+    }
     fn digest(&self, name: &str) -> Result<SecretDigest, StoreError> {
         SecretDigest::from_slice(&self.b(name)?).ok_or_else(|| self.corrupt(name))
     }
@@ -827,13 +944,19 @@ fn b(v: &[u8]) -> AttributeValue {
     AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(v))
 }
 
-fn unavailable<E>(operation: &'static str, e: E) -> StoreError
+/// A failed call, told apart: transient (`Unavailable`) or for good (`Refused`).
+fn failed<E>(operation: &'static str, e: SdkError<E, HttpResponse>) -> StoreError
 where
-    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
+    E: std::error::Error + ProvideErrorMetadata + 'static,
 {
-    StoreError::Unavailable { operation, detail: describe_error(&e) }
+    let detail = describe_error(&e);
+    if is_transient(&e) {
+        StoreError::Unavailable { operation, detail }
+    } else {
+        StoreError::Refused { operation, detail }
+    }
 }
 
 fn bug(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
-    StoreError::Corrupt { pk: String::new(), detail: format!("request could not be built: {e}") }
+    StoreError::Bug(e.to_string())
 }

@@ -209,3 +209,69 @@ async fn faults_in_the_middle_of_a_load() {
         }
     }
 }
+
+/// Faults that retrying will not mend answer 500 `internal_error`, without
+/// `Retry-After` and without detail: a corrupt item, a table that does not
+/// exist, a KMS key that does not exist, a replay record that does not open.
+#[tokio::test]
+async fn permanent_faults_are_500_and_not_to_be_retried() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let env = TestEnv::new().await;
+    let creds = env.credentials().await;
+    let auth = creds.authorization();
+    let dynamodb = aws_sdk_dynamodb::Client::new(&env.sdk);
+    let internal = |a: &Answer, what: &str| {
+        assert_eq!(a.status, 500, "{what}: {}", a.text);
+        a.error(500, "internal_error");
+        assert!(a.headers.get("retry-after").is_none(), "{what}: a permanent fault is not to be retried");
+        assert!(!a.text.contains("DynamoDB") && !a.text.contains("KMS"), "{what}: no internal detail: {}", a.text);
+    };
+
+    // A replay record whose sealed response was altered does not open.
+    let app = env.app();
+    assert_eq!(post(Some(&auth), &seed_body()).header("idempotency-key", "k").send(&app).await.status, 200);
+    let items = env.store().scan_raw().await.unwrap();
+    let record = items.iter().find(|i| i["SK"].as_s().unwrap() == "IDEMPOTENCY").unwrap();
+    let mut sealed = record["sealedResponse"].as_b().unwrap().as_ref().to_vec();
+    *sealed.last_mut().unwrap() ^= 1;
+    dynamodb
+        .update_item()
+        .table_name(&env.settings.table_name)
+        .key("PK", record["PK"].clone())
+        .key("SK", record["SK"].clone())
+        .update_expression("SET sealedResponse = :b")
+        .expression_attribute_values(":b", AttributeValue::B(sealed.into()))
+        .send()
+        .await
+        .unwrap();
+    internal(&post(Some(&auth), &seed_body()).header("idempotency-key", "k").send(&app).await, "altered record");
+
+    // A user item that is not as documented.
+    let users = env.store().scan_raw().await.unwrap();
+    let user = users.iter().find(|i| i["SK"].as_s().unwrap() == "USERSECRET").unwrap();
+    dynamodb
+        .update_item()
+        .table_name(&env.settings.table_name)
+        .key("PK", user["PK"].clone())
+        .key("SK", user["SK"].clone())
+        .update_expression("SET enabled = :s")
+        .expression_attribute_values(":s", AttributeValue::S("yes".into()))
+        .send()
+        .await
+        .unwrap();
+    internal(&post(Some(&auth), &seed_body()).send(&app).await, "corrupt user item");
+
+    // A table that does not exist (a deployment's misconfiguration).
+    let mut settings = env.settings.clone();
+    settings.table_name = unique("no-such-table");
+    internal(&post(Some(&auth), &seed_body()).send(&env.app_with(settings)).await, "missing table");
+
+    // A KMS key that does not exist (moto does not refuse a disabled key's
+    // GenerateDataKey, so the refusal is made with a key that is not there).
+    let other = TestEnv::new().await;
+    let creds = other.credentials().await;
+    let mut settings = other.settings.clone();
+    settings.kms_key_id = format!("alias/{}", unique("no-such-key"));
+    internal(&post(Some(&creds.authorization()), &seed_body()).send(&other.app_with(settings)).await, "missing key");
+    assert!(other.instance_items().await.is_empty());
+}

@@ -65,8 +65,11 @@ async fn log_lines_are_json_with_the_request_id_and_carry_no_secret() {
     fresh["name"] = json!("during the fault");
     answers.push(post(Some(&auth), &fresh).send(&env.app_via(&proxy.url, &endpoint()).await).await);
     proxy.set(Mode::Forward);
+    let mut missing_table = env.settings.clone();
+    missing_table.table_name = unique("no-such-table");
+    answers.push(post(Some(&auth), &fresh).send(&env.app_with(missing_table)).await);
     let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
-    assert_eq!(statuses, [200, 200, 400, 401, 401, 400, 503]);
+    assert_eq!(statuses, [200, 200, 400, 401, 401, 400, 503, 500]);
 
     let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let lines: Vec<Value> =
@@ -90,6 +93,13 @@ async fn log_lines_are_json_with_the_request_id_and_carry_no_secret() {
     assert!(lines
         .iter()
         .any(|l| l["level"] == "WARN" && l["detail"].as_str().is_some_and(|d| d.contains("Throttling"))));
+    let internal = answers.last().unwrap();
+    assert!(
+        lines.iter().any(|l| l["level"] == "ERROR"
+            && l["requestId"] == internal.request_id.as_str()
+            && l["detail"].as_str().is_some_and(|d| d.contains("ResourceNotFound"))),
+        "a 500's detail is logged at ERROR with its request id"
+    );
     for secret in &secrets {
         assert!(!text.contains(secret.as_str()), "a secret was logged");
     }

@@ -8,6 +8,8 @@ use serde::Serialize;
 
 use crate::domain::configuration::{ConfigurationError, UnknownEntry};
 use crate::domain::request::RequestError;
+use crate::service::CreateError;
+use crate::store::StoreError;
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -33,14 +35,40 @@ pub enum ApiError {
     IdempotencyKeyInFlight,
     #[error("idempotency key reused")]
     IdempotencyKeyReused,
-    /// DynamoDB or KMS throttled, unreachable or failing after the SDK's retries.
+    /// DynamoDB or KMS throttled, unreachable or timed out after the SDK's
+    /// retries: worth retrying (`503`, `Retry-After`).
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// A fault that retrying will not mend: a corrupt item, a value that does
+    /// not open, a refused request, a bug (`500`, the detail only in the log).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl From<RequestError> for ApiError {
     fn from(e: RequestError) -> Self {
         ApiError::Request(e)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        if e.is_transient() {
+            ApiError::Unavailable(e.to_string())
+        } else {
+            ApiError::Internal(e.to_string())
+        }
+    }
+}
+
+impl From<CreateError> for ApiError {
+    fn from(e: CreateError) -> Self {
+        match e {
+            CreateError::KeyReused => ApiError::IdempotencyKeyReused,
+            CreateError::KeyInFlight => ApiError::IdempotencyKeyInFlight,
+            other if other.is_transient() => ApiError::Unavailable(other.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        }
     }
 }
 
@@ -63,6 +91,7 @@ pub const CODES: &[&str] = &[
     "idempotency_key_in_flight",
     "idempotency_key_reused",
     "service_unavailable",
+    "internal_error",
 ];
 
 #[derive(Serialize)]
@@ -91,6 +120,7 @@ impl ApiError {
             ApiError::IdempotencyKeyInFlight => StatusCode::CONFLICT,
             ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -118,6 +148,7 @@ impl ApiError {
             ApiError::IdempotencyKeyInFlight => "idempotency_key_in_flight",
             ApiError::IdempotencyKeyReused => "idempotency_key_reused",
             ApiError::Unavailable(_) => "service_unavailable",
+            ApiError::Internal(_) => "internal_error",
         }
     }
 
@@ -140,6 +171,9 @@ impl ApiError {
                 "This Idempotency-Key was already used with a different request; use a new key for a new request.".into()
             }
             ApiError::Unavailable(_) => "The service is temporarily unavailable; retry after the Retry-After delay.".into(),
+            ApiError::Internal(_) => {
+                "Something went wrong on our side and retrying will not help; quote the requestId to support.".into()
+            }
         }
     }
 
@@ -209,4 +243,125 @@ pub fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Body> {
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seal::SealError;
+    use std::collections::BTreeSet;
+
+    /// One value of every way the API fails. The match below has no
+    /// wildcard: a new variant does not compile until it is listed here, and
+    /// the test fails unless every arm was reached.
+    fn every_failure() -> Vec<ApiError> {
+        let entries = |missing: Vec<&str>, unknown: Vec<&str>| {
+            ApiError::Request(RequestError::Configuration(ConfigurationError::Entries {
+                missing: missing.into_iter().map(String::from).collect(),
+                unknown: unknown.into_iter().map(|k| UnknownEntry { key: k.into(), suggestion: None }).collect(),
+            }))
+        };
+        let all = vec![
+            ApiError::NotFound,
+            ApiError::MethodNotAllowed { allow: "POST" },
+            ApiError::Unauthorized,
+            ApiError::UnsupportedMediaType,
+            ApiError::PayloadTooLarge,
+            ApiError::MalformedJson("eof".into()),
+            ApiError::InvalidIdempotencyKey,
+            ApiError::Request(RequestError::Invalid("x".into())),
+            ApiError::Request(RequestError::UnknownElement { given: "x".into(), known: vec![], suggestion: None }),
+            entries(vec!["a"], vec![]),
+            entries(vec![], vec!["b"]),
+            ApiError::Request(RequestError::Configuration(ConfigurationError::NotAnObject)),
+            ApiError::Request(RequestError::Configuration(ConfigurationError::Invalid {
+                key: "k".into(),
+                problem: "p".into(),
+            })),
+            ApiError::Request(RequestError::Name("x".into())),
+            ApiError::Request(RequestError::Tags("x".into())),
+            ApiError::IdempotencyKeyInFlight,
+            ApiError::IdempotencyKeyReused,
+            ApiError::Unavailable("SECRET-DETAIL".into()),
+            ApiError::Internal("SECRET-DETAIL".into()),
+        ];
+        let arms: BTreeSet<u8> = all
+            .iter()
+            .map(|e| match e {
+                ApiError::NotFound => 0,
+                ApiError::MethodNotAllowed { .. } => 1,
+                ApiError::Unauthorized => 2,
+                ApiError::UnsupportedMediaType => 3,
+                ApiError::PayloadTooLarge => 4,
+                ApiError::MalformedJson(_) => 5,
+                ApiError::InvalidIdempotencyKey => 6,
+                ApiError::Request(RequestError::Invalid(_)) => 7,
+                ApiError::Request(RequestError::UnknownElement { .. }) => 8,
+                ApiError::Request(RequestError::Configuration(ConfigurationError::Entries { unknown, .. })) => {
+                    if unknown.is_empty() {
+                        9
+                    } else {
+                        10
+                    }
+                }
+                ApiError::Request(RequestError::Configuration(ConfigurationError::NotAnObject)) => 11,
+                ApiError::Request(RequestError::Configuration(ConfigurationError::Invalid { .. })) => 12,
+                ApiError::Request(RequestError::Name(_)) => 13,
+                ApiError::Request(RequestError::Tags(_)) => 14,
+                ApiError::IdempotencyKeyInFlight => 15,
+                ApiError::IdempotencyKeyReused => 16,
+                ApiError::Unavailable(_) => 17,
+                ApiError::Internal(_) => 18,
+            })
+            .collect();
+        assert_eq!(arms.len(), 19, "every kind of failure has a sample");
+        all
+    }
+
+    #[test]
+    fn the_listed_codes_are_exactly_those_answered() {
+        let answered: BTreeSet<&str> = every_failure().iter().map(ApiError::code).collect();
+        let listed: BTreeSet<&str> = CODES.iter().copied().collect();
+        assert_eq!(answered, listed);
+        assert_eq!(listed.len(), CODES.len(), "no code is listed twice");
+    }
+
+    #[test]
+    fn every_failure_renders_the_error_shape() {
+        for e in every_failure() {
+            let (status, code) = (e.status(), e.code());
+            let response = e.into_response("req-1");
+            assert_eq!(response.status(), status);
+            let Body::Text(text) = response.body() else { panic!("{code}: not text") };
+            let v: serde_json::Value = serde_json::from_str(text).unwrap();
+            assert_eq!((v["requestId"].as_str(), v["code"].as_str()), (Some("req-1"), Some(code)));
+            assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{code}");
+            let retry = response.headers().contains_key(header::RETRY_AFTER);
+            assert_eq!(retry, matches!(status.as_u16(), 503 | 409), "{code}: Retry-After only where a retry helps");
+            assert!(!text.contains("SECRET-DETAIL"), "{code}: no internal detail in the body: {text}");
+        }
+    }
+
+    #[test]
+    fn faults_that_retrying_cannot_mend_are_500_and_the_others_503() {
+        let store = |e: StoreError| ApiError::from(CreateError::Store(e)).status().as_u16();
+        let seal = |e: SealError| ApiError::from(CreateError::Seal(e)).status().as_u16();
+        let d = || String::from("d");
+        assert_eq!(store(StoreError::Unavailable { operation: "PutItem", detail: d() }), 503);
+        assert_eq!(store(StoreError::Refused { operation: "PutItem", detail: d() }), 500);
+        assert_eq!(store(StoreError::Corrupt { pk: d(), detail: d() }), 500);
+        assert_eq!(store(StoreError::Bug(d())), 500);
+        assert_eq!(seal(SealError::Unavailable { operation: "Decrypt", detail: d() }), 503);
+        assert_eq!(seal(SealError::Refused { operation: "Decrypt", detail: d() }), 500);
+        assert_eq!(seal(SealError::Corrupt), 500);
+        assert_eq!(seal(SealError::Random), 500);
+        assert_eq!(ApiError::from(CreateError::NoFreeId).status().as_u16(), 500);
+        assert_eq!(ApiError::from(CreateError::KeyInFlight).status().as_u16(), 409);
+        assert_eq!(ApiError::from(CreateError::KeyReused).status().as_u16(), 422);
+        assert_eq!(ApiError::from(StoreError::Corrupt { pk: d(), detail: d() }).status().as_u16(), 500);
+        assert_eq!(
+            ApiError::from(StoreError::Unavailable { operation: "GetItem", detail: d() }).status().as_u16(),
+            503
+        );
+    }
 }

@@ -11,14 +11,14 @@ use std::time::{Instant, SystemTime};
 use lambda_http::http::{header, HeaderValue, Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::app::App;
 use crate::domain::catalog::Catalog;
 use crate::domain::credentials::Credentials;
 use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::request::CreateInstance;
-use crate::service::{create_instance, CreateError};
+use crate::service::create_instance;
 use error::{json_response, ApiError, MAX_BODY_BYTES};
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -30,7 +30,9 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
     let request_id = request_id(&request);
     let method = request.method().clone();
     let path = route_path(&request);
-    let outcome = match path.trim_end_matches('/') {
+    // One trailing slash is the same path (API Gateway's REST APIs treat it so).
+    let route = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(&path);
+    let outcome = match route {
         "/instances" if method == Method::POST => create(app, &request).await,
         "/instances" => Err(ApiError::MethodNotAllowed { allow: "POST" }),
         _ => Err(ApiError::NotFound),
@@ -38,8 +40,12 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
     let (response, instance_id, organization, replayed, code) = match outcome {
         Ok(done) => (done.response, Some(done.id), Some(done.organization), done.replayed, ""),
         Err(error) => {
-            if let ApiError::Unavailable(detail) = &error {
-                warn!(requestId = %request_id, detail = %detail, "dependency unavailable");
+            match &error {
+                ApiError::Unavailable(detail) => {
+                    warn!(requestId = %request_id, detail = %detail, "dependency unavailable")
+                }
+                ApiError::Internal(detail) => error!(requestId = %request_id, detail = %detail, "internal error"),
+                _ => {}
             }
             let code = error.code();
             (error.into_response(&request_id), None, None, false, code)
@@ -69,19 +75,9 @@ struct Done {
 
 async fn create(app: &App, request: &Request) -> Result<Done, ApiError> {
     let (credentials, bytes) = precheck(request)?;
-    let principal = app
-        .auth
-        .authenticate(&app.store, &credentials)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?
-        .ok_or(ApiError::Unauthorized)?;
+    let principal = app.auth.authenticate(&app.store, &credentials).await?.ok_or(ApiError::Unauthorized)?;
     let (key, parsed) = parse_create(request, bytes, &app.catalog)?;
-    let created =
-        create_instance(app, &principal, &parsed, key.as_ref(), SystemTime::now()).await.map_err(|e| match e {
-            CreateError::KeyReused => ApiError::IdempotencyKeyReused,
-            CreateError::KeyInFlight => ApiError::IdempotencyKeyInFlight,
-            other => ApiError::Unavailable(other.to_string()),
-        })?;
+    let created = create_instance(app, &principal, &parsed, key.as_ref(), SystemTime::now()).await?;
     Ok(Done {
         response: created_response(created.body, created.replayed),
         id: created.id.get(),
@@ -169,25 +165,90 @@ fn request_id(request: &Request) -> String {
         .unwrap_or_default()
 }
 
-/// The path without the stage: REST API events carry it apart from the
-/// stage already; HTTP API events with a named stage carry `/<stage>/...`.
-fn route_path(request: &Request) -> String {
+/// The path as this API serves it, without the stage and without the base
+/// path of a custom domain's mapping (which API Gateway leaves in the event's
+/// `path`). API Gateway says which of its routes matched (a REST API's
+/// `resourcePath`, an HTTP API's `routeKey`): the path is rebuilt from that
+/// template and the path parameters, so a prefix added in front is never
+/// seen. Without a matched route (`$default`, `cargo lambda watch`), the raw
+/// path without the stage.
+pub fn route_path(request: &Request) -> String {
+    #[allow(unreachable_patterns)]
+    let (template, stage) = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(c)) => (c.resource_path.clone(), None),
+        Some(RequestContext::ApiGatewayV2(c)) => (
+            c.route_key.as_deref().and_then(|k| k.split_once(' ')).map(|(_, path)| path.to_owned()),
+            c.stage.clone().filter(|s| s != "$default"),
+        ),
+        _ => (None, None),
+    };
+    if let Some(path) = template.as_deref().and_then(|t| fill_template(t, &request.path_parameters())) {
+        return path;
+    }
     let raw = request.raw_http_path();
     let path = if raw.is_empty() { request.uri().path() } else { raw };
-    #[allow(unreachable_patterns)]
-    let stage = match request.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(c)) => c.stage.clone().filter(|s| s != "$default"),
-        _ => None,
-    };
     match stage.and_then(|s| path.strip_prefix(&format!("/{s}")).map(str::to_owned)) {
         Some(rest) if rest.starts_with('/') => rest,
         _ => path.to_owned(),
     }
 }
 
+/// `/instances/{id}` with `id=5` is `/instances/5`; `/{proxy+}` takes the
+/// whole rest. `None` unless the template is a path and every parameter is given.
+fn fill_template(template: &str, parameters: &lambda_http::aws_lambda_events::query_map::QueryMap) -> Option<String> {
+    if !template.starts_with('/') {
+        return None;
+    }
+    let mut path = String::new();
+    for segment in template.split('/').skip(1) {
+        path.push('/');
+        match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(name) => path.push_str(parameters.first(name.trim_end_matches('+'))?),
+            None => path.push_str(segment),
+        }
+    }
+    Some(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rest_event(path: &str, resource: &str, parameters: serde_json::Value) -> Request {
+        let event = serde_json::json!({
+            "resource": resource,
+            "path": path,
+            "httpMethod": "POST",
+            "headers": {},
+            "multiValueHeaders": {},
+            "pathParameters": parameters,
+            "requestContext": {
+                "resourcePath": resource,
+                "httpMethod": "POST",
+                "path": format!("/prod{path}"),
+                "stage": "prod",
+                "requestId": "r",
+                "identity": {}
+            },
+            "body": null,
+            "isBase64Encoded": false
+        });
+        lambda_http::request::from_str(&event.to_string()).unwrap()
+    }
+
+    #[test]
+    fn routes_on_what_api_gateway_matched_not_on_a_base_path() {
+        assert_eq!(route_path(&rest_event("/instances", "/instances", serde_json::Value::Null)), "/instances");
+        assert_eq!(route_path(&rest_event("/v1/instances", "/instances", serde_json::Value::Null)), "/instances");
+        assert_eq!(
+            route_path(&rest_event("/api/v1/instances/42", "/instances/{id}", serde_json::json!({"id": "42"}))),
+            "/instances/42"
+        );
+        assert_eq!(
+            route_path(&rest_event("/v1/any/thing", "/{proxy+}", serde_json::json!({"proxy": "any/thing"}))),
+            "/any/thing"
+        );
+    }
 
     #[test]
     fn json_media_types() {
