@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 
 use crate::domain::secret::Secret;
-use crate::service::iso8601;
+use crate::domain::time::iso8601;
 use crate::settings::Settings;
 use crate::store::{AdminOutcome, Store, StoreError};
 
@@ -162,6 +162,13 @@ impl Admin {
             AdminOutcome::Done => Ok(json!({"organization": org, "user": email, "userSecret": user_secret.expose()})),
             other => Err(refused(other, org, email)),
         }
+    }
+
+    /// Rewrites instances stored with timestamps of another width (see
+    /// [`Store::migrate_timestamps`]).
+    pub async fn migrate_dates(&self) -> Result<Value, AdminError> {
+        let (rewritten, left) = self.store.migrate_timestamps().await?;
+        Ok(json!({"tableName": self.store.table(), "rewritten": rewritten, "changedMeanwhile": left}))
     }
 
     pub async fn rotate_organization_secret(&self, org: &str) -> Result<Value, AdminError> {

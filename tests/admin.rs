@@ -84,3 +84,80 @@ async fn a_verified_credential_is_cached_for_a_bounded_time() {
     tokio::time::sleep(Duration::from_millis(2100)).await;
     post(Some(&creds.authorization()), &seed_body()).send(&app).await.error(401, "unauthorized");
 }
+
+/// A `disable-user` that lands between a rotation's read and its write is
+/// not undone: the rotation is refused as raced, and the disabled user
+/// authenticates with neither the old secret nor the new one.
+#[tokio::test]
+async fn a_disable_during_a_rotation_is_not_undone() {
+    use instances::domain::secret::Secret;
+    use instances::store::AdminOutcome;
+    let env = TestEnv::new().await;
+    let app = env.app();
+    let creds = env.credentials().await;
+    let (org, user) = (&creds.organization, &creds.user);
+    let store = env.store();
+    let seen = store.user_state(org, user).await.unwrap().expect("the user exists");
+    assert!(seen.enabled);
+    assert_eq!(store.set_user_enabled(org, user, false).await.unwrap(), AdminOutcome::Done);
+
+    let new = Secret::generate().unwrap();
+    assert_eq!(store.replace_user_secret(org, user, &seen, &new.digest()).await.unwrap(), AdminOutcome::Raced);
+
+    let org_digest = Secret::new(creds.organization_secret.as_str()).digest();
+    assert_eq!(store.find_principal(&new.digest(), &org_digest).await.unwrap(), None, "the new secret was not stored");
+    let new_auth = format!("User {}, Organization {}", new.expose(), creds.organization_secret);
+    post(Some(&new_auth), &seed_body()).send(&app).await.error(401, "unauthorized");
+    post(Some(&creds.authorization()), &seed_body()).send(&app).await.error(401, "unauthorized");
+    assert!(!store.user_state(org, user).await.unwrap().unwrap().enabled, "still disabled");
+
+    // A rotation that reads the current state goes through, and keeps the user disabled.
+    let rotated = env.admin.rotate_user_secret(org, user).await.unwrap();
+    let auth = format!("User {}, Organization {}", rotated["userSecret"].as_str().unwrap(), creds.organization_secret);
+    post(Some(&auth), &seed_body()).send(&app).await.error(401, "unauthorized");
+}
+
+/// Instances stored before timestamps had a fixed width read as the same
+/// instant in the three-digit form, and `admin migrate-dates` rewrites them
+/// (and their index key) so that the organization's list is in time order.
+#[tokio::test]
+async fn old_timestamps_read_canonically_and_migrate_dates_restores_list_order() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let env = TestEnv::new().await;
+    let app = env.app();
+    let creds = env.credentials().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&env.sdk);
+    // Two instances 7 ms apart, stored in the old narrow form: `.72Z` is
+    // earlier than `.727Z` but sorts after it as a string.
+    let mut ids = Vec::new();
+    for stamp in ["2026-11-20T10:00:07.72Z", "2026-11-20T10:00:07.727Z"] {
+        let a = post(Some(&creds.authorization()), &seed_body()).send(&app).await;
+        let id = a.id();
+        dynamodb
+            .update_item()
+            .table_name(&env.settings.table_name)
+            .key("PK", AttributeValue::S(format!("INSTANCE#{id}")))
+            .key("SK", AttributeValue::S("INSTANCE".into()))
+            .update_expression("SET createdDate = :d, updatedDate = :d, GSI1SK = :g")
+            .expression_attribute_values(":d", AttributeValue::S(stamp.into()))
+            .expression_attribute_values(":g", AttributeValue::S(format!("INSTANCE#{stamp}#{id}")))
+            .send()
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    let first = instances::domain::token::InstanceId::new(ids[0]).unwrap();
+    let read = env.store().get_instance(first).await.unwrap().unwrap();
+    assert_eq!(read.created_date, "2026-11-20T10:00:07.720Z", "an old item reads in the three-digit form");
+
+    let listed =
+        |records: Vec<instances::store::InstanceRecord>| records.iter().map(|r| r.id.get()).collect::<Vec<_>>();
+    let before = listed(env.store().list_instances(&creds.organization).await.unwrap());
+    assert_eq!(before, [ids[1], ids[0]], "the old form sorts out of time order");
+
+    let out = env.admin.migrate_dates().await.unwrap();
+    assert_eq!(out["rewritten"], 1, "only the narrow one is rewritten: {out}");
+    assert_eq!(listed(env.store().list_instances(&creds.organization).await.unwrap()), ids, "time order");
+    let again = env.admin.migrate_dates().await.unwrap();
+    assert_eq!(again["rewritten"], 0, "running it again changes nothing");
+}

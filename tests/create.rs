@@ -358,9 +358,14 @@ async fn row_401_comes_before_validation_so_strangers_learn_nothing_of_the_body_
 async fn row_404_and_405() {
     let env = TestEnv::new().await;
     let app = env.app();
-    for path in ["/anything-else", "/", "/instances/1", "/instancesx"] {
+    for path in ["/anything-else", "/", "/instances/1", "/instancesx", "/instances//", "//instances"] {
         request("POST", path).send(&app).await.error(404, "not_found");
     }
+    // One trailing slash is the same path, as API Gateway's REST APIs have it.
+    let creds = env.credentials().await;
+    let mut req = post(Some(&creds.authorization()), &seed_body());
+    req = req.uri("/instances/");
+    assert_eq!(req.send(&app).await.status, 200);
     for method in ["GET", "PUT", "DELETE", "PATCH"] {
         let a = request(method, "/instances").send(&app).await;
         a.error(405, "method_not_allowed");
@@ -418,5 +423,30 @@ fn every_code_is_listed_once() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     for code in CODES {
         assert!(readme.contains(&format!("`{code}`")), "README does not list {code}");
+    }
+}
+
+/// `createdDate` and `updatedDate` always carry three digits of milliseconds,
+/// in the answer and in the store, whatever the clock read.
+#[tokio::test]
+async fn timestamps_have_one_width_over_many_creates() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    let creds = env.credentials().await;
+    let auth = creds.authorization();
+    let well_formed = |s: &str| {
+        s.len() == 24 && s.ends_with('Z') && s.as_bytes()[19] == b'.' && s[20..23].bytes().all(|b| b.is_ascii_digit())
+    };
+    for _ in 0..150 {
+        let a = post(Some(&auth), &seed_body()).send(&app).await;
+        for field in ["createdDate", "updatedDate"] {
+            let v = a.json[field].as_str().unwrap();
+            assert!(well_formed(v), "{field} {v}");
+        }
+    }
+    for item in env.instance_items().await {
+        let created = item["createdDate"].as_s().unwrap();
+        assert!(well_formed(created), "stored {created}");
+        assert!(item["GSI1SK"].as_s().unwrap().contains(created.as_str()));
     }
 }

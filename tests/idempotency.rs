@@ -136,3 +136,42 @@ async fn row_409_while_the_first_request_with_the_key_is_in_flight() {
     let b = post(Some(&creds.authorization()), &seed_body()).header("idempotency-key", "in-flight").send(&app).await;
     assert_eq!(b.status, 200, "{}", b.text);
 }
+
+/// The same instance said in other words (tags in another order, a
+/// username with white space around it, a URL in another case with a
+/// trailing slash, `+5` for `5`) is the same request: a replay, not a 422.
+/// What is stored is the one normal form.
+#[tokio::test]
+async fn the_same_meaning_in_other_words_replays_and_is_stored_in_one_form() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    let creds = env.credentials().await;
+    let auth = creds.authorization();
+    let mut first = seed_body();
+    first["tags"] = json!(["support", "prod", "eu"]);
+    first["configuration"]["jira.username"] = json!("  jira-user@example.com ");
+    first["configuration"]["jira.api.url"] = json!("HTTPS://Example.Atlassian.net:443/");
+    first["configuration"]["event.poller.refresh_interval"] = json!("+5");
+    let a = post(Some(&auth), &first).header("idempotency-key", "words").send(&app).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+
+    let mut second = seed_body();
+    second["tags"] = json!(["eu", "support", "prod"]);
+    second["configuration"]["jira.api.url"] = json!("example.atlassian.net");
+    second["configuration"]["event.poller.refresh_interval"] = json!(5);
+    let b = post(Some(&auth), &second).header("idempotency-key", "words").send(&app).await;
+    assert_eq!(b.status, 200, "{}", b.text);
+    assert_eq!(b.headers["idempotent-replayed"], "true");
+    assert_eq!(b.id(), a.id());
+
+    let items = env.instance_items().await;
+    assert_eq!(items.len(), 1);
+    let config = items[0]["configuration"].as_m().unwrap();
+    assert_eq!(config["jira.username"].as_s().unwrap(), "jira-user@example.com");
+    assert_eq!(config["jira.api.url"].as_s().unwrap(), "https://example.atlassian.net");
+    assert_eq!(config["event.poller.refresh_interval"].as_s().unwrap(), "5");
+
+    // A different set of tags is a different request.
+    second["tags"] = json!(["eu", "support"]);
+    post(Some(&auth), &second).header("idempotency-key", "words").send(&app).await.error(422, "idempotency_key_reused");
+}

@@ -22,25 +22,29 @@ SEED = {
 }
 
 
-def rest(name, method="POST", path="/instances", headers=None, body=None, b64=False):
+def rest(name, method="POST", path="/instances", headers=None, body=None, b64=False, base_path=""):
+    """A REST API (v1) event. `base_path` is a custom domain's mapping: API
+    Gateway leaves it in `path` and `requestContext.path`; `resource` and
+    `resourcePath` are the route that matched."""
     headers = {"Content-Type": "application/json", "Authorization": AUTH} if headers is None else headers
+    resource = "/instances" if path == "/instances" else "/{proxy+}"
     return {
-        "resource": "/instances" if path == "/instances" else "/{proxy+}",
-        "path": path,
+        "resource": resource,
+        "path": base_path + path,
         "httpMethod": method,
         "headers": headers,
         "multiValueHeaders": {k: [v] for k, v in headers.items()},
         "queryStringParameters": None,
         "multiValueQueryStringParameters": None,
-        "pathParameters": None,
+        "pathParameters": None if resource == "/instances" else {"proxy": path.lstrip("/")},
         "stageVariables": None,
         "requestContext": {
             "accountId": "123456789012",
             "apiId": "a1b2c3d4e5",
             "resourceId": "r3s0urc3",
-            "resourcePath": "/instances",
+            "resourcePath": resource,
             "httpMethod": method,
-            "path": "/prod" + path,
+            "path": (base_path or "/prod") + path,
             "stage": "prod",
             "protocol": "HTTP/1.1",
             "requestId": f"evt-{name}",
@@ -88,6 +92,7 @@ big = j(dict(SEED, name="Big", padding="x" * (64 * 1024)))
 
 events = [
     ("create-rest-api", rest("create-rest-api", body=j(SEED)), 200, None),
+    ("create-rest-api-base-path", rest("create-rest-api-base-path", body=j(SEED), base_path="/v1"), 200, None),
     ("create-http-api", http_api("create-http-api", j(SEED)), 200, None),
     ("create-base64-body", rest("create-base64-body", body=base64.b64encode(j(SEED).encode()).decode(), b64=True), 200, None),
     ("idempotent-first", rest("idempotent-first", headers={"Content-Type": "application/json", "Authorization": AUTH, "Idempotency-Key": "events-key-1"}, body=j(SEED)), 200, None),

@@ -60,6 +60,8 @@ enum Command {
         #[arg(long)]
         organization: String,
     },
+    /// Rewrite instances stored with timestamps of another width than .SSS (before 2026-11-29) so lists sort in time order; safe to run again.
+    MigrateDates,
 }
 
 #[tokio::main]
@@ -80,6 +82,7 @@ async fn main() {
         Command::EnableUser { organization, user } => admin.set_user_enabled(organization, user, true).await,
         Command::RotateUserSecret { organization, user } => admin.rotate_user_secret(organization, user).await,
         Command::RotateOrganizationSecret { organization } => admin.rotate_organization_secret(organization).await,
+        Command::MigrateDates => admin.migrate_dates().await,
     };
     match result {
         Ok(value) => println!("{value}"),

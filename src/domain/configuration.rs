@@ -2,6 +2,14 @@
 //! and non-blank, no entry the element does not know, typed entries parsed and
 //! normalized, defaults filled in. Values the catalog marks secret are held as
 //! [`Secret`].
+//!
+//! Each value is held in one normal form, the one stored, answered and
+//! compared by an `Idempotency-Key` replay: strings trimmed (secrets excepted:
+//! a password is used byte for byte), URLs in the `url` crate's canonical form
+//! without the root's trailing slash (`HTTPS://X.atlassian.net:443/` is
+//! `https://x.atlassian.net`), numbers in their shortest decimal form (`+5`,
+//! `5.0` and `5e0` are `5`), booleans `true`/`false`, JSON objects compact
+//! with sorted keys.
 
 use serde_json::Value;
 
@@ -128,7 +136,8 @@ fn is_blank(v: &Value) -> bool {
 
 fn check(entry: &ConfigEntry, v: &Value) -> Result<String, String> {
     match (&entry.entry_type, v) {
-        (EntryType::String, Value::String(s)) => Ok(s.clone()),
+        (EntryType::String, Value::String(s)) if entry.secret => Ok(s.clone()),
+        (EntryType::String, Value::String(s)) => Ok(s.trim().to_owned()),
         (EntryType::String, _) => Err("must be a string".into()),
         (EntryType::Url, Value::String(s)) => https_url(s.trim()),
         (EntryType::Url, _) => Err("must be an https URL given as a string".into()),
@@ -163,7 +172,18 @@ fn number(entry: &ConfigEntry, text: &str) -> Result<String, String> {
             return Err(format!("must be at least {min}"));
         }
     }
-    Ok(text.to_owned())
+    Ok(canonical_number(n))
+}
+
+/// The shortest decimal form: integers without a fraction or sign (`+5`,
+/// `5.0`, `-0` are `5`, `5`, `0`), others as Rust's round-trip `Display`.
+fn canonical_number(n: f64) -> String {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53: integers below are exact
+    if n.fract() == 0.0 && n.abs() < EXACT {
+        (n as i64).to_string()
+    } else {
+        n.to_string()
+    }
 }
 
 /// An absolute `https` URL with a host and no user info. A bare host
@@ -185,7 +205,11 @@ pub fn https_url(text: &str) -> Result<String, String> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err("must not carry a user name or password; give them as their own entries".into());
     }
-    Ok(full)
+    let mut canonical = String::from(url.clone());
+    if url.path() == "/" && url.query().is_none() && url.fragment().is_none() {
+        canonical.pop();
+    }
+    Ok(canonical)
 }
 
 #[cfg(test)]
@@ -289,9 +313,35 @@ mod tests {
     }
 
     #[test]
+    fn values_are_held_in_one_normal_form() {
+        let mut v = good();
+        v["jira.username"] = json!("  u  ");
+        v["jira.password"] = json!(" p ");
+        v["jira.api.url"] = json!(" HTTPS://X.Atlassian.NET:443/ ");
+        v["event.poller.refresh_interval"] = json!("+15");
+        v["event.vendor.type"] = json!(" polling ");
+        v["event.notification.enabled"] = json!(" TRUE ");
+        let c = parse(v).unwrap();
+        assert_eq!(c.get("jira.username").unwrap().expose(), "u");
+        assert_eq!(c.get("jira.password").unwrap().expose(), " p ", "a secret is kept byte for byte");
+        assert_eq!(c.get("jira.api.url").unwrap().expose(), "https://x.atlassian.net");
+        assert_eq!(c.get("event.poller.refresh_interval").unwrap().expose(), "15");
+        assert_eq!(c.get("event.vendor.type").unwrap().expose(), "polling");
+        assert_eq!(c.get("event.notification.enabled").unwrap().expose(), "true");
+        let element = jira();
+        let interval = element.entry("event.poller.refresh_interval").unwrap();
+        for (given, stored) in [("15.0", "15"), ("1.50", "1.5"), ("1e3", "1000"), ("+7", "7")] {
+            assert_eq!(number(interval, given).unwrap(), stored);
+        }
+        assert_eq!(https_url("https://x.atlassian.net/jira/").unwrap(), "https://x.atlassian.net/jira/");
+        assert_eq!(https_url("x.atlassian.net/?a=1").unwrap(), "https://x.atlassian.net/?a=1");
+    }
+
+    #[test]
     fn urls() {
         assert_eq!(https_url("example.atlassian.net").unwrap(), "https://example.atlassian.net");
         assert_eq!(https_url("https://example.atlassian.net/x").unwrap(), "https://example.atlassian.net/x");
+        assert_eq!(https_url("https://example.atlassian.net/").unwrap(), "https://example.atlassian.net");
         for bad in [
             "http://example.atlassian.net",
             "ftp://example.com",
@@ -313,9 +363,110 @@ mod tests {
             prop_assert_eq!(https_url(&host).unwrap(), format!("https://{host}"));
         }
 
+        /// Keys drawn from the catalog (and a few strangers), values of every
+        /// JSON type in the forms clients send: every branch of the type
+        /// checks is reached, and each outcome is checked against the input.
         #[test]
-        fn parsing_never_panics(v in proptest::collection::hash_map("[a-z.]{1,20}", "\\PC{0,30}", 0..6)) {
-            let _ = parse(serde_json::to_value(v).unwrap());
+        fn every_outcome_agrees_with_the_catalog(given in arbitrary_configuration()) {
+            let element = jira();
+            let input = Value::Object(given.clone());
+            match Configuration::parse(&element, Some(&input)) {
+                Ok(c) => {
+                    for entry in element.entries.iter().filter(|e| e.required) {
+                        prop_assert!(c.get(&entry.key).is_some(), "required {} present", entry.key);
+                    }
+                    for v in c.values() {
+                        let entry = element.entry(&v.key).expect("only catalog entries");
+                        let text = v.value.expose();
+                        prop_assert_eq!(matches!(v.value, ConfigText::Secret(_)), entry.secret);
+                        match entry.entry_type {
+                            EntryType::Boolean => prop_assert!(text == "true" || text == "false", "{text}"),
+                            EntryType::Number => {
+                                let n: f64 = text.parse().unwrap();
+                                prop_assert!(n.is_finite() && entry.minimum.is_none_or(|m| n >= m));
+                                prop_assert_eq!(canonical_number(n), text, "numbers are canonical");
+                            }
+                            EntryType::Url => prop_assert_eq!(https_url(text), Ok(text.to_owned()), "URLs are canonical"),
+                            EntryType::Enum => prop_assert!(entry.values.iter().any(|a| a == text)),
+                            EntryType::Json => prop_assert!(serde_json::from_str::<Value>(text).unwrap().is_object()),
+                            EntryType::String if !entry.secret => prop_assert_eq!(text.trim(), text, "strings are trimmed"),
+                            EntryType::String => {}
+                        }
+                        // Parsing the normal form again gives it back unchanged.
+                        prop_assert_eq!(check(entry, &Value::String(text.to_owned())), Ok(text.to_owned()));
+                    }
+                }
+                Err(ConfigurationError::Entries { missing, unknown }) => {
+                    prop_assert!(!missing.is_empty() || !unknown.is_empty());
+                    for key in &missing {
+                        prop_assert!(element.entry(key).is_some_and(|e| e.required));
+                        prop_assert!(given.get(key).is_none_or(is_blank), "{key} was given");
+                    }
+                    for u in &unknown {
+                        prop_assert!(element.entry(&u.key).is_none() && given.contains_key(&u.key));
+                    }
+                }
+                Err(ConfigurationError::Invalid { key, .. }) => {
+                    let entry = element.entry(&key).expect("an invalid entry is a catalog entry");
+                    let value = given.get(&key).expect("it was given");
+                    prop_assert!(!is_blank(value));
+                    prop_assert!(check(entry, value).is_err());
+                }
+                Err(ConfigurationError::NotAnObject) => prop_assert!(false, "it was an object"),
+            }
         }
+    }
+
+    /// The forms clients send for an entry of this type, valid and not.
+    fn forms(entry: &ConfigEntry) -> Vec<Value> {
+        let mut forms = match entry.entry_type {
+            EntryType::Boolean => vec![json!(true), json!(false), json!("true"), json!(" FALSE "), json!("yes")],
+            EntryType::Number => {
+                vec![
+                    json!(5),
+                    json!(5.0),
+                    json!("+5"),
+                    json!("15"),
+                    json!("1e2"),
+                    json!("1.50"),
+                    json!("0"),
+                    json!("NaN"),
+                ]
+            }
+            EntryType::Url => vec![
+                json!("https://X.Atlassian.net/"),
+                json!("x.atlassian.net"),
+                json!("https://x.io:443/a/"),
+                json!(" https://x.io/?q=1 "),
+                json!("http://x.io"),
+                json!("https://u:p@x.io"),
+            ],
+            EntryType::Enum => {
+                let first = entry.values.first().cloned().unwrap_or_default();
+                vec![json!(first.clone()), json!(format!(" {first} ")), json!("carrier-pigeon")]
+            }
+            EntryType::Json => vec![json!({"b": 2, "a": 1}), json!("{\"a\": 1}"), json!("[1]")],
+            EntryType::String => vec![json!(" padded "), json!("plain"), json!("x y")],
+        };
+        forms.extend([json!(null), json!("  "), json!([1])]);
+        forms
+    }
+
+    /// Every entry of the catalog absent or in one of its forms (the
+    /// required ones present more often), plus now and then a stranger.
+    fn arbitrary_configuration() -> impl Strategy<Value = serde_json::Map<String, Value>> {
+        let element = jira();
+        let per_entry: Vec<_> = element
+            .entries
+            .iter()
+            .map(|entry| {
+                let key = entry.key.clone();
+                let present = if entry.required { 0.9 } else { 0.5 };
+                proptest::option::weighted(present, proptest::sample::select(forms(entry)))
+                    .prop_map(move |v| v.map(|v| (key.clone(), v)))
+            })
+            .collect();
+        let stranger = proptest::option::weighted(0.1, ("[a-z]{1,8}\\.[a-z]{1,8}", Just(json!("x"))));
+        (per_entry, stranger).prop_map(|(entries, stranger)| entries.into_iter().flatten().chain(stranger).collect())
     }
 }

@@ -8,4 +8,5 @@ pub mod idempotency;
 pub mod request;
 pub mod secret;
 mod suggest;
+pub mod time;
 pub mod token;

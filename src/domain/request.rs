@@ -38,6 +38,8 @@ impl InstanceName {
 }
 
 /// At most 50 distinct, non-blank, trimmed tags of at most 100 characters.
+/// A set: the order given is kept and answered, but is not part of the
+/// request's meaning (see [`CreateInstance::fingerprint`]).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Tags(Vec<String>);
 
@@ -115,12 +117,17 @@ impl<'c> CreateInstance<'c> {
     }
 
     /// SHA-256 of the request's meaning (not its bytes): what an
-    /// `Idempotency-Key` replay is compared against. It covers secret values,
-    /// so it is kept only inside sealed data.
+    /// `Idempotency-Key` replay is compared against. It is taken over the
+    /// normal forms the parse produced (trimmed name, canonical values, the
+    /// tags as a sorted set), so two bodies that store the same instance have
+    /// the same fingerprint. It covers secret values, so it is kept only
+    /// inside sealed data.
     pub fn fingerprint(&self) -> [u8; 32] {
         let config: Vec<(&str, &str)> =
             self.configuration.values().iter().map(|v| (v.key.as_str(), v.value.expose())).collect();
-        let canonical = serde_json::json!([self.element.info.id, self.name.as_str(), self.tags.as_slice(), config]);
+        let mut tags: Vec<&str> = self.tags.as_slice().iter().map(String::as_str).collect();
+        tags.sort_unstable();
+        let canonical = serde_json::json!([self.element.info.id, self.name.as_str(), tags, config]);
         let mut bytes = zeroize::Zeroizing::new(canonical.to_string().into_bytes());
         let digest = Sha256::digest(bytes.as_slice()).into();
         zeroize::Zeroize::zeroize(&mut *bytes);
@@ -250,15 +257,109 @@ mod tests {
         v["element"] = json!({"id": 1});
         v["ignored"] = json!(2);
         assert_eq!(CreateInstance::parse(&v, &c).unwrap().fingerprint(), a);
+        v["tags"] = json!([" support "]);
+        v["configuration"]["jira.username"] = json!(" u ");
+        v["configuration"]["jira.api.url"] = json!("HTTPS://X.atlassian.net/");
+        assert_eq!(CreateInstance::parse(&v, &c).unwrap().fingerprint(), a);
         v["configuration"]["jira.password"] = json!("other");
         assert_ne!(CreateInstance::parse(&v, &c).unwrap().fingerprint(), a);
     }
 
+    #[test]
+    fn the_fingerprint_ignores_the_order_of_tags_and_the_spelling_of_values() {
+        let c = catalog();
+        let mut v = seed();
+        v["tags"] = json!(["a", "b", "c"]);
+        v["configuration"]["event.poller.refresh_interval"] = json!("+5");
+        let a = CreateInstance::parse(&v, &c).unwrap().fingerprint();
+        v["tags"] = json!(["c", "a", "b"]);
+        v["configuration"]["event.poller.refresh_interval"] = json!(5.0);
+        assert_eq!(CreateInstance::parse(&v, &c).unwrap().fingerprint(), a);
+        v["tags"] = json!(["c", "a"]);
+        assert_ne!(CreateInstance::parse(&v, &c).unwrap().fingerprint(), a, "another set of tags is another request");
+    }
+
+    fn arbitrary_body() -> impl Strategy<Value = Value> {
+        let element = prop_oneof![
+            6 => Just(json!({"key": "jira"})),
+            1 => Just(json!({"id": 1})),
+            1 => Just(json!({"key": "jirra"})),
+            1 => Just(json!("jira")),
+        ];
+        let name = prop_oneof![
+            6 => "[ ]{0,2}[A-Za-z0-9]{1,20}[ ]{0,2}".prop_map(|s| json!(s)),
+            1 => Just(json!("   ")),
+            1 => Just(json!("a".repeat(256))),
+            1 => Just(json!(5)),
+        ];
+        let tag = prop_oneof![8 => "[ ]?[a-d]{1,2}[ ]?", 1 => Just(" ".to_owned()), 1 => Just("x".repeat(101))];
+        let tags = prop_oneof![
+            6 => proptest::collection::vec(tag, 0..6).prop_map(|t| json!(t)),
+            1 => Just(json!("support")),
+            1 => Just(json!([1])),
+        ];
+        let password = prop_oneof![6 => Just(json!("pw")), 1 => Just(json!(null)), 1 => Just(json!(3))];
+        (
+            proptest::option::weighted(0.95, element),
+            proptest::option::weighted(0.9, name),
+            proptest::option::of(tags),
+            password,
+        )
+            .prop_map(|(element, name, tags, password)| {
+                let mut body = json!({
+                    "configuration": {"jira.username": " u ", "jira.password": password, "jira.api.url": "x.atlassian.net"}
+                });
+                for (field, value) in [("element", element), ("name", name), ("tags", tags)] {
+                    if let Some(v) = value {
+                        body[field] = v;
+                    }
+                }
+                body
+            })
+    }
+
     proptest! {
+        /// Bodies built from the fields a client sends, each field absent,
+        /// well formed or not: every outcome is checked against the input.
         #[test]
-        fn any_json_body_parses_or_is_refused_without_panic(s in "\\PC{0,300}") {
-            if let Ok(v) = serde_json::from_str::<Value>(&s) {
-                let _ = CreateInstance::parse(&v, &catalog());
+        fn every_outcome_agrees_with_the_body(body in arbitrary_body()) {
+            let c = catalog();
+            match CreateInstance::parse(&body, &c) {
+                Ok(r) => {
+                    let name = body["name"].as_str().unwrap();
+                    prop_assert_eq!(r.name.as_str(), name.trim());
+                    prop_assert!(!r.name.as_str().is_empty() && r.name.as_str().chars().count() <= MAX_NAME_CHARS);
+                    let given: Vec<&str> = body.get("tags").and_then(Value::as_array).map(|t| t.iter().map(|t| t.as_str().unwrap().trim()).collect()).unwrap_or_default();
+                    prop_assert_eq!(r.tags.as_slice(), &given[..], "tags are kept as given, trimmed");
+                    let mut distinct = given.clone();
+                    distinct.sort_unstable();
+                    distinct.dedup();
+                    prop_assert_eq!(distinct.len(), given.len());
+                    for entry in r.element.entries.iter().filter(|e| e.required) {
+                        prop_assert!(r.configuration.get(&entry.key).is_some());
+                    }
+                    prop_assert_eq!(CreateInstance::parse(&body, &c).unwrap().fingerprint(), r.fingerprint());
+                }
+                Err(RequestError::Name(_)) => {
+                    let name = body.get("name").and_then(Value::as_str).map(str::trim);
+                    prop_assert!(name.is_none_or(|n| n.is_empty() || n.chars().count() > MAX_NAME_CHARS), "{name:?}");
+                }
+                Err(RequestError::Tags(_)) => {
+                    let tags = body.get("tags").cloned().unwrap_or(Value::Null);
+                    let ok = tags.is_null() || tags.as_array().is_some_and(|t| {
+                        let strings: Vec<&str> = t.iter().filter_map(Value::as_str).map(str::trim).collect();
+                        let mut distinct = strings.clone();
+                        distinct.sort_unstable();
+                        distinct.dedup();
+                        strings.len() == t.len() && distinct.len() == t.len() && t.len() <= MAX_TAGS
+                            && strings.iter().all(|s| !s.is_empty() && s.chars().count() <= MAX_TAG_CHARS)
+                    });
+                    prop_assert!(!ok, "refused tags {tags}");
+                }
+                Err(RequestError::UnknownElement { given, .. }) => {
+                    prop_assert!(c.by_key(given.trim()).is_none());
+                }
+                Err(RequestError::Configuration(_)) | Err(RequestError::Invalid(_)) => {}
             }
         }
 

@@ -149,6 +149,10 @@ impl Req {
         self.builder = self.builder.header(name, value);
         self
     }
+    pub fn uri(mut self, uri: &str) -> Self {
+        self.builder = self.builder.uri(uri);
+        self
+    }
     pub fn without_content_type(mut self) -> Self {
         self.builder.headers_mut().unwrap().remove("content-type");
         self
