@@ -1,5 +1,5 @@
 # The two commands a newcomer needs; see README.md.
-.PHONY: run test load fuzz fuzz-api bench sam-build clean
+.PHONY: run test load fuzz fuzz-api bench sam-build sam-invoke sam-api clean
 
 PORT ?= 9000
 export PORT
@@ -22,8 +22,14 @@ fuzz:  ## cargo fuzz: each target FUZZ_SECONDS (default 300); not in CI
 bench:  ## the README's figures: init vs hello world, round trips, CPU, memory, package size
 	@tools/bench.sh
 
-sam-build:  ## sam build (cargo lambda, arm64 release); needs the aarch64-unknown-linux-gnu Rust target
-	@PATH="$$(tools/venv.sh local):$$PATH" SAM_CLI_TELEMETRY=0 "$$(tools/venv.sh sam)/sam" build
+sam-build:  ## sam build for deploying (cargo lambda, arm64 release); needs the aarch64-unknown-linux-gnu Rust target
+	@PATH="$$(tools/venv.sh local):$$PATH" SAM_CLI_TELEMETRY=0 "$$(tools/venv.sh sam)/sam" build --beta-features
+
+sam-invoke:  ## sam local invoke EVENT (default events/create-rest-api.json) with fresh credentials, against a local DynamoDB/KMS
+	@tools/sam-local.sh invoke $(or $(EVENT),events/create-rest-api.json)
+
+sam-api:  ## sam local start-api on SAM_PORT (default 3000) against a local DynamoDB/KMS, prints a working curl
+	@tools/sam-local.sh api
 
 clean:
 	rm -rf target .venv .run

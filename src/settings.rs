@@ -17,7 +17,16 @@ pub struct Settings {
     /// `DATA_KEY_MAX_AGE_SECONDS`: how long one KMS data key seals new
     /// values; default 900.
     pub data_key_max_age: Duration,
+    /// `REQUEST_DEADLINE_MS`: how long one request may take, retries of the
+    /// SDK included, before it is answered `503` with `Retry-After`; default
+    /// 8000, well inside the function's 10 s timeout (template.yaml) and API
+    /// Gateway's 29 s, so the client gets the API's own answer, never a
+    /// gateway error.
+    pub request_deadline: Duration,
 }
+
+/// The default of `REQUEST_DEADLINE_MS`; template.yaml's `Timeout` leaves room after it.
+pub const DEFAULT_REQUEST_DEADLINE_MS: u64 = 8000;
 
 impl Settings {
     pub fn from_env() -> Self {
@@ -29,6 +38,13 @@ impl Settings {
             kms_key_id: var("KMS_KEY_ID", "alias/instances"),
             auth_cache: Duration::from_secs(secs("AUTH_CACHE_SECONDS", 60).min(60)),
             data_key_max_age: Duration::from_secs(secs("DATA_KEY_MAX_AGE_SECONDS", 900)),
+            request_deadline: Duration::from_millis(
+                var("REQUEST_DEADLINE_MS", "")
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|&ms| ms > 0)
+                    .unwrap_or(DEFAULT_REQUEST_DEADLINE_MS),
+            ),
         }
     }
 }

@@ -275,3 +275,27 @@ async fn permanent_faults_are_500_and_not_to_be_retried() {
     internal(&post(Some(&creds.authorization()), &seed_body()).send(&other.app_with(settings)).await, "missing key");
     assert!(other.instance_items().await.is_empty());
 }
+
+/// A request has a deadline well inside the function's timeout: with
+/// DynamoDB hanging, the answer is the API's own 503 with `Retry-After` at
+/// the deadline, not after the SDK's timeouts and retries (6 s here, more
+/// than a function timeout or API Gateway's 29 s could hold with a few calls
+/// in a row).
+#[tokio::test]
+async fn a_request_is_answered_503_at_its_deadline() {
+    let env = TestEnv::new().await;
+    let creds = env.credentials().await;
+    let proxy = Proxy::start(&endpoint()).await;
+    let mut settings = env.settings.clone();
+    settings.request_deadline = std::time::Duration::from_millis(400);
+    let app = env.app_via_with(&proxy.url, &endpoint(), settings);
+    proxy.set(Mode::Stall);
+    let started = std::time::Instant::now();
+    let a = post(Some(&creds.authorization()), &seed_body()).send(&app).await;
+    let took = started.elapsed();
+    a.error(503, "service_unavailable");
+    assert_eq!(a.headers["retry-after"], "1");
+    assert!(took < std::time::Duration::from_secs(3), "answered at the deadline, not the SDK's 6 s: {took:?}");
+    proxy.set(Mode::Forward);
+    assert!(env.instance_items().await.is_empty());
+}

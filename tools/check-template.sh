@@ -29,4 +29,7 @@ checkov_run() {
 }
 check "checkov" checkov_run
 echo "template: $passed passed, $failed failed"
+# The template transformed by SAM's translator, read against the services'
+# behaviour (a stack that comes up and alerts): its own closing line.
+"$sam_bin/python" tools/check-template-findings.py || failed=$((failed + 1))
 [ $failed -eq 0 ]

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make test`: every test. Installs the pinned tools it needs, starts its own
+# `make test`: every test. Installs the pinned tools it needs (and, for the SAM
+# suite, Debian's Docker engine and a locally built base image), starts its own
 # DynamoDB/KMS API server (moto) on a free port and stops it, runs every suite
 # even after a failure, and closes with one 'N passed, N failed' line.
 set -uo pipefail
@@ -68,6 +69,10 @@ suite openapi "$local_bin/python" tools/check-openapi.py "$local_bin"
 suite schemathesis "$local_bin/python" tools/run-schemathesis.py "$local_bin" "$(tools/venv.sh schemathesis)" --max-examples 50 --seed 20261125
 suite load "$local_bin/python" tools/load.py "$local_bin" --creates 2000 --clients 32
 suite template tools/check-template.sh
+# SAM CLI's own emulation: sam build, every event through sam local invoke,
+# sam local start-api (installs and starts a Docker engine and builds SAM's
+# base image where they are missing; stops what it started).
+suite sam "$local_bin/python" tools/run-sam.py "$local_bin" "$(tools/venv.sh sam)"
 
 echo
 if [ ${#broken[@]} -gt 0 ]; then

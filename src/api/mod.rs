@@ -32,11 +32,20 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
     let path = route_path(&request);
     // One trailing slash is the same path (API Gateway's REST APIs treat it so).
     let route = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(&path);
-    let outcome = match route {
-        "/instances" if method == Method::POST => create(app, &request).await,
-        "/instances" => Err(ApiError::MethodNotAllowed { allow: "POST" }),
-        _ => Err(ApiError::NotFound),
+    let served = async {
+        match route {
+            "/instances" if method == Method::POST => create(app, &request).await,
+            "/instances" => Err(ApiError::MethodNotAllowed { allow: "POST" }),
+            _ => Err(ApiError::NotFound),
+        }
     };
+    // A deadline well inside the function's timeout: the client gets the
+    // API's 503 rather than a gateway error. A write may have committed
+    // before it passed; a retry with the same Idempotency-Key answers it.
+    let deadline = app.settings.request_deadline;
+    let outcome = tokio::time::timeout(deadline, served).await.unwrap_or_else(|_| {
+        Err(ApiError::Unavailable(format!("the request deadline of {} ms passed", deadline.as_millis())))
+    });
     let (response, instance_id, organization, replayed, code) = match outcome {
         Ok(done) => (done.response, Some(done.id), Some(done.organization), done.replayed, ""),
         Err(error) => {

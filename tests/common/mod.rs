@@ -72,6 +72,7 @@ impl TestEnv {
             kms_key_id: format!("alias/{}", unique("k")),
             auth_cache: Duration::ZERO,
             data_key_max_age: Duration::from_secs(900),
+            request_deadline: Duration::from_millis(instances::settings::DEFAULT_REQUEST_DEADLINE_MS),
         };
         let admin = Admin {
             store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), settings.table_name.clone()),
