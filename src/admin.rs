@@ -84,12 +84,12 @@ impl Admin {
     }
 
     async fn ensure_key(&self) -> Result<(String, bool), AdminError> {
-        let kms_err = |operation: &'static str| {
-            move |e: &dyn std::error::Error| AdminError::Kms {
-                operation,
-                detail: aws_sdk_kms::error::DisplayErrorContext(e).to_string(),
-            }
-        };
+        fn kms_err<E>(operation: &'static str) -> impl Fn(&E) -> AdminError
+        where
+            E: std::error::Error + aws_sdk_kms::error::ProvideErrorMetadata + 'static,
+        {
+            move |e: &E| AdminError::Kms { operation, detail: crate::sdk::describe_error(e) }
+        }
         let id = &self.settings.kms_key_id;
         match self.kms.describe_key().key_id(id).send().await {
             Ok(found) => {

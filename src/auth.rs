@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::domain::credentials::Credentials;
 use crate::domain::secret::SecretDigest;
-use crate::store::{Principal, Store, StoreError};
+use crate::store::{Principal, Refusal, Store, StoreError};
 
 const MAX_ENTRIES: usize = 1024;
 
@@ -27,12 +27,12 @@ impl Authenticator {
         &self,
         store: &Store,
         credentials: &Credentials,
-    ) -> Result<Option<Principal>, StoreError> {
+    ) -> Result<Result<Principal, Refusal>, StoreError> {
         if let Some(principal) = self.cached(credentials) {
-            return Ok(Some(principal));
+            return Ok(Ok(principal));
         }
         let found = store.find_principal(&credentials.user.digest(), &credentials.organization.digest()).await?;
-        if let Some(principal) = &found {
+        if let Ok(principal) = &found {
             self.remember(credentials, principal.clone());
         }
         Ok(found)

@@ -10,7 +10,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
 use aws_sdk_dynamodb::config::http::HttpResponse;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 /// The roots of the certificates AWS endpoints present (Amazon Trust Services).
 const AWS_ROOTS: &[u8] = include_bytes!("../certs/aws-roots.pem");
@@ -91,15 +91,30 @@ impl<C> std::ops::Deref for Deferred<C> {
     }
 }
 
-/// An SDK error, for the log: the service's code and message when it
-/// answered; otherwise the transport's account (timeout, refused connection).
+/// An SDK error, for the log and the operator, as one short sentence: the
+/// service's code and message when it answered; otherwise what happened
+/// (dispatch failure, timeout, ...) and its root cause (connection refused,
+/// no credentials, ...), not the whole chain of wrappers.
 pub fn describe_error<E>(e: &E) -> String
 where
     E: std::error::Error + ProvideErrorMetadata + 'static,
 {
-    match e.code() {
-        Some(code) => format!("{code}: {}", e.message().unwrap_or_default()),
-        None => DisplayErrorContext(e).to_string(),
+    if let Some(code) = e.code() {
+        return format!("{code}: {}", e.message().unwrap_or_default());
+    }
+    let mut root: &dyn std::error::Error = e;
+    while let Some(source) = root.source() {
+        root = source;
+    }
+    let root = root.to_string();
+    // Its first sentence: the cause, without the lists that follow it.
+    let first_line = root.lines().next().unwrap_or_default();
+    let why = first_line.split(". ").next().unwrap_or_default().trim_end_matches(['.', ':']).to_owned();
+    let what = e.to_string();
+    let text = if why == what { what } else { format!("{what}: {why}") };
+    match text.char_indices().nth(300) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text,
     }
 }
 

@@ -122,6 +122,31 @@ pub enum PutOutcome {
     KeyBusy,
 }
 
+/// Why a pair of secrets was refused: for the operator's log only (the
+/// answer is one `401` whatever the reason).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    UnknownUserSecret,
+    UnknownOrganizationSecret,
+    /// The stored digest differs from the one looked up: a hand edit.
+    DigestMismatch,
+    /// The user belongs to another organization than the secret names.
+    OrganizationMismatch,
+    UserDisabled,
+}
+
+impl Refusal {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Refusal::UnknownUserSecret => "unknown user secret",
+            Refusal::UnknownOrganizationSecret => "unknown organization secret",
+            Refusal::DigestMismatch => "stored secret digest differs",
+            Refusal::OrganizationMismatch => "user and organization secrets belong to different organizations",
+            Refusal::UserDisabled => "user disabled",
+        }
+    }
+}
+
 /// The owner of a verified pair of secrets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -310,13 +335,14 @@ impl Store {
     // ---- credentials -----------------------------------------------------
 
     /// Who owns this pair of secret digests: one strongly consistent
-    /// `BatchGetItem` of the two secret items. `None` unless both exist,
-    /// belong to one organization, and the user is enabled.
+    /// `BatchGetItem` of the two secret items. Refused (with the reason, for
+    /// the operator's log) unless both exist, belong to one organization, and
+    /// the user is enabled.
     pub async fn find_principal(
         &self,
         user: &SecretDigest,
         org: &SecretDigest,
-    ) -> Result<Option<Principal>, StoreError> {
+    ) -> Result<Result<Principal, Refusal>, StoreError> {
         let user_pk = format!("USERSECRET#{}", user.hex());
         let org_pk = format!("ORGSECRET#{}", org.hex());
         let keys = KeysAndAttributes::builder()
@@ -340,16 +366,24 @@ impl Store {
         }
         let items = out.responses().and_then(|r| r.get(&self.table)).map(Vec::as_slice).unwrap_or_default();
         let find = |pk: &str| items.iter().find(|i| i.get("PK").and_then(|v| v.as_s().ok()).is_some_and(|v| v == pk));
-        let (Some(u), Some(o)) = (find(&user_pk), find(&org_pk)) else {
-            return Ok(None);
+        let (u, o) = match (find(&user_pk), find(&org_pk)) {
+            (Some(u), Some(o)) => (u, o),
+            (None, _) => return Ok(Err(Refusal::UnknownUserSecret)),
+            (_, None) => return Ok(Err(Refusal::UnknownOrganizationSecret)),
         };
         let (ur, or) = (Reader::new(&user_pk, u), Reader::new(&org_pk, o));
         let digests_match = ur.digest("secretDigest")?.ct_eq(user) & or.digest("secretDigest")?.ct_eq(org);
         let organization = or.s("organization")?;
-        if !digests_match || !ur.bool("enabled")? || ur.s("organization")? != organization {
-            return Ok(None);
+        if !digests_match {
+            return Ok(Err(Refusal::DigestMismatch));
         }
-        Ok(Some(Principal { organization, user: ur.s("email")? }))
+        if ur.s("organization")? != organization {
+            return Ok(Err(Refusal::OrganizationMismatch));
+        }
+        if !ur.bool("enabled")? {
+            return Ok(Err(Refusal::UserDisabled));
+        }
+        Ok(Ok(Principal { organization, user: ur.s("email")? }))
     }
 
     /// A new organization and its first user, all or nothing.

@@ -105,7 +105,7 @@ async fn a_disable_during_a_rotation_is_not_undone() {
     assert_eq!(store.replace_user_secret(org, user, &seen, &new.digest()).await.unwrap(), AdminOutcome::Raced);
 
     let org_digest = Secret::new(creds.organization_secret.as_str()).digest();
-    assert_eq!(store.find_principal(&new.digest(), &org_digest).await.unwrap(), None, "the new secret was not stored");
+    assert!(store.find_principal(&new.digest(), &org_digest).await.unwrap().is_err(), "the new secret was not stored");
     let new_auth = format!("User {}, Organization {}", new.expose(), creds.organization_secret);
     post(Some(&new_auth), &seed_body()).send(&app).await.error(401, "unauthorized");
     post(Some(&creds.authorization()), &seed_body()).send(&app).await.error(401, "unauthorized");
@@ -160,4 +160,38 @@ async fn old_timestamps_read_canonically_and_migrate_dates_restores_list_order()
     assert_eq!(listed(env.store().list_instances(&creds.organization).await.unwrap()), ids, "time order");
     let again = env.admin.migrate_dates().await.unwrap();
     assert_eq!(again["rewritten"], 0, "running it again changes nothing");
+}
+
+/// Every command prints one JSON object as its last line, usage errors and
+/// failures included, and a failure reads as one sentence.
+#[test]
+fn the_command_line_answers_json_even_when_it_fails() {
+    let admin = env!("CARGO_BIN_EXE_admin");
+    let run = |args: &[&str], endpoint: &str| {
+        let out = std::process::Command::new(admin)
+            .args(args)
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "x")
+            .env("AWS_SECRET_ACCESS_KEY", "y")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or(""))
+            .unwrap_or_else(|_| panic!("{args:?}: the last line is not JSON: {stdout:?}"));
+        (out.status.code(), last)
+    };
+    let (code, v) = run(&["frobnicate"], "http://127.0.0.1:1");
+    assert_eq!(code, Some(2));
+    assert!(v["error"].as_str().unwrap().contains("frobnicate"), "{v}");
+    let (code, v) = run(&["create-credentials", "--organization", "x"], "http://127.0.0.1:1");
+    assert_eq!(code, Some(2));
+    assert!(v["error"].as_str().unwrap().contains("--user"), "{v}");
+    let (code, v) = run(&["setup"], &closed_port_url());
+    assert_eq!(code, Some(1));
+    let error = v["error"].as_str().unwrap();
+    assert!(
+        error.len() < 200 && !error.contains('\n') && error.contains("Connection refused"),
+        "one sentence: {error}"
+    );
 }

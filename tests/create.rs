@@ -214,6 +214,10 @@ async fn row_400_unknown_element_names_the_key_and_the_known_keys() {
     assert!(message.contains("\"jiraa\"") && message.contains("jira"), "{message}");
     assert!(message.contains("Did you mean \"jira\""), "{message}");
     assert_eq!(a.json["unknown"], json!(["jiraa"]));
+    body["element"] = json!({"key": "JIRA"});
+    let a = post(Some(&creds.authorization()), &body).send(&app).await;
+    a.error(400, "unknown_element");
+    assert!(a.json["message"].as_str().unwrap().contains("Did you mean \"jira\""), "{}", a.text);
     body["element"] = json!({"id": 999});
     post(Some(&creds.authorization()), &body).send(&app).await.error(400, "unknown_element");
     body["element"] = json!({"id": 1});
@@ -312,6 +316,56 @@ async fn row_400_invalid_typed_configuration_name_tags_and_idempotency_key() {
     assert_eq!(env.instance_items().await.len(), 1);
 }
 
+/// Several invalid values in one body are named all at once, beside missing
+/// and unknown entries: one round trip tells a client everything to fix.
+#[tokio::test]
+async fn row_400_names_every_invalid_value_at_once() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    let creds = env.credentials().await;
+    let body = json!({
+        "element": {"key": "jira"},
+        "configuration": {
+            "jira.password": "p",
+            "jira.api.url": "http://x.atlassian.net",
+            "event.vendor.type": "carrier-pigeon",
+            "event.notification.enabled": "yes",
+            "jira.pasword": "typo"
+        },
+        "name": "   ",
+        "tags": ["ok", " "]
+    });
+    let a = post(Some(&creds.authorization()), &body).send(&app).await;
+    a.error(400, "unknown_configuration");
+    assert_eq!(a.json["missing"], json!(["jira.username"]));
+    assert_eq!(a.json["unknown"], json!(["jira.pasword"]));
+    let invalid: Vec<&str> = a.json["invalid"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    for field in ["jira.api.url", "event.vendor.type", "event.notification.enabled", "name", "tags"] {
+        assert!(invalid.contains(&field), "{field} is named in {invalid:?}");
+    }
+    assert_eq!(invalid.len(), 5, "{invalid:?}");
+    let message = a.json["message"].as_str().unwrap();
+    for part in [
+        "jira.username",
+        "jira.pasword",
+        "Configuration entry jira.api.url must be an absolute https URL",
+        "Configuration entry event.vendor.type must be one of",
+        "Configuration entry event.notification.enabled must be true or false",
+        "Name must not be blank",
+        "Tags must not be blank",
+    ] {
+        assert!(message.contains(part), "{part} in {message}");
+    }
+    // Without unknown or missing entries, the code is the first invalid field's.
+    let mut only_name = seed_body();
+    only_name["name"] = json!(" ");
+    only_name["tags"] = json!([""]);
+    let a = post(Some(&creds.authorization()), &only_name).send(&app).await;
+    a.error(400, "invalid_name");
+    assert_eq!(a.json["invalid"], json!(["name", "tags"]));
+    assert!(env.instance_items().await.is_empty());
+}
+
 #[tokio::test]
 async fn row_401_no_malformed_or_wrong_credentials_all_get_one_message() {
     let env = TestEnv::new().await;
@@ -336,6 +390,10 @@ async fn row_401_no_malformed_or_wrong_credentials_all_get_one_message() {
     for auth in cases {
         let a = post(auth.as_deref(), &seed_body()).send(&app).await;
         a.error(401, "unauthorized");
+        assert_eq!(
+            a.headers["www-authenticate"], r#"User realm="instances", Organization realm="instances""#,
+            "a 401 carries the challenge of the API's scheme"
+        );
         messages.insert(a.json["message"].as_str().unwrap().to_owned());
         assert!(!a.text.contains(u.as_str()) && !a.text.contains(o.as_str()));
     }
@@ -404,7 +462,10 @@ async fn row_415_non_json_content_types() {
     let auth = creds.authorization();
     for ct in ["text/plain", "application/x-www-form-urlencoded", "application/xml", "multipart/form-data; boundary=x"]
     {
-        post(Some(&auth), &seed_body()).content_type(ct).send(&app).await.error(415, "unsupported_media_type");
+        let a = post(Some(&auth), &seed_body()).content_type(ct).send(&app).await;
+        a.error(415, "unsupported_media_type");
+        let message = a.json["message"].as_str().unwrap();
+        assert!(message.contains(&format!("{ct:?}")), "the message names the type received: {message}");
     }
     for ct in ["application/json; charset=utf-8", "APPLICATION/JSON", "application/vnd.cloud-elements+json"] {
         let a = post(Some(&auth), &seed_body()).content_type(ct).send(&app).await;

@@ -88,11 +88,25 @@ async fn log_lines_are_json_with_the_request_id_and_carry_no_secret() {
         if a.status == 200 {
             assert_eq!(completed[0]["organization"], creds.organization.as_str());
             assert_eq!(completed[0]["instanceId"], a.id());
+            assert!(completed[0].get("code").is_none(), "a success carries no code: {}", completed[0]);
+        } else {
+            assert_eq!(completed[0]["code"], a.json["code"]);
+        }
+        if a.status == 401 {
+            let reason = completed[0]["reason"].as_str().unwrap_or_default();
+            assert!(!reason.is_empty(), "a 401's reason is logged for the operator: {}", completed[0]);
+            assert!(!a.text.contains(reason), "and never answered");
         }
     }
     assert!(lines
         .iter()
         .any(|l| l["level"] == "WARN" && l["detail"].as_str().is_some_and(|d| d.contains("Throttling"))));
+    let reasons: Vec<&str> = lines.iter().filter_map(|l| l["reason"].as_str()).collect();
+    assert_eq!(
+        reasons,
+        ["unknown organization secret", "malformed Authorization header"],
+        "the 401s' reasons, in order"
+    );
     let internal = answers.last().unwrap();
     assert!(
         lines.iter().any(|l| l["level"] == "ERROR"

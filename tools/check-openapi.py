@@ -73,8 +73,35 @@ def main():
             response_examples[name] = (int(status), ex["value"], response["content"]["application/json"]["schema"])
             problem = conforms(ex["value"], response["content"]["application/json"]["schema"])
             verdict(problem is None, f"response example {name} matches its schema", problem)
+    request_schema = post["requestBody"]["content"]["application/json"]["schema"]
     for name, ex in request_examples.items():
         verdict(name in response_examples, f"request example {name} has a response example")
+        if response_examples.get(name, (0,))[0] == 200:
+            problem = conforms(ex["value"], request_schema)
+            verdict(problem is None, f"request example {name} (answered 200) matches the request schema", problem)
+
+    # Each element's configuration schema says what the catalog says.
+    catalog = json.loads((ROOT / "catalog/elements.json").read_text())
+    types = {"string": "string", "url": "string", "enum": "string", "boolean": ["boolean", "string"],
+             "number": ["number", "string"], "json": ["object", "string"]}
+    for element in catalog["elements"]:
+        key = element["element"]["key"]
+        entries = element["configuration"] + catalog["commonConfiguration"]
+        schema = schemas.get(f"{key.capitalize()}Configuration", {})
+        props = schema.get("properties", {})
+        problems = []
+        if list(props) != [e["key"] for e in entries]:
+            problems.append(f"entries {list(props)} != catalog {[e['key'] for e in entries]}")
+        if sorted(schema.get("required", [])) != sorted(e["key"] for e in entries if e["required"]):
+            problems.append(f"required {schema.get('required')}")
+        for e in entries:
+            p = props.get(e["key"], {})
+            if p.get("type") != types[e["type"]] or p.get("description") != e["description"] \
+                    or bool(p.get("x-secret")) != e["secret"] or p.get("enum", e.get("values")) != e.get("values") \
+                    or p.get("default") != e.get("default"):
+                problems.append(f"{e['key']}: {p}")
+        verdict(not problems, f"{key.capitalize()}Configuration describes the catalog's {len(entries)} entries of {key}",
+                "; ".join(problems))
 
     with served(sys.argv[1], "openapi") as fn:
         fn.wait_until_serving()
@@ -106,7 +133,7 @@ def main():
                     if body.get(key) != want[key]:
                         problems.append(f"{key} {body.get(key)!r} != {want[key]!r}")
             else:
-                for key in ("code", "message", "missing", "unknown"):
+                for key in ("code", "message", "missing", "unknown", "invalid"):
                     if body.get(key) != want.get(key):
                         problems.append(f"{key} {body.get(key)!r} != {want.get(key)!r}")
             verdict(not problems, f"example {name} -> {status}", "; ".join(problems))
@@ -127,6 +154,20 @@ def main():
             if want_status == 405:
                 ok = ok and h.get("allow") == "POST"
             verdict(ok, what, f"{status} {got} {problem or ''}")
+        # Discovery answers as described.
+        elements_op = full["paths"]["/elements"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        element_op = full["paths"]["/elements/{keyOrId}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        status, h, got = send("GET", "/elements", None, {"Content-Type": None})
+        problem = conforms(got, elements_op)
+        verdict(status == 200 and problem is None and h.get("cache-control") == "private, max-age=300",
+                "GET /elements matches its schema", f"{status} {problem}")
+        for key in ("jira", "1"):
+            status, h, got = send("GET", f"/elements/{key}", None, {"Content-Type": None})
+            problem = conforms(got, element_op)
+            verdict(status == 200 and problem is None and got == (send("GET", "/elements", None, {"Content-Type": None})[2] or [None])[0],
+                    f"GET /elements/{key} matches its schema and the list's entry", f"{status} {problem}")
+        status, h, got = send("GET", "/elements/nope", None, {"Content-Type": None})
+        verdict(status == 404 and (got or {}).get("code") == "not_found", "GET /elements/nope -> 404", got)
         status, h, first = send("POST", "/instances", seed, {"Idempotency-Key": "openapi-1"})
         status2, h2, again = send("POST", "/instances", seed, {"Idempotency-Key": "openapi-1"})
         fn.secrets.add((first or {}).get("token"))

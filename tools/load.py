@@ -113,6 +113,17 @@ def main():
     a = p.parse_args()
     if a.url:
         run = pathlib.Path(a.run_dir or ".run/make-run")
+        port = urllib.parse.urlparse(a.url).port
+        hint = f"start `make run` first (PORT={port}), or run make load with the PORT that make run serves on"
+        if not (run / "credentials.json").exists() or not (run / "run.pid").exists():
+            sys.exit(f"make load: no make run is serving from this checkout; {hint}")
+        if (run / "port").exists() and (run / "port").read_text().strip() != str(port):
+            sys.exit(f"make load: make run serves on port {(run / 'port').read_text().strip()}, not {port}; "
+                     f"use PORT={(run / 'port').read_text().strip()} make load")
+        try:
+            http.client.HTTPConnection("127.0.0.1", port, timeout=5).request("GET", "/")
+        except OSError:
+            sys.exit(f"make load: nothing answers on {a.url}; {hint}")
         creds = json.loads((run / "credentials.json").read_text().splitlines()[-1])
         env = dict(l.split("=", 1) for l in (run / "function.env").read_text().splitlines() if "=" in l)
         os.environ.update({k: v for k, v in env.items() if k.startswith("AWS_")})

@@ -13,17 +13,28 @@ port=${PORT:-9000}
 die() { echo "make run: $*" >&2; exit 1; }
 for tool in cargo python3 curl; do command -v "$tool" >/dev/null || die "$tool is required and missing"; done
 
+state="$root/.run/make-run"
+# A failed start leaves a running one alone: nothing is touched before these checks.
+if [ -f "$state/run.pid" ] && kill -0 "$(cat "$state/run.pid")" 2>/dev/null; then
+  die "another make run is serving from this checkout (pid $(cat "$state/run.pid"), port $(cat "$state/port" 2>/dev/null || echo '?')); stop it (Ctrl-C) first"
+fi
+if ! python3 -c 'import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1])))' "$port" 2>/dev/null; then
+  die "port $port is in use; pick another with PORT=... make run"
+fi
+
 local_bin=$(tools/venv.sh local) || die "installing the local tools failed"
 echo "building (debug) ..." >&2
 cargo build --locked --bin admin --bin bootstrap || die "the build failed"
 
-state="$root/.run/make-run"
 rm -rf "$state"; mkdir -p "$state"
+echo $$ >"$state/run.pid"
+echo "$port" >"$state/port"
 watch_pid=""
 stop() {
   trap - INT TERM EXIT
   [ -n "$watch_pid" ] && kill -TERM -- "-$watch_pid" 2>/dev/null || true
   tools/moto.sh stop "$state"
+  rm -f "$state/run.pid"
   echo "stopped." >&2
 }
 trap stop EXIT
@@ -45,6 +56,9 @@ target/debug/admin create-credentials --organization "$org" --user "dev@example.
 authorization=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1])["authorization"])' "$state/credentials.json")
 
 env | grep -E '^(AWS_[A-Z_]+|TABLE_NAME|KMS_KEY_ID|RUST_LOG)=' >"$state/function.env"
+# For another shell: `. .run/make-run/env` aims admin (and the AWS CLI, ...) at
+# this server and table instead of whatever AWS account the shell would reach.
+while IFS='=' read -r name value; do printf 'export %s=%q\n' "$name" "$value"; done <"$state/function.env" >"$state/env"
 setsid "$local_bin/cargo-lambda" lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" \
   --env-file "$state/function.env" --disable-cors --ignore-changes --bin bootstrap &
 watch_pid=$!
@@ -71,6 +85,8 @@ curl -i -X POST http://127.0.0.1:$port/instances \\
   -H 'Content-Type: application/json' \\
   -d '$body'
 
-More operator commands (same environment): target/debug/admin --help. Ctrl-C stops everything.
+Operator commands from another shell, aimed at this local server (not your AWS account):
+  . .run/make-run/env && target/debug/admin --help
+Ctrl-C stops everything.
 MSG
 wait "$watch_pid"

@@ -30,8 +30,8 @@ fuzz_target!(|data: &[u8]| {
                     assert!(c.get(&entry.key).is_some());
                 }
             }
-            Err(ConfigurationError::Entries { missing, unknown }) => {
-                assert!(!missing.is_empty() || !unknown.is_empty());
+            Err(ConfigurationError::Entries { missing, unknown, invalid }) => {
+                assert!(!missing.is_empty() || !unknown.is_empty() || !invalid.is_empty());
             }
             Err(_) => {}
         }

@@ -1,8 +1,9 @@
-//! The documented 200 body.
+//! The bodies of the 200 answers: the documented create answer, and the
+//! catalog's elements.
 
 use serde::Serialize;
 
-use crate::domain::catalog::ElementInfo;
+use crate::domain::catalog::{ConfigEntry, Element, ElementInfo, EntryType};
 use crate::domain::token::Token;
 use crate::store::InstanceRecord;
 
@@ -44,4 +45,56 @@ pub fn instance_json(record: &InstanceRecord, element: &ElementInfo, token: &Tok
     };
     // Serializing plain strings, numbers and booleans cannot fail.
     serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// An element as `GET /elements` answers it: the fields the create's answer
+/// shows, then its configuration entries, so that a client can build its
+/// form without reading this repository.
+#[derive(Serialize)]
+struct ElementBody<'a> {
+    #[serde(flatten)]
+    info: &'a ElementInfo,
+    configuration: Vec<EntryBody<'a>>,
+}
+
+#[derive(Serialize)]
+struct EntryBody<'a> {
+    key: &'a str,
+    name: &'a str,
+    #[serde(rename = "type")]
+    entry_type: &'a EntryType,
+    required: bool,
+    secret: bool,
+    default: Option<&'a str>,
+    description: &'a str,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    values: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    minimum: Option<f64>,
+}
+
+fn entry_body(e: &ConfigEntry) -> EntryBody<'_> {
+    EntryBody {
+        key: &e.key,
+        name: &e.name,
+        entry_type: &e.entry_type,
+        required: e.required,
+        secret: e.secret,
+        default: e.default.as_deref(),
+        description: &e.description,
+        values: &e.values,
+        minimum: e.minimum,
+    }
+}
+
+fn element_body(element: &Element) -> ElementBody<'_> {
+    ElementBody { info: &element.info, configuration: element.entries.iter().map(entry_body).collect() }
+}
+
+pub fn element_json(element: &Element) -> Vec<u8> {
+    serde_json::to_vec(&element_body(element)).unwrap_or_default()
+}
+
+pub fn elements_json<'a>(elements: impl Iterator<Item = &'a Element>) -> Vec<u8> {
+    serde_json::to_vec(&elements.map(element_body).collect::<Vec<_>>()).unwrap_or_default()
 }

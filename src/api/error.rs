@@ -6,8 +6,8 @@ use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::{Body, Response};
 use serde::Serialize;
 
-use crate::domain::configuration::{ConfigurationError, UnknownEntry};
-use crate::domain::request::RequestError;
+use crate::domain::configuration::UnknownEntry;
+use crate::domain::request::{FieldErrors, RequestError, CONFIGURATION, NAME, TAGS};
 use crate::service::CreateError;
 use crate::store::StoreError;
 
@@ -19,10 +19,12 @@ pub enum ApiError {
     NotFound,
     #[error("method not allowed")]
     MethodNotAllowed { allow: &'static str },
-    #[error("unauthorized")]
-    Unauthorized,
-    #[error("unsupported content type")]
-    UnsupportedMediaType,
+    /// Why, for the log only: the answer never tells (one message for all).
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str),
+    /// The `Content-Type` received.
+    #[error("unsupported content type {0}")]
+    UnsupportedMediaType(String),
     #[error("body too large")]
     PayloadTooLarge,
     #[error("malformed JSON: {0}")]
@@ -104,6 +106,8 @@ struct ErrorBody<'a> {
     missing: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     unknown: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    invalid: Option<Vec<String>>,
 }
 
 impl ApiError {
@@ -111,8 +115,8 @@ impl ApiError {
         match self {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MalformedJson(_) | ApiError::InvalidIdempotencyKey | ApiError::Request(_) => {
                 StatusCode::BAD_REQUEST
@@ -128,23 +132,14 @@ impl ApiError {
         match self {
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
-            ApiError::Unauthorized => "unauthorized",
-            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::MalformedJson(_) => "malformed_json",
             ApiError::InvalidIdempotencyKey => "invalid_idempotency_key",
             ApiError::Request(RequestError::Invalid(_)) => "invalid_request",
             ApiError::Request(RequestError::UnknownElement { .. }) => "unknown_element",
-            ApiError::Request(RequestError::Configuration(ConfigurationError::Entries { unknown, .. })) => {
-                if unknown.is_empty() {
-                    "missing_configuration"
-                } else {
-                    "unknown_configuration"
-                }
-            }
-            ApiError::Request(RequestError::Configuration(_)) => "invalid_configuration",
-            ApiError::Request(RequestError::Name(_)) => "invalid_name",
-            ApiError::Request(RequestError::Tags(_)) => "invalid_tags",
+            ApiError::Request(RequestError::Fields(f)) => fields_code(f),
             ApiError::IdempotencyKeyInFlight => "idempotency_key_in_flight",
             ApiError::IdempotencyKeyReused => "idempotency_key_reused",
             ApiError::Unavailable(_) => "service_unavailable",
@@ -154,12 +149,16 @@ impl ApiError {
 
     fn message(&self) -> String {
         match self {
-            ApiError::NotFound => "No such resource. The API serves POST /instances.".into(),
+            ApiError::NotFound => {
+                "No such resource. The API serves POST /instances, GET /elements and GET /elements/{keyOrId}.".into()
+            }
             ApiError::MethodNotAllowed { allow } => format!("This method is not served here; allowed: {allow}."),
-            ApiError::Unauthorized => {
+            ApiError::Unauthorized(_) => {
                 "Authorization must be 'User <user secret>, Organization <organization secret>' naming an enabled user of that organization.".into()
             }
-            ApiError::UnsupportedMediaType => "The body must be JSON (Content-Type: application/json).".into(),
+            ApiError::UnsupportedMediaType(received) => {
+                format!("The body must be JSON (Content-Type: application/json); the request said {received:?}.")
+            }
             ApiError::PayloadTooLarge => format!("The body must be at most {MAX_BODY_BYTES} bytes."),
             ApiError::MalformedJson(why) => format!("The body is not valid JSON: {why}."),
             ApiError::InvalidIdempotencyKey => "Idempotency-Key must be 1 to 255 printable ASCII characters.".into(),
@@ -178,20 +177,24 @@ impl ApiError {
     }
 
     pub fn into_response(self, request_id: &str) -> Response<Body> {
-        let (missing, unknown) = match &self {
-            ApiError::Request(RequestError::Configuration(ConfigurationError::Entries { missing, unknown })) => (
+        let (missing, unknown, invalid) = match &self {
+            ApiError::Request(RequestError::Fields(FieldErrors { missing, unknown, invalid })) => (
                 (!missing.is_empty()).then(|| missing.clone()),
                 (!unknown.is_empty()).then(|| unknown.iter().map(|u| u.key.clone()).collect()),
+                (!invalid.is_empty()).then(|| invalid.iter().map(|i| i.key.clone()).collect()),
             ),
-            ApiError::Request(RequestError::UnknownElement { given, .. }) => (None, Some(vec![given.clone()])),
-            _ => (None, None),
+            ApiError::Request(RequestError::UnknownElement { given, .. }) => (None, Some(vec![given.clone()]), None),
+            _ => (None, None, None),
         };
-        let body = ErrorBody { request_id, code: self.code(), message: self.message(), missing, unknown };
+        let body = ErrorBody { request_id, code: self.code(), message: self.message(), missing, unknown, invalid };
         let mut response = json_response(self.status(), serde_json::to_vec(&body).unwrap_or_default());
         let headers = response.headers_mut();
         match self {
             ApiError::MethodNotAllowed { allow } => {
                 headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            ApiError::Unauthorized(_) => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(CHALLENGE));
             }
             ApiError::Unavailable(_) | ApiError::IdempotencyKeyInFlight => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -202,22 +205,35 @@ impl ApiError {
     }
 }
 
+/// The `WWW-Authenticate` challenge of a 401: the two parts the API's
+/// scheme needs (RFC 9110 11.6.1).
+pub const CHALLENGE: &str = r#"User realm="instances", Organization realm="instances""#;
+
+/// The code of a 400 that names several fields: the first kind of problem in
+/// the order the fields are read (unknown, then missing configuration
+/// entries; then invalid values: configuration, name, tags).
+fn fields_code(f: &FieldErrors) -> &'static str {
+    if !f.unknown.is_empty() {
+        return "unknown_configuration";
+    }
+    if !f.missing.is_empty() {
+        return "missing_configuration";
+    }
+    match f.invalid.first().map(|i| i.key.as_str()) {
+        Some(NAME) => "invalid_name",
+        Some(TAGS) => "invalid_tags",
+        _ => "invalid_configuration",
+    }
+}
+
 fn request_message(e: &RequestError) -> String {
     match e {
-        RequestError::Invalid(why) | RequestError::Name(why) | RequestError::Tags(why) => {
-            format!("{why}.")
-        }
+        RequestError::Invalid(why) => format!("{why}."),
         RequestError::UnknownElement { given, known, suggestion } => {
             let hint = suggestion.as_ref().map(|s| format!(" Did you mean {s:?}?")).unwrap_or_default();
             format!("Unknown element {given:?}; known element keys: {}.{hint}", known.join(", "))
         }
-        RequestError::Configuration(ConfigurationError::NotAnObject) => {
-            "configuration must be an object of entry names to values.".into()
-        }
-        RequestError::Configuration(ConfigurationError::Invalid { key, problem }) => {
-            format!("Configuration entry {key} {problem}.")
-        }
-        RequestError::Configuration(ConfigurationError::Entries { missing, unknown }) => {
+        RequestError::Fields(FieldErrors { missing, unknown, invalid }) => {
             let mut parts = Vec::new();
             if !missing.is_empty() {
                 parts.push(format!("Missing required configuration entries: {}.", missing.join(", ")));
@@ -225,6 +241,15 @@ fn request_message(e: &RequestError) -> String {
             if !unknown.is_empty() {
                 let named: Vec<String> = unknown.iter().map(describe_unknown).collect();
                 parts.push(format!("Unknown configuration entries: {}.", named.join(", ")));
+            }
+            for i in invalid {
+                let field = match i.key.as_str() {
+                    CONFIGURATION | NAME | TAGS => i.key.clone(),
+                    key => format!("Configuration entry {key}"),
+                };
+                let mut sentence = format!("{field} {}.", i.problem);
+                sentence[..1].make_ascii_uppercase();
+                parts.push(sentence);
             }
             parts.join(" ")
         }
@@ -255,31 +280,31 @@ mod tests {
     /// wildcard: a new variant does not compile until it is listed here, and
     /// the test fails unless every arm was reached.
     fn every_failure() -> Vec<ApiError> {
-        let entries = |missing: Vec<&str>, unknown: Vec<&str>| {
-            ApiError::Request(RequestError::Configuration(ConfigurationError::Entries {
+        let fields = |missing: Vec<&str>, unknown: Vec<&str>, invalid: Vec<&str>| {
+            ApiError::Request(RequestError::Fields(FieldErrors {
                 missing: missing.into_iter().map(String::from).collect(),
                 unknown: unknown.into_iter().map(|k| UnknownEntry { key: k.into(), suggestion: None }).collect(),
+                invalid: invalid
+                    .into_iter()
+                    .map(|k| crate::domain::configuration::InvalidEntry { key: k.into(), problem: "p".into() })
+                    .collect(),
             }))
         };
         let all = vec![
             ApiError::NotFound,
             ApiError::MethodNotAllowed { allow: "POST" },
-            ApiError::Unauthorized,
-            ApiError::UnsupportedMediaType,
+            ApiError::Unauthorized("no Authorization header"),
+            ApiError::UnsupportedMediaType("text/plain".into()),
             ApiError::PayloadTooLarge,
             ApiError::MalformedJson("eof".into()),
             ApiError::InvalidIdempotencyKey,
             ApiError::Request(RequestError::Invalid("x".into())),
             ApiError::Request(RequestError::UnknownElement { given: "x".into(), known: vec![], suggestion: None }),
-            entries(vec!["a"], vec![]),
-            entries(vec![], vec!["b"]),
-            ApiError::Request(RequestError::Configuration(ConfigurationError::NotAnObject)),
-            ApiError::Request(RequestError::Configuration(ConfigurationError::Invalid {
-                key: "k".into(),
-                problem: "p".into(),
-            })),
-            ApiError::Request(RequestError::Name("x".into())),
-            ApiError::Request(RequestError::Tags("x".into())),
+            fields(vec!["a"], vec![], vec!["name"]),
+            fields(vec!["a"], vec!["b"], vec![]),
+            fields(vec![], vec![], vec!["jira.api.url", "name"]),
+            fields(vec![], vec![], vec!["name", "tags"]),
+            fields(vec![], vec![], vec!["tags"]),
             ApiError::IdempotencyKeyInFlight,
             ApiError::IdempotencyKeyReused,
             ApiError::Unavailable("SECRET-DETAIL".into()),
@@ -290,31 +315,29 @@ mod tests {
             .map(|e| match e {
                 ApiError::NotFound => 0,
                 ApiError::MethodNotAllowed { .. } => 1,
-                ApiError::Unauthorized => 2,
-                ApiError::UnsupportedMediaType => 3,
+                ApiError::Unauthorized(_) => 2,
+                ApiError::UnsupportedMediaType(_) => 3,
                 ApiError::PayloadTooLarge => 4,
                 ApiError::MalformedJson(_) => 5,
                 ApiError::InvalidIdempotencyKey => 6,
                 ApiError::Request(RequestError::Invalid(_)) => 7,
                 ApiError::Request(RequestError::UnknownElement { .. }) => 8,
-                ApiError::Request(RequestError::Configuration(ConfigurationError::Entries { unknown, .. })) => {
-                    if unknown.is_empty() {
-                        9
-                    } else {
-                        10
-                    }
-                }
-                ApiError::Request(RequestError::Configuration(ConfigurationError::NotAnObject)) => 11,
-                ApiError::Request(RequestError::Configuration(ConfigurationError::Invalid { .. })) => 12,
-                ApiError::Request(RequestError::Name(_)) => 13,
-                ApiError::Request(RequestError::Tags(_)) => 14,
+                // One arm per code a 400 naming fields can carry.
+                ApiError::Request(RequestError::Fields(f)) => match fields_code(f) {
+                    "missing_configuration" => 9,
+                    "unknown_configuration" => 10,
+                    "invalid_configuration" => 11,
+                    "invalid_name" => 12,
+                    "invalid_tags" => 13,
+                    other => panic!("{other}"),
+                },
                 ApiError::IdempotencyKeyInFlight => 15,
                 ApiError::IdempotencyKeyReused => 16,
                 ApiError::Unavailable(_) => 17,
                 ApiError::Internal(_) => 18,
             })
             .collect();
-        assert_eq!(arms.len(), 19, "every kind of failure has a sample");
+        assert_eq!(arms.len(), 18, "every kind of failure has a sample");
         all
     }
 

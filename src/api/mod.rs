@@ -5,10 +5,11 @@
 
 pub mod body;
 pub mod error;
+pub mod routes;
 
 use std::time::{Instant, SystemTime};
 
-use lambda_http::http::{header, HeaderValue, Method, StatusCode};
+use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use tracing::{error, info, warn};
@@ -19,7 +20,9 @@ use crate::domain::credentials::Credentials;
 use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::request::CreateInstance;
 use crate::service::create_instance;
+use crate::store::Principal;
 use error::{json_response, ApiError, MAX_BODY_BYTES};
+use routes::Route;
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
@@ -30,13 +33,22 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
     let request_id = request_id(&request);
     let method = request.method().clone();
     let path = route_path(&request);
-    // One trailing slash is the same path (API Gateway's REST APIs treat it so).
-    let route = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(&path);
     let served = async {
+        let route = Route::of(&path).ok_or(ApiError::NotFound)?;
+        if !route.serves(&method) {
+            return Err(ApiError::MethodNotAllowed { allow: route.allow() });
+        }
         match route {
-            "/instances" if method == Method::POST => create(app, &request).await,
-            "/instances" => Err(ApiError::MethodNotAllowed { allow: "POST" }),
-            _ => Err(ApiError::NotFound),
+            Route::Instances => create(app, &request).await,
+            Route::Elements => {
+                authenticate(app, &request).await?;
+                Ok(Done::catalog(body::elements_json(app.catalog.elements().iter())))
+            }
+            Route::Element(key_or_id) => {
+                authenticate(app, &request).await?;
+                let element = app.catalog.by_key_or_id(key_or_id).ok_or(ApiError::NotFound)?;
+                Ok(Done::catalog(body::element_json(element)))
+            }
         }
     };
     // A deadline well inside the function's timeout: the client gets the
@@ -46,8 +58,8 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
     let outcome = tokio::time::timeout(deadline, served).await.unwrap_or_else(|_| {
         Err(ApiError::Unavailable(format!("the request deadline of {} ms passed", deadline.as_millis())))
     });
-    let (response, instance_id, organization, replayed, code) = match outcome {
-        Ok(done) => (done.response, Some(done.id), Some(done.organization), done.replayed, ""),
+    let (response, instance_id, organization, replayed, code, reason) = match outcome {
+        Ok(done) => (done.response, done.id, done.organization, done.replayed, None, None),
         Err(error) => {
             match &error {
                 ApiError::Unavailable(detail) => {
@@ -56,8 +68,13 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
                 ApiError::Internal(detail) => error!(requestId = %request_id, detail = %detail, "internal error"),
                 _ => {}
             }
+            // Why a 401 was refused: for the operator, never in the answer.
+            let reason = match &error {
+                ApiError::Unauthorized(reason) => Some(*reason),
+                _ => None,
+            };
             let code = error.code();
-            (error.into_response(&request_id), None, None, false, code)
+            (error.into_response(&request_id), None, None, false, Some(code), reason)
         }
     };
     info!(
@@ -66,6 +83,7 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
         path = %path,
         status = response.status().as_u16(),
         code,
+        reason,
         instanceId = instance_id,
         organization = organization.as_deref(),
         replayed,
@@ -77,20 +95,48 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
 
 struct Done {
     response: Response<Body>,
-    id: u64,
-    organization: String,
+    id: Option<u64>,
+    organization: Option<String>,
     replayed: bool,
+}
+
+impl Done {
+    /// An answer from the catalog: the same for every caller, so it may be
+    /// kept for a while by the caller (never by a shared cache).
+    fn catalog(body: Vec<u8>) -> Self {
+        let mut response = json_response(StatusCode::OK, body);
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=300"));
+        Done { response, id: None, organization: None, replayed: false }
+    }
+}
+
+/// The caller's credentials checked: the `Authorization` grammar, then the
+/// store (or the bounded cache).
+async fn authenticate(app: &App, request: &Request) -> Result<Principal, ApiError> {
+    let credentials = credentials(request)?;
+    app.auth.authenticate(&app.store, &credentials).await?.map_err(|r| ApiError::Unauthorized(r.reason()))
+}
+
+fn credentials(request: &Request) -> Result<Credentials, ApiError> {
+    let authorization =
+        request.headers().get(header::AUTHORIZATION).ok_or(ApiError::Unauthorized("no Authorization header"))?;
+    authorization
+        .to_str()
+        .ok()
+        .and_then(|v| Credentials::parse(v).ok())
+        .ok_or(ApiError::Unauthorized("malformed Authorization header"))
 }
 
 async fn create(app: &App, request: &Request) -> Result<Done, ApiError> {
     let (credentials, bytes) = precheck(request)?;
-    let principal = app.auth.authenticate(&app.store, &credentials).await?.ok_or(ApiError::Unauthorized)?;
+    let principal =
+        app.auth.authenticate(&app.store, &credentials).await?.map_err(|r| ApiError::Unauthorized(r.reason()))?;
     let (key, parsed) = parse_create(request, bytes, &app.catalog)?;
     let created = create_instance(app, &principal, &parsed, key.as_ref(), SystemTime::now()).await?;
     Ok(Done {
         response: created_response(created.body, created.replayed),
-        id: created.id.get(),
-        organization: principal.organization,
+        id: Some(created.id.get()),
+        organization: Some(principal.organization),
         replayed: created.replayed,
     })
 }
@@ -99,14 +145,11 @@ async fn create(app: &App, request: &Request) -> Result<Done, ApiError> {
 /// `Content-Type`, the body's size. Returns the credentials and the body.
 pub fn precheck(request: &Request) -> Result<(Credentials, &[u8]), ApiError> {
     let headers = request.headers();
-    let credentials = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| Credentials::parse(v).ok())
-        .ok_or(ApiError::Unauthorized)?;
+    let credentials = credentials(request)?;
     if let Some(content_type) = headers.get(header::CONTENT_TYPE) {
         if !is_json(content_type) {
-            return Err(ApiError::UnsupportedMediaType);
+            let received = String::from_utf8_lossy(content_type.as_bytes()).chars().take(100).collect();
+            return Err(ApiError::UnsupportedMediaType(received));
         }
     }
     let bytes: &[u8] = match request.body() {

@@ -64,9 +64,42 @@ enum Command {
     MigrateDates,
 }
 
+/// One JSON object on standard output, the reason also on standard error.
+fn fail(message: &str, code: i32) -> ! {
+    eprintln!("admin: {message}");
+    println!("{}", serde_json::json!({"error": message}));
+    std::process::exit(code);
+}
+
 #[tokio::main]
 async fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version print as usual.
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            let text = e.render().to_string();
+            eprintln!("{text}");
+            // The sentence before the usage lines, on one line.
+            let lines: Vec<&str> =
+                text.lines().take_while(|l| !l.trim().is_empty() && !l.starts_with("Usage:")).map(str::trim).collect();
+            fail(lines.join(" ").trim_start_matches("error: "), 2)
+        }
+    };
+    // Without an endpoint, the SDK talks to AWS itself, with whatever
+    // credentials this shell has: say so, since a local server was likelier meant.
+    let endpoint = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_KMS"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|v| !v.is_empty()));
+    if endpoint.is_none() {
+        eprintln!(
+            "admin: no AWS_ENDPOINT_URL is set, so this talks to AWS itself (your account, region {}). \
+             For the local server of `make run`, first run: . .run/make-run/env",
+            std::env::var("AWS_REGION")
+                .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+                .unwrap_or_else(|_| "unset".into())
+        );
+    }
     let settings = Settings::from_env();
     let sdk = load_sdk_config().await;
     let admin = Admin {
@@ -86,11 +119,6 @@ async fn main() {
     };
     match result {
         Ok(value) => println!("{value}"),
-        Err(e) => {
-            let code = if matches!(e, AdminError::Usage(_)) { 2 } else { 1 };
-            eprintln!("admin: {e}");
-            println!("{}", serde_json::json!({"error": e.to_string()}));
-            std::process::exit(code);
-        }
+        Err(e) => fail(&e.to_string(), if matches!(e, AdminError::Usage(_)) { 2 } else { 1 }),
     }
 }

@@ -35,7 +35,7 @@ pub struct ElementInfo {
 }
 
 /// How a configuration value is checked and normalized.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "lowercase")]
 pub enum EntryType {
     String,
@@ -52,6 +52,8 @@ pub enum EntryType {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConfigEntry {
     pub key: String,
+    /// What a form shows for it (`GET /elements/{key}`).
+    pub name: String,
     #[serde(rename = "type")]
     pub entry_type: EntryType,
     pub required: bool,
@@ -158,6 +160,15 @@ impl Catalog {
         self.elements.iter().find(|e| e.info.id == id)
     }
 
+    /// An element by its key, or by its id when `key_or_id` is a number (as
+    /// the platform's `/elements/{keyOrId}` reads it).
+    pub fn by_key_or_id(&self, key_or_id: &str) -> Option<&Element> {
+        match key_or_id.parse::<u64>() {
+            Ok(id) => self.by_id(id),
+            Err(_) => self.by_key(key_or_id),
+        }
+    }
+
     pub fn keys(&self) -> Vec<&str> {
         self.elements.iter().map(|e| e.info.key.as_str()).collect()
     }
@@ -193,7 +204,7 @@ mod tests {
             r#""elements": [{"element": {"id": 7, "name": "Zen", "key": "zen", "description": "d", "image": "i",
               "active": true, "deleted": false, "typeOauth": false, "trialAccount": false,
               "configDescription": "c", "signupURL": "u"},
-              "configuration": [{"key": "zen.token", "type": "string", "required": true, "secret": true, "description": "t"}]},"#,
+              "configuration": [{"key": "zen.token", "name": "Token", "type": "string", "required": true, "secret": true, "description": "t"}]},"#,
             1,
         );
         let catalog = Catalog::from_json(&text).unwrap();

@@ -51,15 +51,21 @@ pub struct UnknownEntry {
     pub suggestion: Option<String>,
 }
 
+/// A value that is not of its type, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvalidEntry {
+    pub key: String,
+    pub problem: String,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConfigurationError {
     /// `configuration` is there but not a JSON object.
     NotAnObject,
-    /// Required entries missing or blank, and entries the element does not
-    /// know, each listed in full (missing in catalog order).
-    Entries { missing: Vec<String>, unknown: Vec<UnknownEntry> },
-    /// A known entry whose value is not of its type.
-    Invalid { key: String, problem: String },
+    /// Every entry in error, each list in full: required entries missing or
+    /// blank (catalog order), entries the element does not know, and known
+    /// entries whose value is not of their type (catalog order).
+    Entries { missing: Vec<String>, unknown: Vec<UnknownEntry>, invalid: Vec<InvalidEntry> },
 }
 
 impl Configuration {
@@ -81,14 +87,12 @@ impl Configuration {
 
         let mut missing = Vec::new();
         let mut values = Vec::new();
-        let mut first_invalid = None;
+        let mut invalid = Vec::new();
         for entry in &element.entries {
             match given.get(&entry.key).filter(|v| !is_blank(v)) {
                 Some(v) => match check(entry, v) {
                     Ok(text) => values.push(ConfigValue { key: entry.key.clone(), value: wrap(entry, text) }),
-                    Err(problem) => {
-                        first_invalid.get_or_insert(ConfigurationError::Invalid { key: entry.key.clone(), problem });
-                    }
+                    Err(problem) => invalid.push(InvalidEntry { key: entry.key.clone(), problem }),
                 },
                 None if entry.required => missing.push(entry.key.clone()),
                 None => {
@@ -98,11 +102,8 @@ impl Configuration {
                 }
             }
         }
-        if !missing.is_empty() || !unknown.is_empty() {
-            return Err(ConfigurationError::Entries { missing, unknown });
-        }
-        if let Some(invalid) = first_invalid {
-            return Err(invalid);
+        if !missing.is_empty() || !unknown.is_empty() || !invalid.is_empty() {
+            return Err(ConfigurationError::Entries { missing, unknown, invalid });
         }
         Ok(Configuration { values })
     }
@@ -238,7 +239,8 @@ mod tests {
             err,
             ConfigurationError::Entries {
                 missing: vec!["jira.username".into(), "jira.password".into()],
-                unknown: vec![]
+                unknown: vec![],
+                invalid: vec![]
             }
         );
         let err = Configuration::parse(&jira(), None).unwrap_err();
@@ -259,7 +261,7 @@ mod tests {
         v["jira.pasword"] = json!("x");
         v["colour"] = json!("x");
         let err = parse(v).unwrap_err();
-        let ConfigurationError::Entries { missing, unknown } = err else { panic!() };
+        let ConfigurationError::Entries { missing, unknown, .. } = err else { panic!() };
         assert!(missing.is_empty());
         assert_eq!(unknown[0], UnknownEntry { key: "colour".into(), suggestion: None });
         assert_eq!(unknown[1], UnknownEntry { key: "jira.pasword".into(), suggestion: Some("jira.password".into()) });
@@ -305,11 +307,32 @@ mod tests {
             let mut v = good();
             v[key] = bad;
             match parse(v) {
-                Err(ConfigurationError::Invalid { key: k, .. }) => assert_eq!(k, key),
+                Err(ConfigurationError::Entries { missing, unknown, invalid }) => {
+                    assert!(missing.is_empty() && unknown.is_empty());
+                    assert_eq!(invalid.iter().map(|i| i.key.as_str()).collect::<Vec<_>>(), [key]);
+                }
                 other => panic!("{key}: {other:?}"),
             }
         }
         assert_eq!(Configuration::parse(&jira(), Some(&json!([1]))).unwrap_err(), ConfigurationError::NotAnObject);
+    }
+
+    #[test]
+    fn every_invalid_value_is_named_at_once_beside_missing_and_unknown_entries() {
+        let mut v = good();
+        v["jira.api.url"] = json!("http://x.atlassian.net");
+        v["event.vendor.type"] = json!("carrier-pigeon");
+        v["event.notification.enabled"] = json!("yes");
+        v.as_object_mut().unwrap().remove("jira.username");
+        v["colour"] = json!("blue");
+        let Err(ConfigurationError::Entries { missing, unknown, invalid }) = parse(v) else { panic!() };
+        assert_eq!(missing, ["jira.username"]);
+        assert_eq!(unknown.iter().map(|u| u.key.as_str()).collect::<Vec<_>>(), ["colour"]);
+        let keys: Vec<&str> = invalid.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys.len(), 3, "{keys:?}");
+        for key in ["jira.api.url", "event.vendor.type", "event.notification.enabled"] {
+            assert!(keys.contains(&key), "{key} in {keys:?}");
+        }
     }
 
     #[test]
@@ -396,8 +419,8 @@ mod tests {
                         prop_assert_eq!(check(entry, &Value::String(text.to_owned())), Ok(text.to_owned()));
                     }
                 }
-                Err(ConfigurationError::Entries { missing, unknown }) => {
-                    prop_assert!(!missing.is_empty() || !unknown.is_empty());
+                Err(ConfigurationError::Entries { missing, unknown, invalid }) => {
+                    prop_assert!(!missing.is_empty() || !unknown.is_empty() || !invalid.is_empty());
                     for key in &missing {
                         prop_assert!(element.entry(key).is_some_and(|e| e.required));
                         prop_assert!(given.get(key).is_none_or(is_blank), "{key} was given");
@@ -405,12 +428,20 @@ mod tests {
                     for u in &unknown {
                         prop_assert!(element.entry(&u.key).is_none() && given.contains_key(&u.key));
                     }
-                }
-                Err(ConfigurationError::Invalid { key, .. }) => {
-                    let entry = element.entry(&key).expect("an invalid entry is a catalog entry");
-                    let value = given.get(&key).expect("it was given");
-                    prop_assert!(!is_blank(value));
-                    prop_assert!(check(entry, value).is_err());
+                    for i in &invalid {
+                        let entry = element.entry(&i.key).expect("an invalid entry is a catalog entry");
+                        let value = given.get(&i.key).expect("it was given");
+                        prop_assert!(!is_blank(value));
+                        prop_assert!(check(entry, value).is_err());
+                    }
+                    // Every given, non-blank catalog entry whose value fails its check is named.
+                    for (key, value) in &given {
+                        if let Some(entry) = element.entry(key) {
+                            if !is_blank(value) && check(entry, value).is_err() {
+                                prop_assert!(invalid.iter().any(|i| &i.key == key), "{key} not named");
+                            }
+                        }
+                    }
                 }
                 Err(ConfigurationError::NotAnObject) => prop_assert!(false, "it was an object"),
             }

@@ -5,7 +5,7 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use super::catalog::{Catalog, Element};
-use super::configuration::{Configuration, ConfigurationError};
+use super::configuration::{Configuration, ConfigurationError, InvalidEntry, UnknownEntry};
 use super::suggest::closest;
 
 pub const MAX_NAME_CHARS: usize = 255;
@@ -19,15 +19,15 @@ pub struct InstanceName(String);
 impl InstanceName {
     pub fn parse(v: Option<&Value>) -> Result<Self, String> {
         let s = match v {
-            None | Some(Value::Null) => return Err("name is required".into()),
+            None | Some(Value::Null) => return Err("is required".into()),
             Some(Value::String(s)) => s.trim(),
-            Some(_) => return Err("name must be a string".into()),
+            Some(_) => return Err("must be a string".into()),
         };
         if s.is_empty() {
-            return Err("name must not be blank".into());
+            return Err("must not be blank".into());
         }
         if s.chars().count() > MAX_NAME_CHARS {
-            return Err(format!("name must be at most {MAX_NAME_CHARS} characters"));
+            return Err(format!("must be at most {MAX_NAME_CHARS} characters"));
         }
         Ok(InstanceName(s.to_owned()))
     }
@@ -48,25 +48,25 @@ impl Tags {
         let items = match v {
             None | Some(Value::Null) => return Ok(Tags::default()),
             Some(Value::Array(items)) => items,
-            Some(_) => return Err("tags must be an array of strings".into()),
+            Some(_) => return Err("must be an array of strings".into()),
         };
         if items.len() > MAX_TAGS {
-            return Err(format!("at most {MAX_TAGS} tags are allowed, {} were given", items.len()));
+            return Err(format!("must be at most {MAX_TAGS}, {} were given", items.len()));
         }
         let mut tags: Vec<String> = Vec::with_capacity(items.len());
         for item in items {
             let Value::String(s) = item else {
-                return Err("tags must be an array of strings".into());
+                return Err("must be an array of strings".into());
             };
             let t = s.trim();
             if t.is_empty() {
-                return Err("tags must not be blank".into());
+                return Err("must not be blank".into());
             }
             if t.chars().count() > MAX_TAG_CHARS {
-                return Err(format!("each tag must be at most {MAX_TAG_CHARS} characters"));
+                return Err(format!("must each be at most {MAX_TAG_CHARS} characters"));
             }
             if tags.iter().any(|seen| seen == t) {
-                return Err(format!("tag {t:?} is given twice; tags must be distinct"));
+                return Err(format!("must be distinct; {t:?} is given twice"));
             }
             tags.push(t.to_owned());
         }
@@ -89,31 +89,72 @@ pub struct CreateInstance<'c> {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum RequestError {
-    /// The body is JSON but not an object, or a field has the wrong shape.
+    /// The body is JSON but not an object, or `element` has the wrong shape.
     Invalid(String),
     UnknownElement {
         given: String,
         known: Vec<String>,
         suggestion: Option<String>,
     },
-    Configuration(ConfigurationError),
-    Name(String),
-    Tags(String),
+    /// Every field in error, all named in one answer.
+    Fields(FieldErrors),
 }
 
+/// What is wrong with the fields after the element: configuration entries
+/// missing, unknown or of the wrong type, and the name and tags.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FieldErrors {
+    /// Required configuration entries missing or blank, in catalog order.
+    pub missing: Vec<String>,
+    /// Configuration entries the element does not know.
+    pub unknown: Vec<UnknownEntry>,
+    /// Values that are not of their type: configuration entries by key (in
+    /// catalog order), then `configuration` itself, `name`, `tags`.
+    pub invalid: Vec<InvalidEntry>,
+}
+
+impl FieldErrors {
+    fn is_empty(&self) -> bool {
+        self.missing.is_empty() && self.unknown.is_empty() && self.invalid.is_empty()
+    }
+}
+
+/// The names `FieldErrors::invalid` uses for the top-level fields.
+pub const CONFIGURATION: &str = "configuration";
+pub const NAME: &str = "name";
+pub const TAGS: &str = "tags";
+
 impl<'c> CreateInstance<'c> {
-    /// Checks in this order: element, configuration, name, tags; the first
-    /// field in error is reported (configuration errors list every entry).
+    /// The element first (the other fields are read against it); then the
+    /// configuration, the name and the tags, every field in error named in
+    /// one [`RequestError::Fields`].
     pub fn parse(body: &Value, catalog: &'c Catalog) -> Result<Self, RequestError> {
         let Value::Object(body) = body else {
             return Err(RequestError::Invalid("the body must be a JSON object".into()));
         };
         let element = element(body.get("element"), catalog)?;
-        let configuration =
-            Configuration::parse(element, body.get("configuration")).map_err(RequestError::Configuration)?;
-        let name = InstanceName::parse(body.get("name")).map_err(RequestError::Name)?;
-        let tags = Tags::parse(body.get("tags")).map_err(RequestError::Tags)?;
-        Ok(CreateInstance { element, name, tags, configuration })
+        let mut errors = FieldErrors::default();
+        let configuration = match Configuration::parse(element, body.get("configuration")) {
+            Ok(configuration) => Some(configuration),
+            Err(ConfigurationError::NotAnObject) => {
+                let problem = "must be an object of entry names to values".to_owned();
+                errors.invalid.push(InvalidEntry { key: CONFIGURATION.into(), problem });
+                None
+            }
+            Err(ConfigurationError::Entries { missing, unknown, invalid }) => {
+                errors = FieldErrors { missing, unknown, invalid };
+                None
+            }
+        };
+        let mut field = |key: &str, problem: String| errors.invalid.push(InvalidEntry { key: key.into(), problem });
+        let name = InstanceName::parse(body.get("name")).map_err(|p| field(NAME, p)).ok();
+        let tags = Tags::parse(body.get("tags")).map_err(|p| field(TAGS, p)).ok();
+        match (configuration, name, tags) {
+            (Some(configuration), Some(name), Some(tags)) if errors.is_empty() => {
+                Ok(CreateInstance { element, name, tags, configuration })
+            }
+            _ => Err(RequestError::Fields(errors)),
+        }
     }
 
     /// SHA-256 of the request's meaning (not its bytes): what an
@@ -340,13 +381,13 @@ mod tests {
                     }
                     prop_assert_eq!(CreateInstance::parse(&body, &c).unwrap().fingerprint(), r.fingerprint());
                 }
-                Err(RequestError::Name(_)) => {
+                Err(RequestError::Fields(errors)) => {
+                    let named = |key: &str| errors.invalid.iter().any(|i| i.key == key);
                     let name = body.get("name").and_then(Value::as_str).map(str::trim);
-                    prop_assert!(name.is_none_or(|n| n.is_empty() || n.chars().count() > MAX_NAME_CHARS), "{name:?}");
-                }
-                Err(RequestError::Tags(_)) => {
+                    let name_ok = name.is_some_and(|n| !n.is_empty() && n.chars().count() <= MAX_NAME_CHARS);
+                    prop_assert_eq!(named(NAME), !name_ok, "name {:?}", name);
                     let tags = body.get("tags").cloned().unwrap_or(Value::Null);
-                    let ok = tags.is_null() || tags.as_array().is_some_and(|t| {
+                    let tags_ok = tags.is_null() || tags.as_array().is_some_and(|t| {
                         let strings: Vec<&str> = t.iter().filter_map(Value::as_str).map(str::trim).collect();
                         let mut distinct = strings.clone();
                         distinct.sort_unstable();
@@ -354,12 +395,16 @@ mod tests {
                         strings.len() == t.len() && distinct.len() == t.len() && t.len() <= MAX_TAGS
                             && strings.iter().all(|s| !s.is_empty() && s.chars().count() <= MAX_TAG_CHARS)
                     });
-                    prop_assert!(!ok, "refused tags {tags}");
+                    prop_assert_eq!(named(TAGS), !tags_ok, "tags {}", tags);
+                    let password_given = body["configuration"]["jira.password"].is_string();
+                    prop_assert_eq!(errors.missing.is_empty() && !named("jira.password"), password_given);
                 }
                 Err(RequestError::UnknownElement { given, .. }) => {
                     prop_assert!(c.by_key(given.trim()).is_none());
                 }
-                Err(RequestError::Configuration(_)) | Err(RequestError::Invalid(_)) => {}
+                Err(RequestError::Invalid(_)) => {
+                    prop_assert!(!body.get("element").is_some_and(Value::is_object), "{}", body);
+                }
             }
         }
 
@@ -376,7 +421,7 @@ mod tests {
                 prop_assert_eq!(r.name.as_str(), name.trim());
                 prop_assert_eq!(r.tags.as_slice(), &tags[..]);
             } else {
-                prop_assert!(matches!(r, Err(RequestError::Name(_))));
+                prop_assert!(matches!(r, Err(RequestError::Fields(f)) if f.invalid.iter().map(|i| i.key.as_str()).eq([NAME])));
             }
         }
     }
