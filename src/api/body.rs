@@ -1,51 +1,9 @@
-//! The bodies of the 200 answers: the documented create answer, and the
-//! catalog's elements.
+//! The bodies of the catalog's answers (`GET /elements`). An instance's
+//! representation is the domain's (`domain::representation`).
 
 use serde::Serialize;
 
 use crate::domain::catalog::{ConfigEntry, Element, ElementInfo, EntryType};
-use crate::domain::token::Token;
-use crate::store::InstanceRecord;
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct InstanceBody<'a> {
-    id: u64,
-    name: &'a str,
-    token: &'a str,
-    element: &'a ElementInfo,
-    provision_interactions: [(); 0],
-    valid: bool,
-    disabled: bool,
-    max_cache_size: u64,
-    cache_time_to_live: u64,
-    caching_enabled: bool,
-    tags: &'a [String],
-    created_date: &'a str,
-    updated_date: &'a str,
-}
-
-/// The response to a create: every key of the documented sample, plus
-/// `tags`, `createdDate` and `updatedDate`.
-pub fn instance_json(record: &InstanceRecord, element: &ElementInfo, token: &Token) -> Vec<u8> {
-    let body = InstanceBody {
-        id: record.id.get(),
-        name: &record.name,
-        token: token.expose(),
-        element,
-        provision_interactions: [],
-        valid: record.valid,
-        disabled: record.disabled,
-        max_cache_size: record.max_cache_size,
-        cache_time_to_live: record.cache_time_to_live,
-        caching_enabled: record.caching_enabled,
-        tags: &record.tags,
-        created_date: &record.created_date,
-        updated_date: &record.updated_date,
-    };
-    // Serializing plain strings, numbers and booleans cannot fail.
-    serde_json::to_vec(&body).unwrap_or_default()
-}
 
 /// An element as `GET /elements` answers it: the fields the create's answer
 /// shows, then its configuration entries, so that a client can build its

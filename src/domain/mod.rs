@@ -5,6 +5,8 @@ pub mod catalog;
 pub mod configuration;
 pub mod credentials;
 pub mod idempotency;
+pub mod instance;
+pub mod representation;
 pub mod request;
 pub mod secret;
 mod suggest;

@@ -5,16 +5,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use subtle::ConstantTimeEq;
 
-use crate::api::body::instance_json;
-pub use crate::domain::time::iso8601;
-
 use crate::app::App;
 use crate::domain::configuration::ConfigText;
 use crate::domain::idempotency::IdempotencyKey;
+use crate::domain::instance::{InstanceRecord, Principal};
+use crate::domain::representation::instance_json;
 use crate::domain::request::CreateInstance;
+use crate::domain::time::iso8601;
 use crate::domain::token::{InstanceId, Token};
 use crate::seal::{aad, DataKey, SealError};
-use crate::store::{InstanceRecord, Principal, PutOutcome, ReplayRecord, StoreError};
+use crate::store::{PutOutcome, ReplayRecord, StoreError};
 
 /// How long an `Idempotency-Key` replays its first response.
 pub const REPLAY_WINDOW: Duration = Duration::from_secs(24 * 3600);

@@ -1,0 +1,8 @@
+//! The use cases, one file each, over the narrow store calls each needs.
+//! They speak the domain's types and render answers through
+//! `domain::representation`; nothing here knows HTTP.
+
+pub mod create;
+
+pub use crate::domain::time::iso8601;
+pub use create::{create_instance, draft, CreateError, Created, Draft, REPLAY_WINDOW};

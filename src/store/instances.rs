@@ -1,0 +1,246 @@
+//! Instance items: the create's one write (alone, or in one transaction with
+//! its idempotency record), reads by id and by token, the organization's
+//! index.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+
+use super::idempotency::replay_item;
+use super::{b, bug, failed, item, n, s, Item, Reader, ReplayRecord, Store, StoreError, GSI1, TTL_ATTRIBUTE};
+use crate::domain::instance::InstanceRecord;
+use crate::domain::secret::SecretDigest;
+use crate::domain::token::{InstanceId, Token};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutOutcome {
+    Created,
+    /// An instance with this id exists: draw another id.
+    IdTaken,
+    /// The idempotency record exists (and has not expired).
+    KeyTaken,
+    /// Another transaction on the same idempotency record is in flight.
+    KeyBusy,
+}
+
+impl Store {
+    /// One conditional `PutItem`: the floor of a create. When the condition
+    /// fails on an item that carries this record's token digest, the item is
+    /// this very write, committed by an attempt whose answer was lost and
+    /// retried by the SDK: that is a success, not a collision (which would
+    /// otherwise leave an orphan instance behind).
+    pub async fn put_instance(&self, record: &InstanceRecord) -> Result<PutOutcome, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(instance_item(record)))
+            .condition_expression("attribute_not_exists(PK)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(PutOutcome::Created),
+            Err(e) => match e.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(c)) => Ok(collision(record, c.item())),
+                _ => Err(failed("PutItem", e)),
+            },
+        }
+    }
+
+    /// One `TransactWriteItems` of the instance and its idempotency record:
+    /// both or neither. An expired record (TTL deletion is lazy) may be
+    /// replaced. As with [`Store::put_instance`], finding our own instance
+    /// means an earlier attempt of this very transaction committed.
+    pub async fn put_instance_with_replay(
+        &self,
+        record: &InstanceRecord,
+        replay: &ReplayRecord,
+        now_epoch: i64,
+    ) -> Result<PutOutcome, StoreError> {
+        let instance = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(instance_item(record)))
+            .condition_expression("attribute_not_exists(PK)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(bug)?;
+        let idempotency = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(replay_item(replay)))
+            .condition_expression("attribute_not_exists(PK) OR #ttl < :now")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", n(now_epoch))
+            .build()
+            .map_err(bug)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(instance).build())
+            .transact_items(TransactWriteItem::builder().put(idempotency).build())
+            .send()
+            .await;
+        let e = match result {
+            Ok(_) => return Ok(PutOutcome::Created),
+            Err(e) => e,
+        };
+        let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = e.as_service_error() else {
+            return Err(failed("TransactWriteItems", e));
+        };
+        let reasons = cancelled.cancellation_reasons();
+        let code = |i: usize| reasons.get(i).and_then(|r| r.code());
+        match (code(0), code(1)) {
+            (Some("ConditionalCheckFailed"), _) if collision(record, reasons[0].item()) == PutOutcome::Created => {
+                Ok(PutOutcome::Created)
+            }
+            (_, Some("ConditionalCheckFailed")) => Ok(PutOutcome::KeyTaken),
+            (Some("ConditionalCheckFailed"), _) => Ok(PutOutcome::IdTaken),
+            (_, Some("TransactionConflict")) => Ok(PutOutcome::KeyBusy),
+            _ => Err(failed("TransactWriteItems", e)),
+        }
+    }
+
+    /// An instance by id, read strongly consistently.
+    pub async fn get_instance(&self, id: InstanceId) -> Result<Option<InstanceRecord>, StoreError> {
+        let pk = instance_pk(id);
+        let item = self.get_consistent(&pk, "INSTANCE").await?;
+        item.map(|item| read_instance(&pk, &item)).transpose()
+    }
+
+    /// The instance an `Element <token>` belongs to: one strongly consistent
+    /// read (the token carries the id), then a constant-time comparison of
+    /// the token's digest with the stored one.
+    pub async fn instance_by_token(&self, token: &Token) -> Result<Option<InstanceRecord>, StoreError> {
+        let Some(id) = token.instance_id() else {
+            return Ok(None);
+        };
+        let found = self.get_instance(id).await?;
+        Ok(found.filter(|r| r.token_digest.ct_eq(&token.digest())))
+    }
+
+    /// An organization's instances, oldest first (through `GSI1`, eventually
+    /// consistent).
+    pub async fn list_instances(&self, organization: &str) -> Result<Vec<InstanceRecord>, StoreError> {
+        let items: Vec<Item> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("GSI1PK = :pk AND begins_with(GSI1SK, :sk)")
+            .expression_attribute_values(":pk", s(format!("ORG#{organization}")))
+            .expression_attribute_values(":sk", s("INSTANCE#"))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| failed("Query", e))?;
+        items
+            .iter()
+            .map(|item| {
+                let pk = item.get("PK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                read_instance(&pk, item)
+            })
+            .collect()
+    }
+}
+
+/// What a failed `attribute_not_exists(PK)` on an instance means, given the
+/// item that is there.
+fn collision(record: &InstanceRecord, existing: Option<&Item>) -> PutOutcome {
+    let ours = existing
+        .and_then(|item| item.get("tokenDigest"))
+        .and_then(|v| v.as_b().ok())
+        .and_then(|b| SecretDigest::from_slice(b.as_ref()))
+        .is_some_and(|d| d.ct_eq(&record.token_digest));
+    if ours {
+        PutOutcome::Created
+    } else {
+        PutOutcome::IdTaken
+    }
+}
+
+fn instance_pk(id: InstanceId) -> String {
+    format!("INSTANCE#{id}")
+}
+
+/// The organization index's sort key: creation time (fixed width, so string
+/// order is time order), then the id.
+pub(super) fn gsi1_sk(created_date: &str, id: InstanceId) -> String {
+    format!("INSTANCE#{created_date}#{id}")
+}
+
+fn instance_item(r: &InstanceRecord) -> Item {
+    let configuration = r.configuration.iter().map(|(k, v)| (k.clone(), s(v))).collect();
+    let secrets = r.secrets.iter().map(|(k, v)| (k.clone(), b(v))).collect();
+    item([
+        ("PK", s(instance_pk(r.id))),
+        ("SK", s("INSTANCE")),
+        ("GSI1PK", s(format!("ORG#{}", r.organization))),
+        ("GSI1SK", s(gsi1_sk(&r.created_date, r.id))),
+        ("id", n(r.id.get())),
+        ("organization", s(&r.organization)),
+        ("user", s(&r.user)),
+        ("name", s(&r.name)),
+        ("tags", AttributeValue::L(r.tags.iter().map(s).collect())),
+        ("elementKey", s(&r.element_key)),
+        ("elementId", n(r.element_id)),
+        ("configuration", AttributeValue::M(configuration)),
+        ("secrets", AttributeValue::M(secrets)),
+        ("sealedDataKey", b(&r.sealed_data_key)),
+        ("tokenDigest", b(&r.token_digest.0)),
+        ("createdDate", s(&r.created_date)),
+        ("updatedDate", s(&r.updated_date)),
+        ("valid", AttributeValue::Bool(r.valid)),
+        ("disabled", AttributeValue::Bool(r.disabled)),
+        ("cachingEnabled", AttributeValue::Bool(r.caching_enabled)),
+        ("maxCacheSize", n(r.max_cache_size)),
+        ("cacheTimeToLive", n(r.cache_time_to_live)),
+    ])
+}
+
+fn read_instance(pk: &str, item: &Item) -> Result<InstanceRecord, StoreError> {
+    let r = Reader::new(pk, item);
+    let map = |name: &str| -> Result<&HashMap<String, AttributeValue>, StoreError> {
+        r.get(name)?.as_m().map_err(|_| r.corrupt(name))
+    };
+    let mut configuration: Vec<(String, String)> = map("configuration")?
+        .iter()
+        .map(|(k, v)| v.as_s().map(|v| (k.clone(), v.clone())).map_err(|_| r.corrupt("configuration")))
+        .collect::<Result<_, _>>()?;
+    configuration.sort();
+    let mut secrets: Vec<(String, Vec<u8>)> = map("secrets")?
+        .iter()
+        .map(|(k, v)| v.as_b().map(|v| (k.clone(), v.as_ref().to_vec())).map_err(|_| r.corrupt("secrets")))
+        .collect::<Result<_, _>>()?;
+    secrets.sort();
+    let tags = r
+        .get("tags")?
+        .as_l()
+        .map_err(|_| r.corrupt("tags"))?
+        .iter()
+        .map(|t| t.as_s().cloned().map_err(|_| r.corrupt("tags")))
+        .collect::<Result<_, _>>()?;
+    Ok(InstanceRecord {
+        id: r.id("id")?,
+        organization: r.s("organization")?,
+        user: r.s("user")?,
+        name: r.s("name")?,
+        tags,
+        element_key: r.s("elementKey")?,
+        element_id: r.n("elementId")?,
+        configuration,
+        secrets,
+        sealed_data_key: r.b("sealedDataKey")?,
+        token_digest: r.digest("tokenDigest")?,
+        created_date: r.stamp("createdDate")?,
+        updated_date: r.stamp("updatedDate")?,
+        valid: r.bool("valid")?,
+        disabled: r.bool("disabled")?,
+        caching_enabled: r.bool("cachingEnabled")?,
+        max_cache_size: r.n("maxCacheSize")?,
+        cache_time_to_live: r.n("cacheTimeToLive")?,
+    })
+}

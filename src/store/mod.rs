@@ -1,0 +1,229 @@
+//! Every DynamoDB call of the service, and the item layout. Nothing else in
+//! the crate builds an `AttributeValue`. One file a concern: `instances`,
+//! `idempotency`, `credentials` (organizations, users, authentication),
+//! `setup` (table creation, migrations); this one holds the client, the
+//! errors and the helpers they share.
+//!
+//! One table (`TABLE_NAME`), keys `PK` (S) and `SK` (S), one global secondary
+//! index `GSI1` (`GSI1PK`, `GSI1SK`, all attributes), TTL attribute
+//! `expiresAt` (epoch seconds). Timestamps are ISO 8601 UTC with exactly three
+//! digits of milliseconds, so that `GSI1SK` sorts in time order; items written
+//! before the width was fixed read as the same instant and are rewritten by
+//! [`Store::migrate_timestamps`] (`admin migrate-dates`).
+//!
+//! | item | PK | SK | other attributes |
+//! |---|---|---|---|
+//! | instance | `INSTANCE#<id>` | `INSTANCE` | `GSI1PK`=`ORG#<org>`, `GSI1SK`=`INSTANCE#<createdDate>#<id>`, `id` N, `organization`, `user`, `name`, `tags` L, `elementKey`, `elementId` N, `configuration` M (non-secret values, S), `secrets` M (sealed values, B), `sealedDataKey` B, `tokenDigest` B, `createdDate`, `updatedDate`, `valid`, `disabled`, `cachingEnabled` BOOL, `maxCacheSize`, `cacheTimeToLive` N |
+//! | idempotency record | `IDEMPOTENCY#<org>#<sha256(key) hex>` | `IDEMPOTENCY` | `instanceId` N, `sealedDataKey` B, `sealedResponse` B (the first response and the request's fingerprint, sealed), `createdDate`, `expiresAt` N (created + 24 h; TTL) |
+//! | organization | `ORG#<org>` | `ORG` | `organization`, `secretDigest` B, `createdDate` |
+//! | organization secret | `ORGSECRET#<sha256 hex>` | `ORGSECRET` | `organization`, `secretDigest` B |
+//! | user | `ORG#<org>` | `USER#<email>` | `email`, `secretDigest` B, `enabled` BOOL, `createdDate` |
+//! | user secret | `USERSECRET#<sha256 hex>` | `USERSECRET` | `organization`, `email`, `secretDigest` B, `enabled` BOOL |
+//!
+//! Access patterns: create an instance (one conditional `PutItem`; with an
+//! idempotency key, one `TransactWriteItems` of the instance and its record);
+//! get an instance or resolve a token (one strongly consistent `GetItem`: the
+//! token carries the id); list an organization's instances (`GSI1`, newest
+//! last); authenticate (one strongly consistent `BatchGetItem` of the two
+//! secret items). Every put of a new item is conditional on
+//! `attribute_not_exists(PK)`: nothing is ever overwritten.
+
+mod credentials;
+mod idempotency;
+mod instances;
+mod setup;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+
+pub use crate::domain::instance::{InstanceRecord, Principal};
+pub use credentials::{AdminOutcome, Refusal, UserState};
+pub use idempotency::ReplayRecord;
+pub use instances::PutOutcome;
+
+use crate::domain::secret::SecretDigest;
+use crate::domain::token::InstanceId;
+use crate::sdk::{describe_error, is_transient, Deferred};
+
+type Item = HashMap<String, AttributeValue>;
+
+pub const GSI1: &str = "GSI1";
+pub const TTL_ATTRIBUTE: &str = "expiresAt";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Throttled, unreachable, timed out or failing with a 5xx after the
+    /// SDK's retries: may succeed later.
+    #[error("DynamoDB {operation} failed: {detail}")]
+    Unavailable { operation: &'static str, detail: String },
+    /// Refused by DynamoDB for good (no such table, access denied, a request
+    /// it finds invalid): retrying changes nothing.
+    #[error("DynamoDB refused {operation}: {detail}")]
+    Refused { operation: &'static str, detail: String },
+    /// An item that does not have the layout above: a bug or a hand edit.
+    #[error("item {pk} is not as documented: {detail}")]
+    Corrupt { pk: String, detail: String },
+    /// A request that could not be built: a bug.
+    #[error("a DynamoDB request could not be built: {0}")]
+    Bug(String),
+}
+
+impl StoreError {
+    /// Whether retrying later may succeed (the API answers `503` then, `500` otherwise).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable { .. })
+    }
+}
+
+pub struct Store {
+    client: Deferred<Client>,
+    table: String,
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Store { client: Deferred::ready(client), table: table.into() }
+    }
+
+    /// A store whose client is built on its first call.
+    pub fn deferred(client: Deferred<Client>, table: impl Into<String>) -> Self {
+        Store { client, table: table.into() }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    async fn get_consistent(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| failed("GetItem", e))?;
+        Ok(out.item)
+    }
+
+    fn put_new(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(bug)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn delete(&self, pk: &str, sk: &str) -> Result<TransactWriteItem, StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .condition_expression("attribute_exists(PK)")
+            .build()
+            .map_err(bug)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// Runs a transaction; returns the cancellation reasons (empty when it
+    /// committed), one per item, "None" for items that were not the cause.
+    async fn transact(
+        &self,
+        operation: &'static str,
+        writes: Vec<TransactWriteItem>,
+    ) -> Result<Vec<String>, StoreError> {
+        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
+            Ok(_) => Ok(Vec::new()),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c))
+                    if c.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed")) =>
+                {
+                    Ok(c.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_owned()).collect())
+                }
+                _ => Err(failed(operation, e)),
+            },
+        }
+    }
+}
+
+struct Reader<'a> {
+    pk: &'a str,
+    item: &'a Item,
+}
+
+impl<'a> Reader<'a> {
+    fn new(pk: &'a str, item: &'a Item) -> Self {
+        Reader { pk, item }
+    }
+    fn corrupt(&self, attribute: &str) -> StoreError {
+        StoreError::Corrupt { pk: self.pk.to_owned(), detail: format!("attribute {attribute} is missing or mistyped") }
+    }
+    fn get(&self, name: &str) -> Result<&'a AttributeValue, StoreError> {
+        self.item.get(name).ok_or_else(|| self.corrupt(name))
+    }
+    fn s(&self, name: &str) -> Result<String, StoreError> {
+        self.get(name)?.as_s().cloned().map_err(|_| self.corrupt(name))
+    }
+    fn n<T: std::str::FromStr>(&self, name: &str) -> Result<T, StoreError> {
+        self.get(name)?.as_n().ok().and_then(|v| v.parse().ok()).ok_or_else(|| self.corrupt(name))
+    }
+    fn b(&self, name: &str) -> Result<Vec<u8>, StoreError> {
+        self.get(name)?.as_b().map(|v| v.as_ref().to_vec()).map_err(|_| self.corrupt(name))
+    }
+    fn bool(&self, name: &str) -> Result<bool, StoreError> {
+        self.get(name)?.as_bool().copied().map_err(|_| self.corrupt(name))
+    }
+    fn id(&self, name: &str) -> Result<InstanceId, StoreError> {
+        InstanceId::new(self.n(name)?).ok_or_else(|| self.corrupt(name))
+    }
+    /// A timestamp in the three-digit form, whatever width it was stored in.
+    fn stamp(&self, name: &str) -> Result<String, StoreError> {
+        crate::domain::time::canonical(&self.s(name)?).ok_or_else(|| self.corrupt(name))
+    }
+    fn digest(&self, name: &str) -> Result<SecretDigest, StoreError> {
+        SecretDigest::from_slice(&self.b(name)?).ok_or_else(|| self.corrupt(name))
+    }
+}
+
+fn item<const N: usize>(pairs: [(&str, AttributeValue); N]) -> Item {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+fn key(pk: &str, sk: &str) -> Item {
+    item([("PK", s(pk)), ("SK", s(sk))])
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn b(v: &[u8]) -> AttributeValue {
+    AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(v))
+}
+
+/// A failed call, told apart: transient (`Unavailable`) or for good (`Refused`).
+fn failed<E>(operation: &'static str, e: SdkError<E, HttpResponse>) -> StoreError
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+{
+    let detail = describe_error(&e);
+    if is_transient(&e) {
+        StoreError::Unavailable { operation, detail }
+    } else {
+        StoreError::Refused { operation, detail }
+    }
+}
+
+fn bug(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Bug(e.to_string())
+}
