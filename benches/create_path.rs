@@ -38,7 +38,7 @@ fn create_without_io(c: &mut Criterion) {
             let request = lambda_http::request::from_str(black_box(&event)).unwrap();
             let (credentials, bytes) = precheck(&request).unwrap();
             let principal = auth.cached(&credentials).unwrap();
-            let (_key, parsed) = parse_create(&request, bytes, &catalog).unwrap();
+            let (_key, parsed) = parse_create(&request, bytes, &catalog, None).unwrap();
             let stamp = iso8601(SystemTime::now());
             let drafted = draft(&principal, &parsed, &data_key, &stamp).unwrap();
             let response = created_response(drafted.body, false);

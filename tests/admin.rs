@@ -150,8 +150,9 @@ async fn old_timestamps_read_canonically_and_migrate_dates_restores_list_order()
     let read = env.store().get_instance(first).await.unwrap().unwrap();
     assert_eq!(read.created_date, "2026-11-20T10:00:07.720Z", "an old item reads in the three-digit form");
 
-    let listed =
-        |records: Vec<instances::store::InstanceRecord>| records.iter().map(|r| r.id.get()).collect::<Vec<_>>();
+    let listed = |records: Vec<instances::domain::instance::InstanceSummary>| {
+        records.iter().map(|r| r.id.get()).collect::<Vec<_>>()
+    };
     let before = listed(env.store().list_instances(&creds.organization).await.unwrap());
     assert_eq!(before, [ids[1], ids[0]], "the old form sorts out of time order");
 

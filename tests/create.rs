@@ -416,7 +416,7 @@ async fn row_401_comes_before_validation_so_strangers_learn_nothing_of_the_body_
 async fn row_404_and_405() {
     let env = TestEnv::new().await;
     let app = env.app();
-    for path in ["/anything-else", "/", "/instances/1", "/instancesx", "/instances//", "//instances"] {
+    for path in ["/anything-else", "/", "/instancesx", "/instances//", "//instances", "/instances/1/x/y"] {
         request("POST", path).send(&app).await.error(404, "not_found");
     }
     // One trailing slash is the same path, as API Gateway's REST APIs have it.
@@ -424,10 +424,17 @@ async fn row_404_and_405() {
     let mut req = post(Some(&creds.authorization()), &seed_body());
     req = req.uri("/instances/");
     assert_eq!(req.send(&app).await.status, 200);
-    for method in ["GET", "PUT", "DELETE", "PATCH"] {
-        let a = request(method, "/instances").send(&app).await;
+    // Allow lists the methods each path serves.
+    for (method, path, allow) in [
+        ("PUT", "/instances", "GET, POST"),
+        ("DELETE", "/instances", "GET, POST"),
+        ("PATCH", "/instances", "GET, POST"),
+        ("POST", "/instances/1", "GET"),
+        ("POST", "/elements", "GET"),
+    ] {
+        let a = request(method, path).send(&app).await;
         a.error(405, "method_not_allowed");
-        assert_eq!(a.headers["allow"], "POST");
+        assert_eq!(a.headers["allow"], allow, "{method} {path}");
     }
 }
 

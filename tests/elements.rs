@@ -63,7 +63,7 @@ async fn elements_errors() {
         .send(&app)
         .await
         .error(401, "unauthorized");
-    for path in ["/elements/nope", "/elements/999", "/elements/jira/instances"] {
+    for path in ["/elements/nope", "/elements/999", "/elements/jira/things"] {
         request("GET", path).header("authorization", &auth).send(&app).await.error(404, "not_found");
     }
     for (method, path) in [("POST", "/elements"), ("DELETE", "/elements/jira"), ("PUT", "/elements")] {

@@ -143,7 +143,7 @@ def main():
         cases = [
             ("401 without credentials", ("POST", "/instances", seed, {"Authorization": None}), 401, "unauthorized"),
             ("404 elsewhere", ("POST", "/anything-else", seed, None), 404, "not_found"),
-            ("405 on GET", ("GET", "/instances", None, None), 405, "method_not_allowed"),
+            ("405 on PUT", ("PUT", "/instances", None, None), 405, "method_not_allowed"),
             ("413 over 64 KiB", ("POST", "/instances", json.dumps(dict(seed, pad="x" * 70000)), None), 413, "payload_too_large"),
             ("415 text/plain", ("POST", "/instances", seed, {"Content-Type": "text/plain"}), 415, "unsupported_media_type"),
         ]
@@ -152,7 +152,7 @@ def main():
             problem = conforms(got, error_schema)
             ok = status == want_status and (got or {}).get("code") == code and problem is None
             if want_status == 405:
-                ok = ok and h.get("allow") == "POST"
+                ok = ok and h.get("allow") == "GET, POST"
             verdict(ok, what, f"{status} {got} {problem or ''}")
         # Discovery answers as described.
         elements_op = full["paths"]["/elements"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]

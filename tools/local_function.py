@@ -13,6 +13,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -122,12 +123,18 @@ class ApiGatewayFront:
             def handle_any(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                path = self.path.split("?", 1)[0]
+                path, _, query = self.path.partition("?")
+                pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+                multi = {}
+                for k, v in pairs:
+                    multi.setdefault(k, []).append(v)
                 headers = {k: v for k, v in self.headers.items()}
                 event = {
                     "resource": "/{proxy+}", "path": path, "httpMethod": self.command,
                     "headers": headers, "multiValueHeaders": {k: [v] for k, v in headers.items()},
-                    "queryStringParameters": None, "multiValueQueryStringParameters": None,
+                    # As API Gateway hands them over: the last value of each, and all of them.
+                    "queryStringParameters": {k: vs[-1] for k, vs in multi.items()} or None,
+                    "multiValueQueryStringParameters": multi or None,
                     "pathParameters": None, "stageVariables": None,
                     "requestContext": {"accountId": "123456789012", "apiId": "local", "resourceId": "r",
                                        "stage": "prod", "httpMethod": self.command, "path": "/prod" + path,

@@ -2,8 +2,10 @@
 """Writes events/*.json (API Gateway events for `cargo lambda invoke` and
 `sam local invoke`) and events/expected.json (the status each one gets, in the
 order they are run). The Authorization headers carry the placeholders
-{{USER_SECRET}} and {{ORGANIZATION_SECRET}}: tools/run-events.py fills them
-with credentials it creates; fill them by hand to run an event yourself."""
+{{USER_SECRET}} and {{ORGANIZATION_SECRET}}, and the reads of one instance
+{{INSTANCE_ID}}: tools/run-events.py and tools/run-sam.py fill them with
+credentials they create and the id the first create answered; `make
+sam-invoke EVENT=...` does the same for one event."""
 import base64
 import json
 import pathlib
@@ -22,7 +24,7 @@ SEED = {
 }
 
 
-def rest(name, method="POST", path="/instances", headers=None, body=None, b64=False, base_path=""):
+def rest(name, method="POST", path="/instances", headers=None, body=None, b64=False, base_path="", query=None):
     """A REST API (v1) event. `base_path` is a custom domain's mapping: API
     Gateway leaves it in `path` and `requestContext.path`; `resource` and
     `resourcePath` are the route that matched."""
@@ -34,8 +36,8 @@ def rest(name, method="POST", path="/instances", headers=None, body=None, b64=Fa
         "httpMethod": method,
         "headers": headers,
         "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
         "pathParameters": None if resource == "/instances" else {"proxy": path.lstrip("/")},
         "stageVariables": None,
         "requestContext": {
@@ -97,13 +99,16 @@ events = [
     ("create-base64-body", rest("create-base64-body", body=base64.b64encode(j(SEED).encode()).decode(), b64=True), 200, None),
     ("idempotent-first", rest("idempotent-first", headers={"Content-Type": "application/json", "Authorization": AUTH, "Idempotency-Key": "events-key-1"}, body=j(SEED)), 200, None),
     ("idempotent-replay", rest("idempotent-replay", headers={"Content-Type": "application/json", "Authorization": AUTH, "Idempotency-Key": "events-key-1"}, body=j(SEED)), 200, None),
+    ("get-instance", rest("get-instance", method="GET", path="/instances/{{INSTANCE_ID}}", headers={"Authorization": AUTH}), 200, None),
+    ("list-instances", rest("list-instances", method="GET", headers={"Authorization": AUTH}, query={"pageSize": "50"}), 200, None),
+    ("error-404-search-matches-nothing", rest("error-404-search-matches-nothing", method="GET", headers={"Authorization": AUTH}, query={"searchText": "nothing-is-called-this"}), 404, "not_found"),
     ("error-400-malformed-json", rest("error-400-malformed-json", body='{"element": '), 400, "malformed_json"),
     ("error-400-missing-configuration", rest("error-400-missing-configuration", body=j(missing)), 400, "missing_configuration"),
     ("error-400-unknown-element", rest("error-400-unknown-element", body=j(unknown_element)), 400, "unknown_element"),
     ("error-401-no-authorization", rest("error-401-no-authorization", headers={"Content-Type": "application/json"}, body=j(SEED)), 401, "unauthorized"),
     ("error-401-wrong-secrets", rest("error-401-wrong-secrets", headers={"Content-Type": "application/json", "Authorization": "User not-a-user, Organization not-an-org"}, body=j(SEED)), 401, "unauthorized"),
     ("error-404-no-route", rest("error-404-no-route", path="/anything-else", body=j(SEED)), 404, "not_found"),
-    ("error-405-get", rest("error-405-get", method="GET", body=None), 405, "method_not_allowed"),
+    ("error-405-put", rest("error-405-put", method="PUT", body=None), 405, "method_not_allowed"),
     ("error-413-too-large", rest("error-413-too-large", body=big), 413, "payload_too_large"),
     ("error-415-text-plain", rest("error-415-text-plain", headers={"Content-Type": "text/plain", "Authorization": AUTH}, body=j(SEED)), 415, "unsupported_media_type"),
     ("error-422-idempotency-key-reused", rest("error-422-idempotency-key-reused", headers={"Content-Type": "application/json", "Authorization": AUTH, "Idempotency-Key": "events-key-1"}, body=j(other_body)), 422, "idempotency_key_reused"),

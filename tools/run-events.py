@@ -37,6 +37,8 @@ def main():
             name = case["event"]
             text = (ROOT / "events" / name).read_text()
             text = text.replace("{{USER_SECRET}}", creds["userSecret"]).replace("{{ORGANIZATION_SECRET}}", creds["organizationSecret"])
+            first_created = next((v[0] for v in ids.values() if v[0]), None)
+            text = text.replace("{{INSTANCE_ID}}", str(first_created))
             data = fn.dir / name
             data.write_text(text)
             event = json.loads(text)
@@ -55,16 +57,21 @@ def main():
             if out is None:
                 problems.append(f"no response: {r.stderr.strip()[-500:]}")
             else:
-                body = json.loads(out.get("body") or "null")
+                answer = json.loads(out.get("body") or "null")
+                body = answer if isinstance(answer, dict) else {}
                 if out.get("statusCode") != case["status"]:
                     problems.append(f"status {out.get('statusCode')} != {case['status']}: {str(body)[:300]}")
                 if case["code"] and (body or {}).get("code") != case["code"]:
                     problems.append(f"code {(body or {}).get('code')} != {case['code']}")
                 if case["status"] != 200 and (body or {}).get("requestId") != event["requestContext"]["requestId"]:
                     problems.append("the error does not carry the API Gateway request id")
-                if case["status"] == 200:
+                if case["status"] == 200 and "token" in body:
                     ids[name] = body.get("id"), body.get("token")
                     fn.secrets.add(body.get("token"))
+                if name == "get-instance.json" and (body.get("id") != first_created or "token" in body):
+                    problems.append(f"the read answered {str(answer)[:200]}, not instance {first_created} without its token")
+                if name == "list-instances.json" and not (isinstance(answer, list) and answer):
+                    problems.append(f"the list is {str(answer)[:200]}")
             if name == "idempotent-replay.json" and ids.get(name) != ids.get("idempotent-first.json"):
                 problems.append("the replay did not answer the first response")
             if problems:

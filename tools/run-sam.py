@@ -129,6 +129,8 @@ def main():
             text = (ROOT / "events" / name).read_text()
             text = text.replace("{{USER_SECRET}}", creds["userSecret"]).replace(
                 "{{ORGANIZATION_SECRET}}", creds["organizationSecret"])
+            first_created = next((v[0] for v in ids.values() if v[0]), None)
+            text = text.replace("{{INSTANCE_ID}}", str(first_created))
             data = state / name
             data.write_text(text)
             t0 = time.time()
@@ -139,13 +141,18 @@ def main():
             if out is None:
                 problems.append(f"no answer (exit {r.returncode}): {(r.stdout + r.stderr)[-800:]}")
             else:
-                body = json.loads(out.get("body") or "null") or {}
+                answer = json.loads(out.get("body") or "null")
+                body = answer if isinstance(answer, dict) else {}
                 if out.get("statusCode") != case["status"]:
                     problems.append(f"status {out.get('statusCode')} != {case['status']}: {str(body)[:300]}")
                 if case["code"] and body.get("code") != case["code"]:
                     problems.append(f"code {body.get('code')} != {case['code']}")
-                if case["status"] == 200:
+                if case["status"] == 200 and "token" in body:
                     ids[name] = body.get("id"), body.get("token")
+                if name == "get-instance.json" and (body.get("id") != first_created or "token" in body):
+                    problems.append(f"the read answered {str(answer)[:200]}, not instance {first_created} without its token")
+                if name == "list-instances.json" and not (isinstance(answer, list) and answer):
+                    problems.append(f"the list is {str(answer)[:200]}")
                 for secret in (creds["userSecret"], creds["organizationSecret"], "jira-password"):
                     if secret in r.stderr:
                         problems.append("the function's log carries a secret")
@@ -203,7 +210,10 @@ def main():
             ("missing configuration", "POST", "/instances", missing, auth, 400, "missing_configuration"),
             ("unknown element", "POST", "/instances", dict(seed, element={"key": "jirra"}), auth, 400, "unknown_element"),
             ("no route", "POST", "/anything-else", seed, auth, 404, "not_found"),
-            ("another method", "GET", "/instances", None, auth, 405, "method_not_allowed"),
+            ("another method", "PUT", "/instances", None, auth, 405, "method_not_allowed"),
+            ("list", "GET", "/instances?pageSize=10&tags[]=support", None, auth, 200, None),
+            ("search that matches nothing", "GET", "/instances?searchText=nothing-like-it", None, auth, 404, "not_found"),
+            ("discovery", "GET", "/elements/jira", None, auth, 200, None),
             ("too large", "POST", "/instances", dict(seed, padding="x" * (64 * 1024)), auth, 413, "payload_too_large"),
             ("not JSON", "POST", "/instances", seed, dict(auth, **{"Content-Type": "text/plain"}), 415,
              "unsupported_media_type"),
@@ -225,12 +235,16 @@ def main():
             problems = []
             if got != status:
                 problems.append(f"status {got} != {status}: {str(answer)[:300]}")
-            if code and (answer or {}).get("code") != code:
-                problems.append(f"code {(answer or {}).get('code')} != {code}")
-            if status == 405 and got_headers.get("allow") != "POST":
+            if code and (answer if isinstance(answer, dict) else {}).get("code") != code:
+                problems.append(f"code {answer} != {code}")
+            if status == 405 and got_headers.get("allow") != "GET, POST":
                 problems.append(f"Allow {got_headers.get('allow')!r}")
             suite.check(f"start-api {name}: {method} {path} -> {status}", not problems, "; ".join(problems))
         first, replay = answers.get("idempotent first") or {}, answers.get("idempotent replay") or {}
+        one = send("GET", f"/instances/{first.get('id')}", None, auth)
+        suite.check("start-api GET /instances/{id} answers the created instance, without its token",
+                    one[0] == 200 and (one[2] or {}).get("id") == first.get("id") and "token" not in (one[2] or {}),
+                    f"{one[0]} {str(one[2])[:200]}")
         suite.check("start-api replay answers the first response",
                     first.get("id") is not None and (first.get("id"), first.get("token")) == (replay.get("id"), replay.get("token")),
                     f"{first.get('id')} vs {replay.get('id')}")

@@ -136,10 +136,23 @@ invoke)
   event=${2:?usage: tools/sam-local.sh invoke events/NAME.json}
   [ -f "$event" ] || die "no event file $event"
   prepare sam-invoke
-  sed -e "s/{{USER_SECRET}}/$(field userSecret)/" -e "s/{{ORGANIZATION_SECRET}}/$(field organizationSecret)/" \
-    "$event" >"$state/event.json"
-  SAM_CLI_TELEMETRY=0 "$(sam_bin)/sam" local invoke CreateInstanceFunction -t target/sam-build/template.yaml \
-    -e "$state/event.json" --env-vars "$state/env.json" --parameter-overrides "$overrides" --skip-pull-image
+  fill() { sed -e "s/{{USER_SECRET}}/$(field userSecret)/" -e "s/{{ORGANIZATION_SECRET}}/$(field organizationSecret)/" \
+    -e "s/{{INSTANCE_ID}}/${instance_id:-}/" "$1"; }
+  invoke() { SAM_CLI_TELEMETRY=0 "$(sam_bin)/sam" local invoke CreateInstanceFunction -t target/sam-build/template.yaml \
+    -e "$1" --env-vars "$state/env.json" --parameter-overrides "$overrides" --skip-pull-image; }
+  if grep -q '{{INSTANCE_ID}}' "$event"; then
+    # The event reads one instance: create one first, and read that one.
+    fill events/create-rest-api.json >"$state/create.json"
+    instance_id=$(invoke "$state/create.json" 2>/dev/null | python3 -c '
+import json, sys
+for line in reversed(sys.stdin.read().splitlines()):
+    if line.startswith("{") and "statusCode" in line:
+        print(json.loads(json.loads(line)["body"])["id"]); break')
+    [ -n "$instance_id" ] || die "the create that the event needs did not answer an id"
+    echo "created instance $instance_id for the event to read" >&2
+  fi
+  fill "$event" >"$state/event.json"
+  invoke "$state/event.json"
   ;;
 api)
   port=${SAM_PORT:-3000}

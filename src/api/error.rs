@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::domain::configuration::UnknownEntry;
 use crate::domain::request::{FieldErrors, RequestError, CONFIGURATION, NAME, TAGS};
+use crate::service::read::ReadError;
 use crate::service::CreateError;
 use crate::store::StoreError;
 
@@ -17,6 +18,18 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub enum ApiError {
     #[error("no route")]
     NotFound,
+    /// No instance with that id in the caller's organization.
+    #[error("no such instance")]
+    NoSuchInstance,
+    /// A search that matched nothing (the platform answers 404).
+    #[error("no instance matches the search")]
+    NoMatch,
+    /// The instance the `Element` token names is disabled.
+    #[error("instance disabled")]
+    InstanceDisabled,
+    /// A query parameter out of its range or shape.
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
     #[error("method not allowed")]
     MethodNotAllowed { allow: &'static str },
     /// Why, for the log only: the answer never tells (one message for all).
@@ -63,6 +76,20 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<ReadError> for ApiError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Store(e) => e.into(),
+            ReadError::NotFound => ApiError::NoSuchInstance,
+            ReadError::NoMatch => ApiError::NoMatch,
+            ReadError::TokenRefused => {
+                ApiError::Unauthorized("element token names no live instance of the organization")
+            }
+            ReadError::Disabled => ApiError::InstanceDisabled,
+        }
+    }
+}
+
 impl From<CreateError> for ApiError {
     fn from(e: CreateError) -> Self {
         match e {
@@ -94,6 +121,7 @@ pub const CODES: &[&str] = &[
     "idempotency_key_reused",
     "service_unavailable",
     "internal_error",
+    "instance_disabled",
 ];
 
 #[derive(Serialize)]
@@ -113,7 +141,9 @@ struct ErrorBody<'a> {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::NoSuchInstance | ApiError::NoMatch => StatusCode::NOT_FOUND,
+            ApiError::InstanceDisabled => StatusCode::FORBIDDEN,
+            ApiError::InvalidQuery(_) => StatusCode::BAD_REQUEST,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -130,7 +160,9 @@ impl ApiError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::NotFound => "not_found",
+            ApiError::NotFound | ApiError::NoSuchInstance | ApiError::NoMatch => "not_found",
+            ApiError::InstanceDisabled => "instance_disabled",
+            ApiError::InvalidQuery(_) => "invalid_request",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
@@ -149,9 +181,15 @@ impl ApiError {
 
     fn message(&self) -> String {
         match self {
-            ApiError::NotFound => {
-                "No such resource. The API serves POST /instances, GET /elements and GET /elements/{keyOrId}.".into()
+            ApiError::NotFound => "No such resource. The API serves /instances, /instances/{id}, /elements, \
+                 /elements/{keyOrId}, /elements/{keyOrId}/instances and /elements/{keyOrId}/instances/{id}."
+                .into(),
+            ApiError::NoSuchInstance => "No instance with this id in your organization.".into(),
+            ApiError::NoMatch => "No instance matches the search.".into(),
+            ApiError::InstanceDisabled => {
+                "The instance this Element token names is disabled; enable it (PUT /instances/enabled) to use it.".into()
             }
+            ApiError::InvalidQuery(why) => format!("{why}."),
             ApiError::MethodNotAllowed { allow } => format!("This method is not served here; allowed: {allow}."),
             ApiError::Unauthorized(_) => {
                 "Authorization must be 'User <user secret>, Organization <organization secret>' naming an enabled user of that organization.".into()
@@ -292,6 +330,10 @@ mod tests {
         };
         let all = vec![
             ApiError::NotFound,
+            ApiError::NoSuchInstance,
+            ApiError::NoMatch,
+            ApiError::InstanceDisabled,
+            ApiError::InvalidQuery("pageSize".into()),
             ApiError::MethodNotAllowed { allow: "POST" },
             ApiError::Unauthorized("no Authorization header"),
             ApiError::UnsupportedMediaType("text/plain".into()),
@@ -314,6 +356,10 @@ mod tests {
             .iter()
             .map(|e| match e {
                 ApiError::NotFound => 0,
+                ApiError::NoSuchInstance => 19,
+                ApiError::NoMatch => 20,
+                ApiError::InstanceDisabled => 21,
+                ApiError::InvalidQuery(_) => 22,
                 ApiError::MethodNotAllowed { .. } => 1,
                 ApiError::Unauthorized(_) => 2,
                 ApiError::UnsupportedMediaType(_) => 3,
@@ -337,7 +383,7 @@ mod tests {
                 ApiError::Internal(_) => 18,
             })
             .collect();
-        assert_eq!(arms.len(), 18, "every kind of failure has a sample");
+        assert_eq!(arms.len(), 22, "every kind of failure has a sample");
         all
     }
 

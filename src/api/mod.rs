@@ -5,6 +5,7 @@
 
 pub mod body;
 pub mod error;
+mod instances;
 pub mod routes;
 
 use std::time::{Instant, SystemTime};
@@ -16,9 +17,12 @@ use tracing::{error, info, warn};
 
 use crate::app::App;
 use crate::domain::catalog::Catalog;
+use crate::domain::catalog::Element;
 use crate::domain::credentials::Credentials;
 use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::request::CreateInstance;
+use crate::domain::request::RequestError;
+use crate::domain::token::Token;
 use crate::service::create_instance;
 use crate::store::Principal;
 use error::{json_response, ApiError, MAX_BODY_BYTES};
@@ -38,16 +42,22 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
         if !route.serves(&method) {
             return Err(ApiError::MethodNotAllowed { allow: route.allow() });
         }
+        let element_of = |key_or_id: &str| app.catalog.by_key_or_id(key_or_id).ok_or(ApiError::NotFound);
+        let post = method == lambda_http::http::Method::POST;
         match route {
-            Route::Instances => create(app, &request).await,
+            Route::Instances if post => create(app, &request, None).await,
+            Route::Instances => instances::list(app, &request, None).await,
+            Route::ElementInstances(key) if post => create(app, &request, Some(element_of(key)?)).await,
+            Route::ElementInstances(key) => instances::list(app, &request, Some(element_of(key)?)).await,
+            Route::Instance(id) => instances::one(app, &request, id, None).await,
+            Route::ElementInstance(key, id) => instances::one(app, &request, id, Some(element_of(key)?)).await,
             Route::Elements => {
                 authenticate(app, &request).await?;
                 Ok(Done::catalog(body::elements_json(app.catalog.elements().iter())))
             }
             Route::Element(key_or_id) => {
                 authenticate(app, &request).await?;
-                let element = app.catalog.by_key_or_id(key_or_id).ok_or(ApiError::NotFound)?;
-                Ok(Done::catalog(body::element_json(element)))
+                Ok(Done::catalog(body::element_json(element_of(key_or_id)?)))
             }
         }
     };
@@ -111,10 +121,13 @@ impl Done {
 }
 
 /// The caller's credentials checked: the `Authorization` grammar, then the
-/// store (or the bounded cache).
-async fn authenticate(app: &App, request: &Request) -> Result<Principal, ApiError> {
+/// store (or the bounded cache). Returns the caller and the `Element` token,
+/// if the header named an instance (still to be resolved).
+async fn authenticate(app: &App, request: &Request) -> Result<(Principal, Option<Token>), ApiError> {
     let credentials = credentials(request)?;
-    app.auth.authenticate(&app.store, &credentials).await?.map_err(|r| ApiError::Unauthorized(r.reason()))
+    let principal =
+        app.auth.authenticate(&app.store, &credentials).await?.map_err(|r| ApiError::Unauthorized(r.reason()))?;
+    Ok((principal, credentials.element))
 }
 
 fn credentials(request: &Request) -> Result<Credentials, ApiError> {
@@ -127,11 +140,14 @@ fn credentials(request: &Request) -> Result<Credentials, ApiError> {
         .ok_or(ApiError::Unauthorized("malformed Authorization header"))
 }
 
-async fn create(app: &App, request: &Request) -> Result<Done, ApiError> {
+/// `POST /instances` and `POST /elements/{keyOrId}/instances` (the element
+/// taken from the path). An `Element` part in the header names nothing to
+/// act on here and is not looked at.
+async fn create(app: &App, request: &Request, path_element: Option<&Element>) -> Result<Done, ApiError> {
     let (credentials, bytes) = precheck(request)?;
     let principal =
         app.auth.authenticate(&app.store, &credentials).await?.map_err(|r| ApiError::Unauthorized(r.reason()))?;
-    let (key, parsed) = parse_create(request, bytes, &app.catalog)?;
+    let (key, parsed) = parse_create(request, bytes, &app.catalog, path_element)?;
     let created = create_instance(app, &principal, &parsed, key.as_ref(), SystemTime::now()).await?;
     Ok(Done {
         response: created_response(created.body, created.replayed),
@@ -165,11 +181,13 @@ pub fn precheck(request: &Request) -> Result<(Credentials, &[u8]), ApiError> {
 }
 
 /// After authentication: the `Idempotency-Key`, then the body parsed against
-/// the catalog.
+/// the catalog. With an element in the path, the body's `element` may be left
+/// out; if given, it must name the same element.
 pub fn parse_create<'c>(
     request: &Request,
     bytes: &[u8],
     catalog: &'c Catalog,
+    path_element: Option<&Element>,
 ) -> Result<(Option<IdempotencyKey>, CreateInstance<'c>), ApiError> {
     let key = request
         .headers()
@@ -177,8 +195,20 @@ pub fn parse_create<'c>(
         .map(|v| IdempotencyKey::parse(v.as_bytes()))
         .transpose()
         .map_err(|_| ApiError::InvalidIdempotencyKey)?;
-    let json: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    let mut json: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    if let (Some(element), Some(body)) = (path_element, json.as_object_mut()) {
+        if body.get("element").is_none_or(serde_json::Value::is_null) {
+            body.insert("element".into(), serde_json::json!({"id": element.info.id}));
+        }
+    }
     let parsed = CreateInstance::parse(&json, catalog)?;
+    if let Some(element) = path_element.filter(|e| e.info.id != parsed.element.info.id) {
+        return Err(ApiError::Request(RequestError::Invalid(format!(
+            "the body's element ({}) is not the path's ({})",
+            parsed.element.info.key, element.info.key
+        ))));
+    }
     Ok((key, parsed))
 }
 

@@ -8,10 +8,16 @@ use lambda_http::http::Method;
 pub enum Route<'p> {
     /// `/instances`
     Instances,
+    /// `/instances/{id}`
+    Instance(&'p str),
     /// `/elements`
     Elements,
     /// `/elements/{keyOrId}`
     Element(&'p str),
+    /// `/elements/{keyOrId}/instances`
+    ElementInstances(&'p str),
+    /// `/elements/{keyOrId}/instances/{id}`
+    ElementInstance(&'p str, &'p str),
 }
 
 impl<'p> Route<'p> {
@@ -19,21 +25,26 @@ impl<'p> Route<'p> {
     /// is the same path, as API Gateway's REST APIs have it.
     pub fn of(path: &'p str) -> Option<Self> {
         let path = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
-        let mut segments = path.strip_prefix('/')?.split('/');
-        let route = match (segments.next(), segments.next()) {
-            (Some("instances"), None) => Route::Instances,
-            (Some("elements"), None) => Route::Elements,
-            (Some("elements"), Some(key)) if !key.is_empty() => Route::Element(key),
+        let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
+        if segments.iter().any(|s| s.is_empty()) {
+            return None;
+        }
+        Some(match segments.as_slice() {
+            ["instances"] => Route::Instances,
+            ["instances", id] => Route::Instance(id),
+            ["elements"] => Route::Elements,
+            ["elements", key] => Route::Element(key),
+            ["elements", key, "instances"] => Route::ElementInstances(key),
+            ["elements", key, "instances", id] => Route::ElementInstance(key, id),
             _ => return None,
-        };
-        segments.next().is_none().then_some(route)
+        })
     }
 
     /// The methods served here, as `Allow` lists them.
     pub fn allow(&self) -> &'static str {
         match self {
-            Route::Instances => "POST",
-            Route::Elements | Route::Element(_) => "GET",
+            Route::Instances | Route::ElementInstances(_) => "GET, POST",
+            Route::Instance(_) | Route::ElementInstance(..) | Route::Elements | Route::Element(_) => "GET",
         }
     }
 
@@ -50,15 +61,20 @@ mod tests {
     fn paths_and_their_methods() {
         assert_eq!(Route::of("/instances"), Some(Route::Instances));
         assert_eq!(Route::of("/instances/"), Some(Route::Instances));
+        assert_eq!(Route::of("/instances/42"), Some(Route::Instance("42")));
         assert_eq!(Route::of("/elements"), Some(Route::Elements));
         assert_eq!(Route::of("/elements/jira"), Some(Route::Element("jira")));
         assert_eq!(Route::of("/elements/1/"), Some(Route::Element("1")));
+        assert_eq!(Route::of("/elements/jira/instances"), Some(Route::ElementInstances("jira")));
+        assert_eq!(Route::of("/elements/jira/instances/7"), Some(Route::ElementInstance("jira", "7")));
         for none in
-            ["", "/", "/instances//", "//instances", "/instances/1", "/instancesx", "/elements/a/b", "/elements//"]
+            ["", "/", "/instances//", "//instances", "/instancesx", "/elements/a/b", "/elements//", "/instances/1/x/y"]
         {
             assert_eq!(Route::of(none), None, "{none}");
         }
-        assert!(Route::Instances.serves(&Method::POST) && !Route::Instances.serves(&Method::GET));
+        assert!(Route::Instances.serves(&Method::POST) && Route::Instances.serves(&Method::GET));
+        assert!(!Route::Instances.serves(&Method::DELETE));
         assert!(Route::Element("jira").serves(&Method::GET) && !Route::Elements.serves(&Method::POST));
+        assert_eq!(Route::Instance("1").allow(), "GET");
     }
 }

@@ -1,9 +1,11 @@
-//! The `Authorization` header: `User <secret>, Organization <secret>`, in
-//! either order, white space around the parts ignored, scheme names matched
-//! without regard to case. Anything else is one `Malformed` that says nothing
-//! about which part was wrong.
+//! The `Authorization` header: `User <secret>, Organization <secret>`, and
+//! optionally `Element <token>` naming one instance, in any order, white
+//! space around the parts ignored, scheme names matched without regard to
+//! case. Anything else is one `Malformed` that says nothing about which part
+//! was wrong.
 
 use super::secret::{Secret, SecretDigest};
+use super::token::Token;
 
 /// The longest secret accepted; ours are 43 characters.
 const MAX_SECRET_LEN: usize = 512;
@@ -12,6 +14,8 @@ const MAX_SECRET_LEN: usize = 512;
 pub struct Credentials {
     pub user: Secret,
     pub organization: Secret,
+    /// The instance an `Element <token>` part names, if one was given.
+    pub element: Option<Token>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -21,6 +25,7 @@ impl Credentials {
     pub fn parse(header: &str) -> Result<Self, Malformed> {
         let mut user = None;
         let mut organization = None;
+        let mut element = None;
         let mut parts = 0;
         for part in header.split(',') {
             parts += 1;
@@ -34,6 +39,8 @@ impl Credentials {
                 &mut user
             } else if scheme.eq_ignore_ascii_case("organization") {
                 &mut organization
+            } else if scheme.eq_ignore_ascii_case("element") {
+                &mut element
             } else {
                 return Err(Malformed);
             };
@@ -41,8 +48,14 @@ impl Credentials {
                 return Err(Malformed);
             }
         }
+        let element = match element {
+            Some(secret) => Some(Token::parse(secret.expose()).ok_or(Malformed)?),
+            None => None,
+        };
         match (user, organization) {
-            (Some(user), Some(organization)) if parts == 2 => Ok(Credentials { user, organization }),
+            (Some(user), Some(organization)) if parts == 2 + usize::from(element.is_some()) => {
+                Ok(Credentials { user, organization, element })
+            }
             _ => Err(Malformed),
         }
     }
@@ -90,6 +103,28 @@ mod tests {
             "Userabc, Organization def",
         ] {
             assert_eq!(Credentials::parse(h).map(|_| ()), Err(Malformed), "{h:?}");
+        }
+    }
+
+    #[test]
+    fn an_element_token_is_a_third_part_in_any_order() {
+        let token = Token::mint(crate::domain::token::InstanceId::new(7).unwrap()).unwrap();
+        for h in [
+            format!("User u, Organization o, Element {}", token.expose()),
+            format!("Element {} ,User u,Organization o", token.expose()),
+            format!("organization o, ELEMENT {}, user u", token.expose()),
+        ] {
+            let c = Credentials::parse(&h).unwrap();
+            assert_eq!((c.user.expose(), c.organization.expose()), ("u", "o"));
+            assert_eq!(c.element.unwrap().expose(), token.expose(), "{h}");
+        }
+        assert!(Credentials::parse("User u, Organization o").unwrap().element.is_none());
+        for h in [
+            format!("User u, Organization o, Element {0}, Element {0}", token.expose()),
+            "User u, Organization o, Element not-a-token".to_owned(),
+            format!("User u, Element {}", token.expose()),
+        ] {
+            assert_eq!(Credentials::parse(&h).map(|_| ()), Err(Malformed), "{h}");
         }
     }
 

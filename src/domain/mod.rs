@@ -6,6 +6,7 @@ pub mod configuration;
 pub mod credentials;
 pub mod idempotency;
 pub mod instance;
+pub mod listing;
 pub mod representation;
 pub mod request;
 pub mod secret;

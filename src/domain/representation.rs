@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
-use crate::domain::catalog::ElementInfo;
-use crate::domain::instance::InstanceRecord;
+use crate::domain::catalog::{Element, ElementInfo};
+use crate::domain::instance::{user_id, InstanceRecord, InstanceSummary};
 use crate::domain::token::Token;
 
 #[derive(Serialize)]
@@ -46,4 +46,87 @@ pub fn instance_json(record: &InstanceRecord, element: &ElementInfo, token: &Tok
     };
     // Serializing plain strings, numbers and booleans cannot fail.
     serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// What a secret entry that is set reads as: the value is never answered.
+pub const MASK: &str = "********";
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InstanceView<'a> {
+    id: u64,
+    name: &'a str,
+    element: &'a ElementInfo,
+    provision_interactions: [(); 0],
+    valid: bool,
+    disabled: bool,
+    max_cache_size: u64,
+    cache_time_to_live: u64,
+    caching_enabled: bool,
+    configuration: serde_json::Map<String, serde_json::Value>,
+    tags: &'a [String],
+    created_date: &'a str,
+    updated_date: &'a str,
+    user: UserView<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UserView<'a> {
+    id: u64,
+    email_address: &'a str,
+    first_name: Option<&'a str>,
+    last_name: Option<&'a str>,
+}
+
+fn view<'a>(summary: &'a InstanceSummary, element: &'a Element) -> InstanceView<'a> {
+    let configuration = element
+        .entries
+        .iter()
+        .map(|entry| {
+            let value = if summary.secret_keys.iter().any(|k| k == &entry.key) {
+                serde_json::Value::from(MASK)
+            } else {
+                summary
+                    .configuration
+                    .iter()
+                    .find(|(k, _)| k == &entry.key)
+                    .map_or(serde_json::Value::Null, |(_, v)| serde_json::Value::from(v.as_str()))
+            };
+            (entry.key.clone(), value)
+        })
+        .collect();
+    InstanceView {
+        id: summary.id.get(),
+        name: &summary.name,
+        element: &element.info,
+        provision_interactions: [],
+        valid: summary.valid,
+        disabled: summary.disabled,
+        max_cache_size: summary.max_cache_size,
+        cache_time_to_live: summary.cache_time_to_live,
+        caching_enabled: summary.caching_enabled,
+        configuration,
+        tags: &summary.tags,
+        created_date: &summary.created_date,
+        updated_date: &summary.updated_date,
+        user: UserView {
+            id: user_id(&summary.organization, &summary.user),
+            email_address: &summary.user,
+            first_name: None,
+            last_name: None,
+        },
+    }
+}
+
+/// An instance as every answer after the create shows it: the create's body
+/// without the token, plus every configuration entry of the element (unset
+/// optional ones `null`, secret ones `"********"`), and its user.
+pub fn instance_view_json(summary: &InstanceSummary, element: &Element) -> Vec<u8> {
+    serde_json::to_vec(&view(summary, element)).unwrap_or_default()
+}
+
+/// A page of a list: a JSON array of instances, each as [`instance_view_json`].
+pub fn instances_view_json<'a>(items: impl Iterator<Item = (&'a InstanceSummary, &'a Element)>) -> Vec<u8> {
+    serde_json::to_vec(&items.map(|(s, e)| view(s, e)).collect::<Vec<_>>()).unwrap_or_default()
 }

@@ -194,6 +194,7 @@ fn record(
         caching_enabled: false,
         max_cache_size: 0,
         cache_time_to_live: 0,
+        version: 1,
     })
 }
 

@@ -3,6 +3,7 @@
 //! `domain::representation`; nothing here knows HTTP.
 
 pub mod create;
+pub mod read;
 
 pub use crate::domain::time::iso8601;
 pub use create::{create_instance, draft, CreateError, Created, Draft, REPLAY_WINDOW};

@@ -10,7 +10,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckF
 
 use super::idempotency::replay_item;
 use super::{b, bug, failed, item, n, s, Item, Reader, ReplayRecord, Store, StoreError, GSI1, TTL_ATTRIBUTE};
-use crate::domain::instance::InstanceRecord;
+use crate::domain::instance::{InstanceRecord, InstanceSummary};
+use crate::domain::listing::{Cursor, ListFilter};
 use crate::domain::secret::SecretDigest;
 use crate::domain::token::{InstanceId, Token};
 
@@ -120,9 +121,69 @@ impl Store {
         Ok(found.filter(|r| r.token_digest.ct_eq(&token.digest())))
     }
 
+    /// One page of an organization's instances, newest first: one `Query` on
+    /// `GSI1` (eventually consistent), the filters applied by DynamoDB. Without
+    /// a filter it asks for one item more than the page, to know whether
+    /// another page follows; with one, it reads what one query reads (up to
+    /// 1 MB of the index) and keeps the first `page_size` matches, so a page
+    /// may hold fewer and still be followed by another. Returns the page and
+    /// where the next one starts.
+    pub async fn list_page(
+        &self,
+        organization: &str,
+        filter: &ListFilter,
+        page_size: usize,
+        after: Option<&Cursor>,
+    ) -> Result<(Vec<InstanceSummary>, Option<Cursor>), StoreError> {
+        let partition = format!("ORG#{organization}");
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("GSI1PK = :pk AND begins_with(GSI1SK, :sk)")
+            .expression_attribute_values(":pk", s(&partition))
+            .expression_attribute_values(":sk", s("INSTANCE#"))
+            .scan_index_forward(false);
+        let mut conditions = Vec::new();
+        for (i, tag) in filter.tags.iter().enumerate() {
+            conditions.push(format!("contains(tags, :t{i})"));
+            query = query.expression_attribute_values(format!(":t{i}"), s(tag));
+        }
+        if let Some(text) = &filter.search_text {
+            conditions.push("(contains(searchName, :q) OR contains(elementKey, :q))".to_owned());
+            query = query.expression_attribute_values(":q", s(text));
+        }
+        if let Some(key) = &filter.element_key {
+            conditions.push("elementKey = :element".to_owned());
+            query = query.expression_attribute_values(":element", s(key));
+        }
+        query = if conditions.is_empty() {
+            query.limit(i32::try_from(page_size + 1).unwrap_or(i32::MAX))
+        } else {
+            query.filter_expression(conditions.join(" AND "))
+        };
+        if let Some(c) = after {
+            query = query
+                .exclusive_start_key("GSI1PK", s(&partition))
+                .exclusive_start_key("GSI1SK", s(gsi1_sk(&c.created_date, c.id)))
+                .exclusive_start_key("PK", s(instance_pk(c.id)))
+                .exclusive_start_key("SK", s("INSTANCE"));
+        }
+        let out = query.send().await.map_err(|e| failed("Query", e))?;
+        let mut page = out.items().iter().map(read_summary).collect::<Result<Vec<_>, _>>()?;
+        let next = if page.len() > page_size {
+            page.truncate(page_size);
+            page.last().map(|last| Cursor { created_date: last.created_date.clone(), id: last.id })
+        } else {
+            out.last_evaluated_key().and_then(cursor_after)
+        };
+        Ok((page, next))
+    }
+
     /// An organization's instances, oldest first (through `GSI1`, eventually
-    /// consistent).
-    pub async fn list_instances(&self, organization: &str) -> Result<Vec<InstanceRecord>, StoreError> {
+    /// consistent): for tests and the operator.
+    pub async fn list_instances(&self, organization: &str) -> Result<Vec<InstanceSummary>, StoreError> {
         let items: Vec<Item> = self
             .client
             .query()
@@ -137,13 +198,7 @@ impl Store {
             .collect::<Result<_, _>>()
             .await
             .map_err(|e| failed("Query", e))?;
-        items
-            .iter()
-            .map(|item| {
-                let pk = item.get("PK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                read_instance(&pk, item)
-            })
-            .collect()
+        items.iter().map(read_summary).collect()
     }
 }
 
@@ -162,7 +217,7 @@ fn collision(record: &InstanceRecord, existing: Option<&Item>) -> PutOutcome {
     }
 }
 
-fn instance_pk(id: InstanceId) -> String {
+pub(super) fn instance_pk(id: InstanceId) -> String {
     format!("INSTANCE#{id}")
 }
 
@@ -198,7 +253,107 @@ fn instance_item(r: &InstanceRecord) -> Item {
         ("cachingEnabled", AttributeValue::Bool(r.caching_enabled)),
         ("maxCacheSize", n(r.max_cache_size)),
         ("cacheTimeToLive", n(r.cache_time_to_live)),
+        ("secretKeys", AttributeValue::L(r.secrets.iter().map(|(k, _)| s(k)).collect())),
+        ("searchName", s(search_name(&r.name))),
+        ("version", n(r.version)),
     ])
+}
+
+/// What the organization's index (`GSI1`) projects besides its keys: what a
+/// list answers and filters on, never a sealed value or the token digest.
+pub const INDEX_PROJECTION: &[&str] = &[
+    "id",
+    "organization",
+    "user",
+    "name",
+    "tags",
+    "elementKey",
+    "elementId",
+    "configuration",
+    "secretKeys",
+    "searchName",
+    "createdDate",
+    "updatedDate",
+    "valid",
+    "disabled",
+    "cachingEnabled",
+    "maxCacheSize",
+    "cacheTimeToLive",
+    "version",
+];
+
+/// The name as a search compares it (`searchText` is case-insensitive;
+/// DynamoDB's `contains` is not).
+pub(super) fn search_name(name: &str) -> String {
+    name.to_lowercase()
+}
+
+/// The configuration's plain values, sorted by key.
+fn plain_configuration(r: &Reader<'_>) -> Result<Vec<(String, String)>, StoreError> {
+    let mut configuration: Vec<(String, String)> = r
+        .get("configuration")?
+        .as_m()
+        .map_err(|_| r.corrupt("configuration"))?
+        .iter()
+        .map(|(k, v)| v.as_s().map(|v| (k.clone(), v.clone())).map_err(|_| r.corrupt("configuration")))
+        .collect::<Result<_, _>>()?;
+    configuration.sort();
+    Ok(configuration)
+}
+
+fn tags(r: &Reader<'_>) -> Result<Vec<String>, StoreError> {
+    r.get("tags")?
+        .as_l()
+        .map_err(|_| r.corrupt("tags"))?
+        .iter()
+        .map(|t| t.as_s().cloned().map_err(|_| r.corrupt("tags")))
+        .collect()
+}
+
+/// An item of the organization's index (`GSI1` projects what a list
+/// needs: no sealed value, no token digest). Items written before
+/// `secretKeys` and `version` existed read with what their `secrets` say and
+/// version 1 (`admin migrate-dates` adds both).
+pub(super) fn read_summary(item: &Item) -> Result<InstanceSummary, StoreError> {
+    let pk = item.get("PK").and_then(|v| v.as_s().ok()).map_or("", String::as_str);
+    let r = Reader::new(pk, item);
+    let secret_keys = match item.get("secretKeys") {
+        Some(v) => v
+            .as_l()
+            .map_err(|_| r.corrupt("secretKeys"))?
+            .iter()
+            .map(|k| k.as_s().cloned().map_err(|_| r.corrupt("secretKeys")))
+            .collect::<Result<Vec<_>, _>>()?,
+        None => {
+            item.get("secrets").and_then(|m| m.as_m().ok()).map(|m| m.keys().cloned().collect()).unwrap_or_default()
+        }
+    };
+    Ok(InstanceSummary {
+        id: r.id("id")?,
+        organization: r.s("organization")?,
+        user: r.s("user")?,
+        name: r.s("name")?,
+        tags: tags(&r)?,
+        element_key: r.s("elementKey")?,
+        element_id: r.n("elementId")?,
+        configuration: plain_configuration(&r)?,
+        secret_keys,
+        created_date: r.stamp("createdDate")?,
+        updated_date: r.stamp("updatedDate")?,
+        valid: r.bool("valid")?,
+        disabled: r.bool("disabled")?,
+        caching_enabled: r.bool("cachingEnabled")?,
+        max_cache_size: r.n("maxCacheSize")?,
+        cache_time_to_live: r.n("cacheTimeToLive")?,
+        version: if item.contains_key("version") { r.n("version")? } else { 1 },
+    })
+}
+
+/// The cursor after an index item's key (`GSI1SK` is `INSTANCE#<date>#<id>`).
+fn cursor_after(key: &Item) -> Option<Cursor> {
+    let sk = key.get("GSI1SK")?.as_s().ok()?.strip_prefix("INSTANCE#")?;
+    let (created_date, id) = sk.rsplit_once('#')?;
+    Some(Cursor { created_date: created_date.to_owned(), id: InstanceId::new(id.parse().ok()?)? })
 }
 
 fn read_instance(pk: &str, item: &Item) -> Result<InstanceRecord, StoreError> {
@@ -206,23 +361,13 @@ fn read_instance(pk: &str, item: &Item) -> Result<InstanceRecord, StoreError> {
     let map = |name: &str| -> Result<&HashMap<String, AttributeValue>, StoreError> {
         r.get(name)?.as_m().map_err(|_| r.corrupt(name))
     };
-    let mut configuration: Vec<(String, String)> = map("configuration")?
-        .iter()
-        .map(|(k, v)| v.as_s().map(|v| (k.clone(), v.clone())).map_err(|_| r.corrupt("configuration")))
-        .collect::<Result<_, _>>()?;
-    configuration.sort();
+    let configuration = plain_configuration(&r)?;
     let mut secrets: Vec<(String, Vec<u8>)> = map("secrets")?
         .iter()
         .map(|(k, v)| v.as_b().map(|v| (k.clone(), v.as_ref().to_vec())).map_err(|_| r.corrupt("secrets")))
         .collect::<Result<_, _>>()?;
     secrets.sort();
-    let tags = r
-        .get("tags")?
-        .as_l()
-        .map_err(|_| r.corrupt("tags"))?
-        .iter()
-        .map(|t| t.as_s().cloned().map_err(|_| r.corrupt("tags")))
-        .collect::<Result<_, _>>()?;
+    let tags = tags(&r)?;
     Ok(InstanceRecord {
         id: r.id("id")?,
         organization: r.s("organization")?,
@@ -242,5 +387,6 @@ fn read_instance(pk: &str, item: &Item) -> Result<InstanceRecord, StoreError> {
         caching_enabled: r.bool("cachingEnabled")?,
         max_cache_size: r.n("maxCacheSize")?,
         cache_time_to_live: r.n("cacheTimeToLive")?,
+        version: if item.contains_key("version") { r.n("version")? } else { 1 },
     })
 }

@@ -5,11 +5,11 @@
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 
-use super::instances::gsi1_sk;
+use super::instances::{gsi1_sk, search_name, INDEX_PROJECTION};
 use super::{bug, failed, key, s, Item, Reader, Store, StoreError, GSI1, TTL_ATTRIBUTE};
 
 impl Store {
@@ -35,7 +35,12 @@ impl Store {
             .index_name(GSI1)
             .key_schema(key_el("GSI1PK", KeyType::Hash)?)
             .key_schema(key_el("GSI1SK", KeyType::Range)?)
-            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::Include)
+                    .set_non_key_attributes(Some(INDEX_PROJECTION.iter().map(|a| a.to_string()).collect()))
+                    .build(),
+            )
             .build()
             .map_err(bug)?;
         let created = self
@@ -85,7 +90,8 @@ impl Store {
     /// Rewrites the instances stored before timestamps had a fixed width
     /// (`...:20.04Z`) in the three-digit form (`...:20.040Z`), the index key
     /// `GSI1SK` with them, so that an organization's index sorts in time
-    /// order. Each item is one `UpdateItem` conditioned on the values read;
+    /// order; and adds what lists read from the index to items written before
+    /// it existed (`secretKeys`, `searchName`, `version`). Each item is one `UpdateItem` conditioned on the values read;
     /// an item changed meanwhile is left for the next run. Returns how many
     /// items were rewritten and how many were left. For the operator
     /// (`admin migrate-dates`); safe to run again.
@@ -108,15 +114,24 @@ impl Store {
             let r = Reader::new(&pk, item);
             let (created, updated, id) = (r.s("createdDate")?, r.s("updatedDate")?, r.id("id")?);
             let (new_created, new_updated) = (r.stamp("createdDate")?, r.stamp("updatedDate")?);
-            if new_created == created && new_updated == updated {
+            let complete = ["secretKeys", "searchName", "version"].iter().all(|a| item.contains_key(*a));
+            if new_created == created && new_updated == updated && complete {
                 continue;
             }
+            let secret_keys =
+                item.get("secrets").and_then(|m| m.as_m().ok()).map(|m| m.keys().map(s).collect()).unwrap_or_default();
             let result = self
                 .client
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(key(&pk, "INSTANCE")))
-                .update_expression("SET createdDate = :c, updatedDate = :u, GSI1SK = :g")
+                .update_expression(
+                    "SET createdDate = :c, updatedDate = :u, GSI1SK = :g, secretKeys = if_not_exists(secretKeys, :keys), \
+                     searchName = if_not_exists(searchName, :search), version = if_not_exists(version, :one)",
+                )
+                .expression_attribute_values(":keys", AttributeValue::L(secret_keys))
+                .expression_attribute_values(":search", s(search_name(&r.s("name")?)))
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
                 .condition_expression("createdDate = :oc AND updatedDate = :ou")
                 .expression_attribute_values(":c", s(&new_created))
                 .expression_attribute_values(":u", s(&new_updated))

@@ -1,0 +1,82 @@
+//! The instance resource's reads over HTTP: `GET /instances`,
+//! `GET /instances/{id}`, and the same under `/elements/{keyOrId}`.
+
+use lambda_http::http::{header, HeaderValue, StatusCode};
+use lambda_http::{Request, RequestExt};
+
+use super::error::{json_response, ApiError};
+use super::{authenticate, Done};
+use crate::app::App;
+use crate::domain::catalog::Element;
+use crate::domain::instance::InstanceSummary;
+use crate::domain::listing::ListQuery;
+use crate::domain::representation::{instance_view_json, instances_view_json};
+use crate::domain::token::InstanceId;
+use crate::service::read;
+
+/// The header that carries the cursor of the next page (the platform's name).
+pub const NEXT_PAGE: &str = "elements-next-page-token";
+
+/// `GET /instances/{id}`: the instance, with its `ETag`.
+pub async fn one(app: &App, request: &Request, id: &str, element: Option<&Element>) -> Result<Done, ApiError> {
+    let (principal, token) = authenticate(app, request).await?;
+    let id = id.parse::<u64>().ok().and_then(InstanceId::new).ok_or(ApiError::NoSuchInstance)?;
+    let summary = read::one(app, &principal, id, token.as_ref(), element).await?;
+    let mut response = json_response(StatusCode::OK, instance_view_json(&summary, element_of(app, &summary)?));
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(etag) = HeaderValue::from_str(&summary.etag()) {
+        headers.insert(header::ETAG, etag);
+    }
+    Ok(Done { response, id: Some(id.get()), organization: Some(principal.organization), replayed: false })
+}
+
+/// `GET /instances`: a page of the organization's instances, newest first,
+/// filtered by `tags[]` and `searchText`; `Elements-Next-Page-Token` names
+/// the next page, which `nextPage` asks for.
+pub async fn list(app: &App, request: &Request, element: Option<&Element>) -> Result<Done, ApiError> {
+    let (principal, token) = authenticate(app, request).await?;
+    let params = query_pairs(request);
+    let all = |name: &'static str| params.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_str());
+    let single = |name: &'static str| {
+        let mut values = all(name);
+        let first = values.next();
+        match values.next() {
+            Some(_) => Err(ApiError::InvalidQuery(format!("{name} must be given at most once"))),
+            None => Ok(first),
+        }
+    };
+    let tags = all("tags[]").chain(all("tags")).collect();
+    let query = ListQuery::parse(tags, single("searchText")?, single("pageSize")?, single("nextPage")?)
+        .map_err(ApiError::InvalidQuery)?;
+    let page = read::list(app, &principal, token.as_ref(), &query, element).await?;
+    let items = page.items.iter().map(|s| Ok((s, element_of(app, s)?))).collect::<Result<Vec<_>, ApiError>>()?;
+    let mut response = json_response(StatusCode::OK, instances_view_json(items.into_iter()));
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(next) = page.next.and_then(|c| HeaderValue::from_str(&c.encode()).ok()) {
+        headers.insert(NEXT_PAGE, next);
+    }
+    Ok(Done { response, id: None, organization: Some(principal.organization), replayed: false })
+}
+
+/// The query string's pairs: as API Gateway parsed them, or, for a request
+/// that did not come through it (a test, `cargo lambda watch` without
+/// them), from the URI.
+fn query_pairs(request: &Request) -> Vec<(String, String)> {
+    let parsed = request.query_string_parameters();
+    if !parsed.is_empty() {
+        return parsed.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+    }
+    let query = request.uri().query().unwrap_or_default();
+    url::form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+}
+
+fn element_of<'a>(app: &'a App, summary: &InstanceSummary) -> Result<&'a Element, ApiError> {
+    app.catalog.by_key(&summary.element_key).ok_or_else(|| {
+        ApiError::Internal(format!(
+            "instance {} is of element {}, which the catalog no longer has",
+            summary.id, summary.element_key
+        ))
+    })
+}

@@ -1,0 +1,105 @@
+//! Reading instances: one, by id or by its `Element` token, and a page of
+//! the organization's list. Only the caller's organization is ever seen: an
+//! instance of another one is `NotFound` by id and `TokenRefused` by token.
+
+use crate::app::App;
+use crate::domain::catalog::Element;
+use crate::domain::instance::{InstanceRecord, InstanceSummary, Principal};
+use crate::domain::listing::{Cursor, ListQuery};
+use crate::domain::token::{InstanceId, Token};
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No such instance in the caller's organization.
+    #[error("no such instance")]
+    NotFound,
+    /// A search that matched nothing.
+    #[error("no instance matches")]
+    NoMatch,
+    /// The `Element` token names no live instance of the caller's
+    /// organization (wrong, deleted, another organization's, or not the
+    /// instance the path names).
+    #[error("the element token names no live instance of the organization")]
+    TokenRefused,
+    /// The instance the token names is disabled.
+    #[error("the instance the token names is disabled")]
+    Disabled,
+}
+
+/// The live instance of the caller's organization an `Element` token names:
+/// one strongly consistent read and a constant-time digest comparison.
+pub async fn by_token(app: &App, principal: &Principal, token: &Token) -> Result<InstanceRecord, ReadError> {
+    match app.store.instance_by_token(token).await? {
+        Some(record) if record.organization == principal.organization => Ok(record),
+        _ => Err(ReadError::TokenRefused),
+    }
+}
+
+/// `GET /instances/{id}` (`element`: `/elements/{keyOrId}/instances/{id}`).
+/// A token, when given, must name this very instance, and it must not be
+/// disabled.
+pub async fn one(
+    app: &App,
+    principal: &Principal,
+    id: InstanceId,
+    token: Option<&Token>,
+    element: Option<&Element>,
+) -> Result<InstanceSummary, ReadError> {
+    let record = match token {
+        Some(token) => {
+            let record = by_token(app, principal, token).await?;
+            if record.id != id {
+                return Err(ReadError::TokenRefused);
+            }
+            if record.disabled {
+                return Err(ReadError::Disabled);
+            }
+            record
+        }
+        None => app
+            .store
+            .get_instance(id)
+            .await?
+            .filter(|r| r.organization == principal.organization)
+            .ok_or(ReadError::NotFound)?,
+    };
+    if element.is_some_and(|e| e.info.key != record.element_key) {
+        return Err(ReadError::NotFound);
+    }
+    Ok(record.summary())
+}
+
+/// A page of the organization's instances, newest first.
+pub struct Page {
+    pub items: Vec<InstanceSummary>,
+    pub next: Option<Cursor>,
+}
+
+/// `GET /instances` (`element`: `/elements/{keyOrId}/instances`). A token,
+/// when given, is checked like any (`TokenRefused`, `Disabled`). A search
+/// that matches nothing at all is `NoMatch`; an unfiltered empty list is an
+/// empty page.
+pub async fn list(
+    app: &App,
+    principal: &Principal,
+    token: Option<&Token>,
+    query: &ListQuery,
+    element: Option<&Element>,
+) -> Result<Page, ReadError> {
+    if let Some(token) = token {
+        if by_token(app, principal, token).await?.disabled {
+            return Err(ReadError::Disabled);
+        }
+    }
+    let mut filter = query.filter.clone();
+    filter.element_key = element.map(|e| e.info.key.clone());
+    let (items, next) =
+        app.store.list_page(&principal.organization, &filter, query.page_size, query.after.as_ref()).await?;
+    if items.is_empty() && next.is_none() && query.after.is_none() && query.filter.is_search() {
+        return Err(ReadError::NoMatch);
+    }
+    Ok(Page { items, next })
+}
