@@ -81,6 +81,15 @@ def main():
                 passed += 1
                 print(f"ok   {name} -> {case['status']}")
         fn.secrets.add("jira-password")
+    # cargo lambda watch sets AWS_LAMBDA_MAX_CONCURRENCY; the function notes it once at INFO instead of
+    # the runtime's warning at every start.
+    log = fn.log.read_text(errors="replace")
+    if "concurrency-tokio feature is not enabled" in log:
+        failed += 1
+        print("FAIL the function's log warns that AWS_LAMBDA_MAX_CONCURRENCY is set without the feature")
+    else:
+        passed += 1
+        print("ok   no warning about AWS_LAMBDA_MAX_CONCURRENCY at start")
     leaked, lines = fn.leaked()
     if leaked:
         failed += 1

@@ -63,6 +63,7 @@ lint() {
 }
 
 suite lint lint
+suite guards tools/check-guards.sh
 suite cargo-test cargo test --locked --no-fail-fast
 suite events python3 tools/run-events.py "$local_bin"
 suite openapi "$local_bin/python" tools/check-openapi.py "$local_bin"
