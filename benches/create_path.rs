@@ -55,9 +55,68 @@ fn create_without_io(c: &mut Criterion) {
     });
 }
 
+/// The read path without the store: the event parsed, the credentials (and
+/// the Element token) parsed and found in the cache, the instance rendered in
+/// the representation every read answers, the proxy response serialized.
+fn read_without_io(c: &mut Criterion) {
+    use instances::domain::instance::InstanceSummary;
+    use instances::domain::representation::instance_view_json;
+    use instances::domain::token::{InstanceId, Token};
+    let catalog = Catalog::builtin().unwrap();
+    let element = catalog.by_key("jira").unwrap();
+    let auth = Authenticator::new(Duration::from_secs(3600));
+    let principal = Principal { organization: "acme".into(), user: "ops@acme.io".into() };
+    let id = InstanceId::new(4_503_599_627_370_497).unwrap();
+    let token = Token::mint(id).unwrap();
+    let header = format!("User {USER}, Organization {ORG}, Element {}", token.expose());
+    auth.remember(&Credentials::parse(&header).unwrap(), principal);
+    let summary = InstanceSummary {
+        id,
+        organization: "acme".into(),
+        user: "ops@acme.io".into(),
+        name: "Test".into(),
+        tags: vec!["support".into()],
+        element_key: "jira".into(),
+        element_id: 1,
+        configuration: vec![
+            ("filter.response.nulls".into(), "true".into()),
+            ("jira.api.url".into(), "https://example.atlassian.net".into()),
+            ("jira.username".into(), "jira-user@example.com".into()),
+        ],
+        secret_keys: vec!["jira.password".into()],
+        created_date: "2026-11-29T12:00:00.000Z".into(),
+        updated_date: "2026-11-29T12:00:00.000Z".into(),
+        valid: true,
+        disabled: false,
+        caching_enabled: false,
+        max_cache_size: 0,
+        cache_time_to_live: 0,
+        version: 1,
+    };
+    // "User <u>, Element <token>, Organization <o>": the parts in any order.
+    let event = include_str!("../events/get-instance.json")
+        .replace("{{USER_SECRET}}", &format!("{USER}, Element {}", token.expose()))
+        .replace("{{ORGANIZATION_SECRET}}", ORG)
+        .replace("{{INSTANCE_ID}}", &id.to_string());
+    c.bench_function("read_without_io", |b| {
+        b.iter(|| {
+            let request = lambda_http::request::from_str(black_box(&event)).unwrap();
+            let header = request.headers()["authorization"].to_str().unwrap();
+            let credentials = Credentials::parse(header).unwrap();
+            assert!(credentials.element.is_some());
+            let _principal = auth.cached(&credentials).unwrap();
+            let body = instance_view_json(black_box(&summary), element);
+            let mut proxy = ApiGatewayProxyResponse::default();
+            proxy.status_code = 200;
+            proxy.body = Some(EventBody::Text(String::from_utf8(body).unwrap()));
+            black_box(serde_json::to_vec(&proxy).unwrap())
+        })
+    });
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(200).measurement_time(Duration::from_secs(5));
-    targets = create_without_io
+    targets = create_without_io, read_without_io
 }
 criterion_main!(benches);

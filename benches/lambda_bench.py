@@ -12,6 +12,8 @@
 4. Peak memory (VmHWM) of the bootstrap after 1,000 creates.
 5. Package size: the zipped bootstrap of `cargo lambda build --release --arm64
    --output-format zip`.
+6. Round trips and warm latency of the reads, in the same warm environment:
+   a token-addressed GET /instances/{id}, and a list page of 50.
 
 Usage: lambda_bench.py BOOTSTRAP HELLO LOCAL_BIN_DIR   (AWS_ENDPOINT_URL: moto)
 Writes target/bench/results.json and prints one table.
@@ -36,6 +38,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 RUNS = int(os.environ.get("BENCH_COLD_STARTS", "25"))
 KEYED = 200    # warm creates with an Idempotency-Key (first: moto's transactions slow down as its table grows)
 PLAIN = 800    # then warm creates without one; 1,000 in all before the memory reading
+READS = 200   # then token-addressed reads of one instance
+LISTS = 50    # and list pages (pageSize=50, over the 1,000 instances)
 
 
 def nodelay(sock):
@@ -273,6 +277,27 @@ def main():
         plain_ms.append(ms)
     plain_counts = fwd.take()
     hwm = vm_hwm_kib(proc.pid)
+
+    # 5. reads in the same warm environment: a token-addressed read of one
+    # instance, and a list page.
+    created = json.loads(answer["body"])
+    auth = f"User {creds['userSecret']}, Organization {creds['organizationSecret']}, Element {created['token']}"
+
+    def get_event(name, **subst):
+        e = json.loads((ROOT / "events" / name).read_text().replace("{{INSTANCE_ID}}", str(created["id"])))
+        e["headers"] = dict(e["headers"], Authorization=auth)
+        e["multiValueHeaders"] = {k: [v] for k, v in e["headers"].items()}
+        return json.dumps(e).encode()
+
+    reads = {}
+    for what, body, n in (("by_token", get_event("get-instance.json"), READS), ("list_page", get_event("list-instances.json"), LISTS)):
+        fwd.take()
+        ms = []
+        for _ in range(n):
+            got, t = rt.invoke(body)
+            assert got["statusCode"] == 200, got
+            ms.append(t)
+        reads[what] = (fwd.take(), n, statistics.median(ms))
     stop(proc)
     rt.close()
 
@@ -282,6 +307,8 @@ def main():
     results["round_trips_per_create"] = {"without_key": per_create(plain_counts, PLAIN), "with_key": per_create(keyed_counts, KEYED)}
     results["warm_create_ms"] = {"without_key": statistics.median(plain_ms), "with_key": statistics.median(keyed_ms)}
     results["vm_hwm_mib_after_1001_creates"] = hwm / 1024
+    results["round_trips_per_read"] = {k: per_create(c, n) for k, (c, n, _) in reads.items()}
+    results["warm_read_ms"] = {k: m for k, (_, _, m) in reads.items()}
 
     out = ROOT / "target/bench/results.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -40,6 +40,7 @@ python3 - <<'PY'
 import json, os, pathlib, platform
 r = json.loads(pathlib.Path("target/bench/results.json").read_text())
 cpu = json.loads(pathlib.Path("target/criterion/create_without_io/new/estimates.json").read_text())["median"]["point_estimate"] / 1000
+cpu_read = json.loads(pathlib.Path("target/criterion/read_without_io/new/estimates.json").read_text())["median"]["point_estimate"] / 1000
 zip_path = pathlib.Path("target/bench/lambda/bootstrap/bootstrap.zip")
 zip_mib = zip_path.stat().st_size / 2**20
 i = r["init_ms"]
@@ -51,11 +52,16 @@ rows = [
     ("warm create, median (no key / key)", f"{r['warm_create_ms']['without_key']:.2f} ms / {r['warm_create_ms']['with_key']:.2f} ms", "-", None),
     ("requests per warm create, no key", fmt(rt["without_key"]), "1 PutItem", rt["without_key"] == {"PutItem": 1.0}),
     ("requests per warm create, with key", fmt(rt["with_key"]), "1 TransactWriteItems", rt["with_key"] == {"TransactWriteItems": 1.0}),
+    ("requests per token-addressed read (GET /instances/{id}, Element token)", fmt(r["round_trips_per_read"]["by_token"]), "1 GetItem", r["round_trips_per_read"]["by_token"] == {"GetItem": 1.0}),
+    ("requests per list page (GET /instances?pageSize=50)", fmt(r["round_trips_per_read"]["list_page"]), "1 Query", r["round_trips_per_read"]["list_page"] == {"Query": 1.0}),
+    ("warm read, median (by token / list page of 50)", f"{r['warm_read_ms']['by_token']:.2f} ms / {r['warm_read_ms']['list_page']:.2f} ms", "-", None),
     ("CPU per create without I/O (criterion median)", f"{cpu:.2f} us", "<= 20 us", cpu <= 20),
+    ("CPU per token-addressed read without I/O (criterion median)", f"{cpu_read:.2f} us", "-", None),
     ("peak memory (VmHWM) after 1,001 creates", f"{r['vm_hwm_mib_after_1001_creates']:.1f} MiB", "<= 24 MiB", r["vm_hwm_mib_after_1001_creates"] <= 24),
     ("zipped arm64 bootstrap", f"{zip_mib:.2f} MiB ({zip_path.stat().st_size:,} bytes)", "<= 3 MiB", zip_mib <= 3),
 ]
 r["cpu_us"] = cpu
+r["cpu_read_us"] = cpu_read
 r["zip_mib"] = zip_mib
 pathlib.Path("target/bench/results.json").write_text(json.dumps(r, indent=2))
 print(f"\nmake bench — {os.cpu_count()} cores, {platform.machine()}, {platform.platform()}\n")
