@@ -113,14 +113,14 @@ check("the function's role may use the table's KMS key through DynamoDB",
 
 # The role grants exactly the DynamoDB actions the function calls, on what it
 # calls them on: PutItem (alone and as the parts of the create's
-# TransactWriteItems), GetItem, BatchGetItem on the table; Query on GSI1.
+# TransactWriteItems), GetItem, BatchGetItem, UpdateItem on the table; Query on GSI1.
 # (Table creation, scans and migrations are admin's, not the function's.)
 granted = {}
 for st in statements:
     for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]]):
         if a.startswith("dynamodb:"):
             granted.setdefault(a, []).append(st["Resource"])
-needed = {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"}
+needed = {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem", "dynamodb:Query"}
 check("the role grants exactly the DynamoDB actions the function calls (Query on GSI1 only)",
       set(granted) == needed and all("index/GSI1" in str(r) for r in granted.get("dynamodb:Query", [None])),
       f"granted {sorted(granted)}, needed {sorted(needed)}")

@@ -153,6 +153,8 @@ def main():
                     problems.append(f"the read answered {str(answer)[:200]}, not instance {first_created} without its token")
                 if name == "list-instances.json" and not (isinstance(answer, list) and answer):
                     problems.append(f"the list is {str(answer)[:200]}")
+                if name in ("disable-instance.json", "enable-instance.json") and body.get("disabled") != (name == "disable-instance.json"):
+                    problems.append(f"disabled is {body.get('disabled')} after {name}")
                 for secret in (creds["userSecret"], creds["organizationSecret"], "jira-password"):
                     if secret in r.stderr:
                         problems.append("the function's log carries a secret")

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::domain::configuration::UnknownEntry;
 use crate::domain::request::{FieldErrors, RequestError, CONFIGURATION, NAME, TAGS};
+use crate::service::enable::UpdateError;
 use crate::service::read::ReadError;
 use crate::service::CreateError;
 use crate::store::StoreError;
@@ -27,6 +28,9 @@ pub enum ApiError {
     /// The instance the `Element` token names is disabled.
     #[error("instance disabled")]
     InstanceDisabled,
+    /// `If-Match` names another state of the instance.
+    #[error("precondition failed")]
+    PreconditionFailed,
     /// A query parameter out of its range or shape.
     #[error("invalid query: {0}")]
     InvalidQuery(String),
@@ -90,6 +94,16 @@ impl From<ReadError> for ApiError {
     }
 }
 
+impl From<UpdateError> for ApiError {
+    fn from(e: UpdateError) -> Self {
+        match e {
+            UpdateError::Read(e) => e.into(),
+            UpdateError::PreconditionFailed => ApiError::PreconditionFailed,
+            UpdateError::Busy => ApiError::Unavailable(e.to_string()),
+        }
+    }
+}
+
 impl From<CreateError> for ApiError {
     fn from(e: CreateError) -> Self {
         match e {
@@ -122,6 +136,7 @@ pub const CODES: &[&str] = &[
     "service_unavailable",
     "internal_error",
     "instance_disabled",
+    "precondition_failed",
 ];
 
 #[derive(Serialize)]
@@ -143,6 +158,7 @@ impl ApiError {
         match self {
             ApiError::NotFound | ApiError::NoSuchInstance | ApiError::NoMatch => StatusCode::NOT_FOUND,
             ApiError::InstanceDisabled => StatusCode::FORBIDDEN,
+            ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::InvalidQuery(_) => StatusCode::BAD_REQUEST,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -162,6 +178,7 @@ impl ApiError {
         match self {
             ApiError::NotFound | ApiError::NoSuchInstance | ApiError::NoMatch => "not_found",
             ApiError::InstanceDisabled => "instance_disabled",
+            ApiError::PreconditionFailed => "precondition_failed",
             ApiError::InvalidQuery(_) => "invalid_request",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::Unauthorized(_) => "unauthorized",
@@ -190,6 +207,9 @@ impl ApiError {
                 "The instance this Element token names is disabled; enable it (PUT /instances/enabled) to use it.".into()
             }
             ApiError::InvalidQuery(why) => format!("{why}."),
+            ApiError::PreconditionFailed => {
+                "The instance changed since the ETag given in If-Match; read it again and retry with its new ETag.".into()
+            }
             ApiError::MethodNotAllowed { allow } => format!("This method is not served here; allowed: {allow}."),
             ApiError::Unauthorized(_) => {
                 "Authorization must be 'User <user secret>, Organization <organization secret>' naming an enabled user of that organization.".into()
@@ -334,6 +354,7 @@ mod tests {
             ApiError::NoMatch,
             ApiError::InstanceDisabled,
             ApiError::InvalidQuery("pageSize".into()),
+            ApiError::PreconditionFailed,
             ApiError::MethodNotAllowed { allow: "POST" },
             ApiError::Unauthorized("no Authorization header"),
             ApiError::UnsupportedMediaType("text/plain".into()),
@@ -360,6 +381,7 @@ mod tests {
                 ApiError::NoMatch => 20,
                 ApiError::InstanceDisabled => 21,
                 ApiError::InvalidQuery(_) => 22,
+                ApiError::PreconditionFailed => 23,
                 ApiError::MethodNotAllowed { .. } => 1,
                 ApiError::Unauthorized(_) => 2,
                 ApiError::UnsupportedMediaType(_) => 3,
@@ -383,7 +405,7 @@ mod tests {
                 ApiError::Internal(_) => 18,
             })
             .collect();
-        assert_eq!(arms.len(), 22, "every kind of failure has a sample");
+        assert_eq!(arms.len(), 23, "every kind of failure has a sample");
         all
     }
 

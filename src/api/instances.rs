@@ -12,7 +12,7 @@ use crate::domain::instance::InstanceSummary;
 use crate::domain::listing::ListQuery;
 use crate::domain::representation::{instance_view_json, instances_view_json};
 use crate::domain::token::InstanceId;
-use crate::service::read;
+use crate::service::{enable, read};
 
 /// The header that carries the cursor of the next page (the platform's name).
 pub const NEXT_PAGE: &str = "elements-next-page-token";
@@ -20,15 +20,38 @@ pub const NEXT_PAGE: &str = "elements-next-page-token";
 /// `GET /instances/{id}`: the instance, with its `ETag`.
 pub async fn one(app: &App, request: &Request, id: &str, element: Option<&Element>) -> Result<Done, ApiError> {
     let (principal, token) = authenticate(app, request).await?;
-    let id = id.parse::<u64>().ok().and_then(InstanceId::new).ok_or(ApiError::NoSuchInstance)?;
+    let id = parse_id(id)?;
     let summary = read::one(app, &principal, id, token.as_ref(), element).await?;
-    let mut response = json_response(StatusCode::OK, instance_view_json(&summary, element_of(app, &summary)?));
+    instance_answer(app, &summary, principal.organization)
+}
+
+/// `PUT` (enable) and `DELETE` (disable) `/instances/{id}/enabled`, or
+/// `/instances/enabled` for the instance the `Element` token names.
+pub async fn set_enabled(app: &App, request: &Request, id: Option<&str>, enabled: bool) -> Result<Done, ApiError> {
+    let (principal, token) = authenticate(app, request).await?;
+    let id = id.map(parse_id).transpose()?;
+    if id.is_none() && token.is_none() {
+        return Err(ApiError::Unauthorized("no Element token names the instance"));
+    }
+    let if_match = request.headers().get(header::IF_MATCH).map(|v| v.to_str().unwrap_or("\u{0}"));
+    let summary = enable::set_enabled(app, &principal, id, token.as_ref(), if_match, enabled).await?;
+    instance_answer(app, &summary, principal.organization)
+}
+
+fn parse_id(id: &str) -> Result<InstanceId, ApiError> {
+    id.parse::<u64>().ok().and_then(InstanceId::new).ok_or(ApiError::NoSuchInstance)
+}
+
+/// One instance, answered with its `ETag`, never cached.
+fn instance_answer(app: &App, summary: &InstanceSummary, organization: String) -> Result<Done, ApiError> {
+    let id = summary.id;
+    let mut response = json_response(StatusCode::OK, instance_view_json(summary, element_of(app, summary)?));
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Ok(etag) = HeaderValue::from_str(&summary.etag()) {
         headers.insert(header::ETAG, etag);
     }
-    Ok(Done { response, id: Some(id.get()), organization: Some(principal.organization), replayed: false })
+    Ok(Done { response, id: Some(id.get()), organization: Some(organization), replayed: false })
 }
 
 /// `GET /instances`: a page of the organization's instances, newest first,

@@ -10,7 +10,7 @@ pub mod routes;
 
 use std::time::{Instant, SystemTime};
 
-use lambda_http::http::{header, HeaderValue, StatusCode};
+use lambda_http::http::{header, HeaderValue, Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use tracing::{error, info, warn};
@@ -43,13 +43,15 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
             return Err(ApiError::MethodNotAllowed { allow: route.allow() });
         }
         let element_of = |key_or_id: &str| app.catalog.by_key_or_id(key_or_id).ok_or(ApiError::NotFound);
-        let post = method == lambda_http::http::Method::POST;
+        let post = method == Method::POST;
         match route {
             Route::Instances if post => create(app, &request, None).await,
             Route::Instances => instances::list(app, &request, None).await,
             Route::ElementInstances(key) if post => create(app, &request, Some(element_of(key)?)).await,
             Route::ElementInstances(key) => instances::list(app, &request, Some(element_of(key)?)).await,
             Route::Instance(id) => instances::one(app, &request, id, None).await,
+            Route::InstanceEnabled(id) => instances::set_enabled(app, &request, Some(id), method == Method::PUT).await,
+            Route::TokenEnabled => instances::set_enabled(app, &request, None, method == Method::PUT).await,
             Route::ElementInstance(key, id) => instances::one(app, &request, id, Some(element_of(key)?)).await,
             Route::Elements => {
                 authenticate(app, &request).await?;

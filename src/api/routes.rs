@@ -10,6 +10,10 @@ pub enum Route<'p> {
     Instances,
     /// `/instances/{id}`
     Instance(&'p str),
+    /// `/instances/{id}/enabled`
+    InstanceEnabled(&'p str),
+    /// `/instances/enabled` (the instance the `Element` token names)
+    TokenEnabled,
     /// `/elements`
     Elements,
     /// `/elements/{keyOrId}`
@@ -31,7 +35,9 @@ impl<'p> Route<'p> {
         }
         Some(match segments.as_slice() {
             ["instances"] => Route::Instances,
+            ["instances", "enabled"] => Route::TokenEnabled,
             ["instances", id] => Route::Instance(id),
+            ["instances", id, "enabled"] => Route::InstanceEnabled(id),
             ["elements"] => Route::Elements,
             ["elements", key] => Route::Element(key),
             ["elements", key, "instances"] => Route::ElementInstances(key),
@@ -45,6 +51,7 @@ impl<'p> Route<'p> {
         match self {
             Route::Instances | Route::ElementInstances(_) => "GET, POST",
             Route::Instance(_) | Route::ElementInstance(..) | Route::Elements | Route::Element(_) => "GET",
+            Route::InstanceEnabled(_) | Route::TokenEnabled => "DELETE, PUT",
         }
     }
 
@@ -76,5 +83,9 @@ mod tests {
         assert!(!Route::Instances.serves(&Method::DELETE));
         assert!(Route::Element("jira").serves(&Method::GET) && !Route::Elements.serves(&Method::POST));
         assert_eq!(Route::Instance("1").allow(), "GET");
+        assert_eq!(Route::of("/instances/enabled"), Some(Route::TokenEnabled));
+        assert_eq!(Route::of("/instances/5/enabled"), Some(Route::InstanceEnabled("5")));
+        assert!(Route::TokenEnabled.serves(&Method::PUT) && Route::TokenEnabled.serves(&Method::DELETE));
+        assert!(!Route::InstanceEnabled("5").serves(&Method::GET));
     }
 }

@@ -3,6 +3,7 @@
 //! `domain::representation`; nothing here knows HTTP.
 
 pub mod create;
+pub mod enable;
 pub mod read;
 
 pub use crate::domain::time::iso8601;

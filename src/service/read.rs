@@ -38,6 +38,33 @@ pub async fn by_token(app: &App, principal: &Principal, token: &Token) -> Result
     }
 }
 
+/// The instance a call names: by `id` (of the caller's organization, else
+/// `NotFound`), by `token` (else `TokenRefused`), or by both (the token must
+/// name that id). A call without either names nothing: `TokenRefused`.
+pub async fn resolve(
+    app: &App,
+    principal: &Principal,
+    id: Option<InstanceId>,
+    token: Option<&Token>,
+) -> Result<InstanceRecord, ReadError> {
+    match (id, token) {
+        (_, Some(token)) => {
+            let record = by_token(app, principal, token).await?;
+            if id.is_some_and(|id| id != record.id) {
+                return Err(ReadError::TokenRefused);
+            }
+            Ok(record)
+        }
+        (Some(id), None) => app
+            .store
+            .get_instance(id)
+            .await?
+            .filter(|r| r.organization == principal.organization)
+            .ok_or(ReadError::NotFound),
+        (None, None) => Err(ReadError::TokenRefused),
+    }
+}
+
 /// `GET /instances/{id}` (`element`: `/elements/{keyOrId}/instances/{id}`).
 /// A token, when given, must name this very instance, and it must not be
 /// disabled.
@@ -48,24 +75,10 @@ pub async fn one(
     token: Option<&Token>,
     element: Option<&Element>,
 ) -> Result<InstanceSummary, ReadError> {
-    let record = match token {
-        Some(token) => {
-            let record = by_token(app, principal, token).await?;
-            if record.id != id {
-                return Err(ReadError::TokenRefused);
-            }
-            if record.disabled {
-                return Err(ReadError::Disabled);
-            }
-            record
-        }
-        None => app
-            .store
-            .get_instance(id)
-            .await?
-            .filter(|r| r.organization == principal.organization)
-            .ok_or(ReadError::NotFound)?,
-    };
+    let record = resolve(app, principal, Some(id), token).await?;
+    if token.is_some() && record.disabled {
+        return Err(ReadError::Disabled);
+    }
     if element.is_some_and(|e| e.info.key != record.element_key) {
         return Err(ReadError::NotFound);
     }

@@ -6,10 +6,12 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
 
 use super::idempotency::replay_item;
-use super::{b, bug, failed, item, n, s, Item, Reader, ReplayRecord, Store, StoreError, GSI1, TTL_ATTRIBUTE};
+use super::{b, bug, failed, item, key, n, s, Item, Reader, ReplayRecord, Store, StoreError, GSI1, TTL_ATTRIBUTE};
 use crate::domain::instance::{InstanceRecord, InstanceSummary};
 use crate::domain::listing::{Cursor, ListFilter};
 use crate::domain::secret::SecretDigest;
@@ -108,6 +110,45 @@ impl Store {
         let pk = instance_pk(id);
         let item = self.get_consistent(&pk, "INSTANCE").await?;
         item.map(|item| read_instance(&pk, &item)).transpose()
+    }
+
+    /// Disables or enables an instance: one `UpdateItem` that sets
+    /// `disabled`, moves `updatedDate` and increments `version`, conditioned
+    /// on the instance still being at `version` (an item written before
+    /// `version` existed counts as 1). `None` when it is not: changed
+    /// meanwhile, or gone; the caller reads it again. Answers the new state.
+    pub async fn set_disabled(
+        &self,
+        id: InstanceId,
+        disabled: bool,
+        version: u64,
+        now: &str,
+    ) -> Result<Option<InstanceRecord>, StoreError> {
+        let pk = instance_pk(id);
+        let condition = if version == 1 {
+            "attribute_exists(PK) AND (version = :version OR attribute_not_exists(version))"
+        } else {
+            "version = :version"
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&pk, "INSTANCE")))
+            .update_expression("SET disabled = :disabled, updatedDate = :now, version = :next")
+            .condition_expression(condition)
+            .expression_attribute_values(":disabled", AttributeValue::Bool(disabled))
+            .expression_attribute_values(":now", s(now))
+            .expression_attribute_values(":version", n(version))
+            .expression_attribute_values(":next", n(version + 1))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => out.attributes().map(|item| read_instance(&pk, item)).transpose(),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(None),
+            Err(e) => Err(failed("UpdateItem", e)),
+        }
     }
 
     /// The instance an `Element <token>` belongs to: one strongly consistent
