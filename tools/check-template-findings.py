@@ -120,7 +120,8 @@ for st in statements:
     for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]]):
         if a.startswith("dynamodb:"):
             granted.setdefault(a, []).append(st["Resource"])
-needed = {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem", "dynamodb:Query"}
+needed = {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+          "dynamodb:Query"}
 check("the role grants exactly the DynamoDB actions the function calls (Query on GSI1 only)",
       set(granted) == needed and all("index/GSI1" in str(r) for r in granted.get("dynamodb:Query", [None])),
       f"granted {sorted(granted)}, needed {sorted(needed)}")

@@ -103,6 +103,8 @@ events = [
     ("list-instances", rest("list-instances", method="GET", headers={"Authorization": AUTH}, query={"pageSize": "50"}), 200, None),
     ("disable-instance", rest("disable-instance", method="DELETE", path="/instances/{{INSTANCE_ID}}/enabled", headers={"Authorization": AUTH}), 200, None),
     ("enable-instance", rest("enable-instance", method="PUT", path="/instances/{{INSTANCE_ID}}/enabled", headers={"Authorization": AUTH}), 200, None),
+    ("delete-instance", rest("delete-instance", method="DELETE", path="/instances/{{INSTANCE_ID}}", headers={"Authorization": AUTH}), 200, None),
+    ("error-404-deleted-instance", rest("error-404-deleted-instance", method="GET", path="/instances/{{INSTANCE_ID}}", headers={"Authorization": AUTH}), 404, "not_found"),
     ("error-404-search-matches-nothing", rest("error-404-search-matches-nothing", method="GET", headers={"Authorization": AUTH}, query={"searchText": "nothing-is-called-this"}), 404, "not_found"),
     ("error-400-malformed-json", rest("error-400-malformed-json", body='{"element": '), 400, "malformed_json"),
     ("error-400-missing-configuration", rest("error-400-missing-configuration", body=j(missing)), 400, "missing_configuration"),

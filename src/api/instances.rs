@@ -12,7 +12,7 @@ use crate::domain::instance::InstanceSummary;
 use crate::domain::listing::ListQuery;
 use crate::domain::representation::{instance_view_json, instances_view_json};
 use crate::domain::token::InstanceId;
-use crate::service::{enable, read};
+use crate::service::{enable, read, remove};
 
 /// The header that carries the cursor of the next page (the platform's name).
 pub const NEXT_PAGE: &str = "elements-next-page-token";
@@ -36,6 +36,27 @@ pub async fn set_enabled(app: &App, request: &Request, id: Option<&str>, enabled
     let if_match = request.headers().get(header::IF_MATCH).map(|v| v.to_str().unwrap_or("\u{0}"));
     let summary = enable::set_enabled(app, &principal, id, token.as_ref(), if_match, enabled).await?;
     instance_answer(app, &summary, principal.organization)
+}
+
+/// `DELETE /instances/{id}` (or `/instances` for the instance the `Element`
+/// token names): answers what the instance was.
+pub async fn delete(
+    app: &App,
+    request: &Request,
+    id: Option<&str>,
+    element: Option<&Element>,
+) -> Result<Done, ApiError> {
+    let (principal, token) = authenticate(app, request).await?;
+    let id = id.map(parse_id).transpose()?;
+    if id.is_none() && token.is_none() {
+        return Err(ApiError::Unauthorized("no Element token names the instance"));
+    }
+    let if_match = request.headers().get(header::IF_MATCH).map(|v| v.to_str().unwrap_or("\u{0}"));
+    let summary = remove::delete(app, &principal, id, token.as_ref(), if_match, element).await?;
+    let mut done = instance_answer(app, &summary, principal.organization)?;
+    // It has no state left to name.
+    done.response.headers_mut().remove(header::ETAG);
+    Ok(done)
 }
 
 fn parse_id(id: &str) -> Result<InstanceId, ApiError> {

@@ -43,13 +43,18 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
             return Err(ApiError::MethodNotAllowed { allow: route.allow() });
         }
         let element_of = |key_or_id: &str| app.catalog.by_key_or_id(key_or_id).ok_or(ApiError::NotFound);
-        let post = method == Method::POST;
+        let (post, delete) = (method == Method::POST, method == Method::DELETE);
         match route {
             Route::Instances if post => create(app, &request, None).await,
+            Route::Instances if delete => instances::delete(app, &request, None, None).await,
             Route::Instances => instances::list(app, &request, None).await,
             Route::ElementInstances(key) if post => create(app, &request, Some(element_of(key)?)).await,
             Route::ElementInstances(key) => instances::list(app, &request, Some(element_of(key)?)).await,
+            Route::Instance(id) if delete => instances::delete(app, &request, Some(id), None).await,
             Route::Instance(id) => instances::one(app, &request, id, None).await,
+            Route::ElementInstance(key, id) if delete => {
+                instances::delete(app, &request, Some(id), Some(element_of(key)?)).await
+            }
             Route::InstanceEnabled(id) => instances::set_enabled(app, &request, Some(id), method == Method::PUT).await,
             Route::TokenEnabled => instances::set_enabled(app, &request, None, method == Method::PUT).await,
             Route::ElementInstance(key, id) => instances::one(app, &request, id, Some(element_of(key)?)).await,

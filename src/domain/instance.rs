@@ -29,6 +29,9 @@ pub struct InstanceRecord {
     pub cache_time_to_live: u64,
     /// 1 at the create, incremented by every update.
     pub version: u64,
+    /// The digest of the `Idempotency-Key` it was created with, if any: its
+    /// idempotency record replays the token, so a delete removes it too.
+    pub replay_key: Option<String>,
 }
 
 /// The owner of a verified pair of secrets.

@@ -78,7 +78,7 @@ pub async fn create_instance(
     let fingerprint = key.map(|_| request.fingerprint());
     let mut last = CreateError::NoFreeId;
     for attempt in 0..ATTEMPTS {
-        let Draft { id, record, body } = draft(principal, request, &data_key, &stamp)?;
+        let Draft { id, mut record, body } = draft(principal, request, &data_key, &stamp)?;
         let (Some(key), Some(fingerprint)) = (key, fingerprint) else {
             match app.store.put_instance(&record).await? {
                 PutOutcome::Created => return Ok(Created { id, body, replayed: false }),
@@ -86,6 +86,7 @@ pub async fn create_instance(
             }
         };
         let replay = replay_record(principal, key, &data_key, id, &fingerprint, &body, &stamp, now)?;
+        record.replay_key = Some(replay.key_digest.clone());
         match app.store.put_instance_with_replay(&record, &replay, epoch(now)).await? {
             PutOutcome::Created => return Ok(Created { id, body, replayed: false }),
             PutOutcome::IdTaken => last = CreateError::NoFreeId,
@@ -195,6 +196,7 @@ fn record(
         max_cache_size: 0,
         cache_time_to_live: 0,
         version: 1,
+        replay_key: None,
     })
 }
 

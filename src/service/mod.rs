@@ -5,6 +5,7 @@
 pub mod create;
 pub mod enable;
 pub mod read;
+pub mod remove;
 
 pub use crate::domain::time::iso8601;
 pub use create::{create_instance, draft, CreateError, Created, Draft, REPLAY_WINDOW};

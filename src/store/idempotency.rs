@@ -38,7 +38,7 @@ impl Store {
     }
 }
 
-fn replay_pk(organization: &str, key_digest: &str) -> String {
+pub(super) fn replay_pk(organization: &str, key_digest: &str) -> String {
     format!("IDEMPOTENCY#{organization}#{key_digest}")
 }
 

@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    AttributeValue, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 
-use super::idempotency::replay_item;
+use super::idempotency::{replay_item, replay_pk};
 use super::{b, bug, failed, item, key, n, s, Item, Reader, ReplayRecord, Store, StoreError, GSI1, TTL_ATTRIBUTE};
 use crate::domain::instance::{InstanceRecord, InstanceSummary};
 use crate::domain::listing::{Cursor, ListFilter};
@@ -151,6 +151,63 @@ impl Store {
         }
     }
 
+    /// Deletes an instance and the idempotency record that replays its
+    /// token, all or none: one `TransactWriteItems` of two deletes (one
+    /// `DeleteItem` when it was created without a key), conditioned on the
+    /// instance still being at its `version`. The record is deleted only if it
+    /// still names this instance (past its 24 h the key may have created
+    /// another); if it names another, or is gone, the instance alone is
+    /// deleted. `false` when the instance changed meanwhile or is gone.
+    pub async fn delete_instance(&self, record: &InstanceRecord) -> Result<bool, StoreError> {
+        let pk = instance_pk(record.id);
+        let condition = if record.version == 1 {
+            "attribute_exists(PK) AND (version = :version OR attribute_not_exists(version))"
+        } else {
+            "version = :version"
+        };
+        let instance = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(&pk, "INSTANCE")))
+            .condition_expression(condition)
+            .expression_attribute_values(":version", n(record.version))
+            .build()
+            .map_err(bug)?;
+        if let Some(digest) = &record.replay_key {
+            let replay = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(&replay_pk(&record.organization, digest), "IDEMPOTENCY")))
+                .condition_expression("instanceId = :id")
+                .expression_attribute_values(":id", n(record.id.get()))
+                .build()
+                .map_err(bug)?;
+            let writes = vec![
+                TransactWriteItem::builder().delete(instance).build(),
+                TransactWriteItem::builder().delete(replay).build(),
+            ];
+            let reasons = self.transact("TransactWriteItems", writes).await?;
+            match reasons.first().map(String::as_str) {
+                None => return Ok(true),
+                Some("ConditionalCheckFailed") => return Ok(false),
+                // Only the record's condition failed: it is gone or names another.
+                Some(_) => {}
+            }
+        }
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&pk, "INSTANCE")))
+            .condition_expression(condition)
+            .expression_attribute_values(":version", n(record.version))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(failed("DeleteItem", e)),
+        }
+    }
+
     /// The instance an `Element <token>` belongs to: one strongly consistent
     /// read (the token carries the id), then a constant-time comparison of
     /// the token's digest with the stored one.
@@ -271,7 +328,7 @@ pub(super) fn gsi1_sk(created_date: &str, id: InstanceId) -> String {
 fn instance_item(r: &InstanceRecord) -> Item {
     let configuration = r.configuration.iter().map(|(k, v)| (k.clone(), s(v))).collect();
     let secrets = r.secrets.iter().map(|(k, v)| (k.clone(), b(v))).collect();
-    item([
+    let mut item = item([
         ("PK", s(instance_pk(r.id))),
         ("SK", s("INSTANCE")),
         ("GSI1PK", s(format!("ORG#{}", r.organization))),
@@ -297,7 +354,11 @@ fn instance_item(r: &InstanceRecord) -> Item {
         ("secretKeys", AttributeValue::L(r.secrets.iter().map(|(k, _)| s(k)).collect())),
         ("searchName", s(search_name(&r.name))),
         ("version", n(r.version)),
-    ])
+    ]);
+    if let Some(key) = &r.replay_key {
+        item.insert("replayKey".into(), s(key));
+    }
+    item
 }
 
 /// What the organization's index (`GSI1`) projects besides its keys: what a
@@ -429,5 +490,6 @@ fn read_instance(pk: &str, item: &Item) -> Result<InstanceRecord, StoreError> {
         max_cache_size: r.n("maxCacheSize")?,
         cache_time_to_live: r.n("cacheTimeToLive")?,
         version: if item.contains_key("version") { r.n("version")? } else { 1 },
+        replay_key: if item.contains_key("replayKey") { Some(r.s("replayKey")?) } else { None },
     })
 }

@@ -5,7 +5,8 @@
 //! errors and the helpers they share.
 //!
 //! One table (`TABLE_NAME`), keys `PK` (S) and `SK` (S), one global secondary
-//! index `GSI1` (`GSI1PK`, `GSI1SK`, all attributes), TTL attribute
+//! index `GSI1` (`GSI1PK`, `GSI1SK`; it projects `instances::INDEX_PROJECTION`,
+//! what a list needs: no sealed value, no token digest), TTL attribute
 //! `expiresAt` (epoch seconds). Timestamps are ISO 8601 UTC with exactly three
 //! digits of milliseconds, so that `GSI1SK` sorts in time order; items written
 //! before the width was fixed read as the same instant and are rewritten by
@@ -13,7 +14,7 @@
 //!
 //! | item | PK | SK | other attributes |
 //! |---|---|---|---|
-//! | instance | `INSTANCE#<id>` | `INSTANCE` | `GSI1PK`=`ORG#<org>`, `GSI1SK`=`INSTANCE#<createdDate>#<id>`, `id` N, `organization`, `user`, `name`, `tags` L, `elementKey`, `elementId` N, `configuration` M (non-secret values, S), `secrets` M (sealed values, B), `sealedDataKey` B, `tokenDigest` B, `createdDate`, `updatedDate`, `valid`, `disabled`, `cachingEnabled` BOOL, `maxCacheSize`, `cacheTimeToLive` N |
+//! | instance | `INSTANCE#<id>` | `INSTANCE` | `GSI1PK`=`ORG#<org>`, `GSI1SK`=`INSTANCE#<createdDate>#<id>`, `id` N, `organization`, `user`, `name`, `tags` L, `elementKey`, `elementId` N, `configuration` M (non-secret values, S), `secrets` M (sealed values, B), `sealedDataKey` B, `tokenDigest` B, `createdDate`, `updatedDate`, `valid`, `disabled`, `cachingEnabled` BOOL, `maxCacheSize`, `cacheTimeToLive` N, `secretKeys` L (the secret entries set), `searchName` (the name in lower case), `version` N (1 at the create, +1 a change), `replayKey` (the key digest of its idempotency record, when created with one) |
 //! | idempotency record | `IDEMPOTENCY#<org>#<sha256(key) hex>` | `IDEMPOTENCY` | `instanceId` N, `sealedDataKey` B, `sealedResponse` B (the first response and the request's fingerprint, sealed), `createdDate`, `expiresAt` N (created + 24 h; TTL) |
 //! | organization | `ORG#<org>` | `ORG` | `organization`, `secretDigest` B, `createdDate` |
 //! | organization secret | `ORGSECRET#<sha256 hex>` | `ORGSECRET` | `organization`, `secretDigest` B |
@@ -23,10 +24,13 @@
 //! Access patterns: create an instance (one conditional `PutItem`; with an
 //! idempotency key, one `TransactWriteItems` of the instance and its record);
 //! get an instance or resolve a token (one strongly consistent `GetItem`: the
-//! token carries the id); list an organization's instances (`GSI1`, newest
-//! last); authenticate (one strongly consistent `BatchGetItem` of the two
-//! secret items). Every put of a new item is conditional on
-//! `attribute_not_exists(PK)`: nothing is ever overwritten.
+//! token carries the id); a page of an organization's instances (one `Query`
+//! on `GSI1`, newest first, filters applied by DynamoDB); change an instance
+//! (one `UpdateItem` conditioned on its `version`); delete it (one
+//! `TransactWriteItems` of the instance and its idempotency record, or one
+//! `DeleteItem`, conditioned on its `version`); authenticate (one strongly
+//! consistent `BatchGetItem` of the two secret items). Every put of a new item
+//! is conditional on `attribute_not_exists(PK)`: nothing is ever overwritten.
 
 mod credentials;
 mod idempotency;
