@@ -152,7 +152,7 @@ def main():
             problem = conforms(got, error_schema)
             ok = status == want_status and (got or {}).get("code") == code and problem is None
             if want_status == 405:
-                ok = ok and h.get("allow") == "DELETE, GET, POST"
+                ok = ok and h.get("allow") == "DELETE, GET, PATCH, POST"
             verdict(ok, what, f"{status} {got} {problem or ''}")
         # Discovery answers as described.
         elements_op = full["paths"]["/elements"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]

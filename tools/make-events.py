@@ -101,6 +101,7 @@ events = [
     ("idempotent-replay", rest("idempotent-replay", headers={"Content-Type": "application/json", "Authorization": AUTH, "Idempotency-Key": "events-key-1"}, body=j(SEED)), 200, None),
     ("get-instance", rest("get-instance", method="GET", path="/instances/{{INSTANCE_ID}}", headers={"Authorization": AUTH}), 200, None),
     ("list-instances", rest("list-instances", method="GET", headers={"Authorization": AUTH}, query={"pageSize": "50"}), 200, None),
+    ("patch-instance", rest("patch-instance", method="PATCH", path="/instances/{{INSTANCE_ID}}", body=j({"name": "Renamed", "configuration": {"jira.password": "********", "event.vendor.type": "polling"}})), 200, None),
     ("disable-instance", rest("disable-instance", method="DELETE", path="/instances/{{INSTANCE_ID}}/enabled", headers={"Authorization": AUTH}), 200, None),
     ("enable-instance", rest("enable-instance", method="PUT", path="/instances/{{INSTANCE_ID}}/enabled", headers={"Authorization": AUTH}), 200, None),
     ("delete-instance", rest("delete-instance", method="DELETE", path="/instances/{{INSTANCE_ID}}", headers={"Authorization": AUTH}), 200, None),

@@ -72,6 +72,8 @@ def main():
                     problems.append(f"the read answered {str(answer)[:200]}, not instance {first_created} without its token")
                 if name == "list-instances.json" and not (isinstance(answer, list) and answer):
                     problems.append(f"the list is {str(answer)[:200]}")
+                if name == "patch-instance.json" and (body.get("name") != "Renamed" or (body.get("configuration") or {}).get("jira.password") != "********"):
+                    problems.append(f"the patch answered {str(answer)[:200]}")
                 if name in ("disable-instance.json", "enable-instance.json") and body.get("disabled") != (name == "disable-instance.json"):
                     problems.append(f"disabled is {body.get('disabled')} after {name}")
             if name == "idempotent-replay.json" and ids.get(name) != ids.get("idempotent-first.json"):

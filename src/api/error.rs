@@ -10,6 +10,7 @@ use crate::domain::configuration::UnknownEntry;
 use crate::domain::request::{FieldErrors, RequestError, CONFIGURATION, NAME, TAGS};
 use crate::service::enable::UpdateError;
 use crate::service::read::ReadError;
+use crate::service::update::PatchError;
 use crate::service::CreateError;
 use crate::store::StoreError;
 
@@ -100,6 +101,17 @@ impl From<UpdateError> for ApiError {
             UpdateError::Read(e) => e.into(),
             UpdateError::PreconditionFailed => ApiError::PreconditionFailed,
             UpdateError::Busy => ApiError::Unavailable(e.to_string()),
+        }
+    }
+}
+
+impl From<PatchError> for ApiError {
+    fn from(e: PatchError) -> Self {
+        match e {
+            PatchError::Update(e) => e.into(),
+            PatchError::Invalid(e) => ApiError::Request(e),
+            PatchError::Seal(e) if e.is_transient() => ApiError::Unavailable(e.to_string()),
+            PatchError::Seal(e) => ApiError::Internal(e.to_string()),
         }
     }
 }

@@ -5,14 +5,14 @@ use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::{Request, RequestExt};
 
 use super::error::{json_response, ApiError};
-use super::{authenticate, Done};
+use super::{authenticate, precheck, Done};
 use crate::app::App;
 use crate::domain::catalog::Element;
 use crate::domain::instance::InstanceSummary;
 use crate::domain::listing::ListQuery;
 use crate::domain::representation::{instance_view_json, instances_view_json};
 use crate::domain::token::InstanceId;
-use crate::service::{enable, read, remove};
+use crate::service::{enable, read, remove, update};
 
 /// The header that carries the cursor of the next page (the platform's name).
 pub const NEXT_PAGE: &str = "elements-next-page-token";
@@ -57,6 +57,23 @@ pub async fn delete(
     // It has no state left to name.
     done.response.headers_mut().remove(header::ETAG);
     Ok(done)
+}
+
+/// `PATCH /instances/{id}` (or `/instances` for the instance the `Element`
+/// token names): the body checked as a create's, merged, written once.
+pub async fn patch(app: &App, request: &Request, id: Option<&str>) -> Result<Done, ApiError> {
+    let (credentials, bytes) = precheck(request)?;
+    let principal =
+        app.auth.authenticate(&app.store, &credentials).await?.map_err(|r| ApiError::Unauthorized(r.reason()))?;
+    let token = credentials.element;
+    let id = id.map(parse_id).transpose()?;
+    if id.is_none() && token.is_none() {
+        return Err(ApiError::Unauthorized("no Element token names the instance"));
+    }
+    let body: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    let if_match = request.headers().get(header::IF_MATCH).map(|v| v.to_str().unwrap_or("\u{0}"));
+    let summary = update::patch(app, &principal, id, token.as_ref(), if_match, &body).await?;
+    instance_answer(app, &summary, principal.organization)
 }
 
 fn parse_id(id: &str) -> Result<InstanceId, ApiError> {

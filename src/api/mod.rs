@@ -43,10 +43,12 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
             return Err(ApiError::MethodNotAllowed { allow: route.allow() });
         }
         let element_of = |key_or_id: &str| app.catalog.by_key_or_id(key_or_id).ok_or(ApiError::NotFound);
-        let (post, delete) = (method == Method::POST, method == Method::DELETE);
+        let (post, delete, patch) = (method == Method::POST, method == Method::DELETE, method == Method::PATCH);
         match route {
             Route::Instances if post => create(app, &request, None).await,
             Route::Instances if delete => instances::delete(app, &request, None, None).await,
+            Route::Instances if patch => instances::patch(app, &request, None).await,
+            Route::Instance(id) if patch => instances::patch(app, &request, Some(id)).await,
             Route::Instances => instances::list(app, &request, None).await,
             Route::ElementInstances(key) if post => create(app, &request, Some(element_of(key)?)).await,
             Route::ElementInstances(key) => instances::list(app, &request, Some(element_of(key)?)).await,

@@ -49,9 +49,10 @@ impl<'p> Route<'p> {
     /// The methods served here, as `Allow` lists them.
     pub fn allow(&self) -> &'static str {
         match self {
-            Route::Instances => "DELETE, GET, POST",
+            Route::Instances => "DELETE, GET, PATCH, POST",
             Route::ElementInstances(_) => "GET, POST",
-            Route::Instance(_) | Route::ElementInstance(..) => "DELETE, GET",
+            Route::Instance(_) => "DELETE, GET, PATCH",
+            Route::ElementInstance(..) => "DELETE, GET",
             Route::Elements | Route::Element(_) => "GET",
             Route::InstanceEnabled(_) | Route::TokenEnabled => "DELETE, PUT",
         }
@@ -83,8 +84,9 @@ mod tests {
         }
         assert!(Route::Instances.serves(&Method::POST) && Route::Instances.serves(&Method::GET));
         assert!(Route::Instances.serves(&Method::DELETE) && !Route::Instances.serves(&Method::PUT));
+        assert!(Route::Instances.serves(&Method::PATCH) && Route::Instance("1").serves(&Method::PATCH));
         assert!(Route::Element("jira").serves(&Method::GET) && !Route::Elements.serves(&Method::POST));
-        assert_eq!(Route::Instance("1").allow(), "DELETE, GET");
+        assert_eq!(Route::Instance("1").allow(), "DELETE, GET, PATCH");
         assert_eq!(Route::of("/instances/enabled"), Some(Route::TokenEnabled));
         assert_eq!(Route::of("/instances/5/enabled"), Some(Route::InstanceEnabled("5")));
         assert!(Route::TokenEnabled.serves(&Method::PUT) && Route::TokenEnabled.serves(&Method::DELETE));

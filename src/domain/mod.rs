@@ -13,3 +13,4 @@ pub mod secret;
 mod suggest;
 pub mod time;
 pub mod token;
+pub mod update;

@@ -6,6 +6,7 @@ pub mod create;
 pub mod enable;
 pub mod read;
 pub mod remove;
+pub mod update;
 
 pub use crate::domain::time::iso8601;
 pub use create::{create_instance, draft, CreateError, Created, Draft, REPLAY_WINDOW};

@@ -151,6 +151,57 @@ impl Store {
         }
     }
 
+    /// Writes an instance's new state (`record`, its `version` one past the
+    /// stored one): one `UpdateItem` of the fields an update can change,
+    /// conditioned on the stored `version` being `record.version - 1`. `None`
+    /// when it is not (changed meanwhile, or gone).
+    pub async fn update_instance(&self, record: &InstanceRecord) -> Result<Option<InstanceRecord>, StoreError> {
+        let pk = instance_pk(record.id);
+        let expected = record.version.saturating_sub(1);
+        let condition = if expected == 1 {
+            "attribute_exists(PK) AND (#version = :version OR attribute_not_exists(#version))"
+        } else {
+            "#version = :version"
+        };
+        let configuration = record.configuration.iter().map(|(k, v)| (k.clone(), s(v))).collect();
+        let secrets = record.secrets.iter().map(|(k, v)| (k.clone(), b(v))).collect();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&pk, "INSTANCE")))
+            .update_expression(
+                "SET #name = :name, searchName = :search, tags = :tags, #configuration = :configuration, \
+                 secrets = :secrets, secretKeys = :secretKeys, sealedDataKey = :dataKey, updatedDate = :now, \
+                 #version = :next",
+            )
+            .condition_expression(condition)
+            .expression_attribute_names("#name", "name")
+            .expression_attribute_names("#configuration", "configuration")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":name", s(&record.name))
+            .expression_attribute_values(":search", s(search_name(&record.name)))
+            .expression_attribute_values(":tags", AttributeValue::L(record.tags.iter().map(s).collect()))
+            .expression_attribute_values(":configuration", AttributeValue::M(configuration))
+            .expression_attribute_values(":secrets", AttributeValue::M(secrets))
+            .expression_attribute_values(
+                ":secretKeys",
+                AttributeValue::L(record.secrets.iter().map(|(k, _)| s(k)).collect()),
+            )
+            .expression_attribute_values(":dataKey", b(&record.sealed_data_key))
+            .expression_attribute_values(":now", s(&record.updated_date))
+            .expression_attribute_values(":version", n(expected))
+            .expression_attribute_values(":next", n(record.version))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => out.attributes().map(|item| read_instance(&pk, item)).transpose(),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(None),
+            Err(e) => Err(failed("UpdateItem", e)),
+        }
+    }
+
     /// Deletes an instance and the idempotency record that replays its
     /// token, all or none: one `TransactWriteItems` of two deletes (one
     /// `DeleteItem` when it was created without a key), conditioned on the
