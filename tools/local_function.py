@@ -182,3 +182,40 @@ class ApiGatewayFront:
 
     def close(self):
         self.server.shutdown()
+
+
+def fill_event(text, creds, ids):
+    """An event file with its placeholders filled: the credentials, and the
+    id of the first instance created so far (the reads of one instance)."""
+    text = text.replace("{{USER_SECRET}}", creds["userSecret"]).replace("{{ORGANIZATION_SECRET}}", creds["organizationSecret"])
+    first_created = next((v[0] for v in ids.values() if v[0]), None)
+    return text.replace("{{INSTANCE_ID}}", str(first_created)), first_created
+
+
+def check_event_answer(name, case, out, ids, first_created, request_id=None):
+    """What is wrong with the proxy answer `out` to the event `name`, against
+    its row of events/expected.json (status, code, and what each kind of call
+    must answer). Records the (id, token) of creates in `ids`."""
+    problems = []
+    answer = json.loads(out.get("body") or "null")
+    body = answer if isinstance(answer, dict) else {}
+    if out.get("statusCode") != case["status"]:
+        problems.append(f"status {out.get('statusCode')} != {case['status']}: {str(answer)[:300]}")
+    if case["code"] and body.get("code") != case["code"]:
+        problems.append(f"code {body.get('code')} != {case['code']}")
+    if request_id and case["status"] != 200 and body.get("requestId") != request_id:
+        problems.append("the error does not carry the API Gateway request id")
+    if case["status"] == 200 and "token" in body:
+        ids[name] = body.get("id"), body.get("token")
+    if name == "get-instance.json" and (body.get("id") != first_created or "token" in body):
+        problems.append(f"the read answered {str(answer)[:200]}, not instance {first_created} without its token")
+    if name == "list-instances.json" and not (isinstance(answer, list) and answer):
+        problems.append(f"the list is {str(answer)[:200]}")
+    if name == "patch-instance.json" and (
+            body.get("name") != "Renamed" or (body.get("configuration") or {}).get("jira.password") != "********"):
+        problems.append(f"the patch answered {str(answer)[:200]}")
+    if name in ("disable-instance.json", "enable-instance.json") and body.get("disabled") != (name == "disable-instance.json"):
+        problems.append(f"disabled is {body.get('disabled')} after {name}")
+    if name == "idempotent-replay.json" and ids.get(name) != ids.get("idempotent-first.json"):
+        problems.append("the replay did not answer the first response")
+    return problems

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from local_function import ROOT, served
+from local_function import ROOT, check_event_answer, fill_event, served
 
 
 def main():
@@ -36,9 +36,7 @@ def main():
         for case in expected:
             name = case["event"]
             text = (ROOT / "events" / name).read_text()
-            text = text.replace("{{USER_SECRET}}", creds["userSecret"]).replace("{{ORGANIZATION_SECRET}}", creds["organizationSecret"])
-            first_created = next((v[0] for v in ids.values() if v[0]), None)
-            text = text.replace("{{INSTANCE_ID}}", str(first_created))
+            text, first_created = fill_event(text, creds, ids)
             data = fn.dir / name
             data.write_text(text)
             event = json.loads(text)
@@ -53,31 +51,12 @@ def main():
                     out = json.loads(lines[-1])
                     break
                 time.sleep(2)
-            problems = []
             if out is None:
-                problems.append(f"no response: {r.stderr.strip()[-500:]}")
+                problems = [f"no response: {r.stderr.strip()[-500:]}"]
             else:
-                answer = json.loads(out.get("body") or "null")
-                body = answer if isinstance(answer, dict) else {}
-                if out.get("statusCode") != case["status"]:
-                    problems.append(f"status {out.get('statusCode')} != {case['status']}: {str(body)[:300]}")
-                if case["code"] and (body or {}).get("code") != case["code"]:
-                    problems.append(f"code {(body or {}).get('code')} != {case['code']}")
-                if case["status"] != 200 and (body or {}).get("requestId") != event["requestContext"]["requestId"]:
-                    problems.append("the error does not carry the API Gateway request id")
-                if case["status"] == 200 and "token" in body:
-                    ids[name] = body.get("id"), body.get("token")
-                    fn.secrets.add(body.get("token"))
-                if name == "get-instance.json" and (body.get("id") != first_created or "token" in body):
-                    problems.append(f"the read answered {str(answer)[:200]}, not instance {first_created} without its token")
-                if name == "list-instances.json" and not (isinstance(answer, list) and answer):
-                    problems.append(f"the list is {str(answer)[:200]}")
-                if name == "patch-instance.json" and (body.get("name") != "Renamed" or (body.get("configuration") or {}).get("jira.password") != "********"):
-                    problems.append(f"the patch answered {str(answer)[:200]}")
-                if name in ("disable-instance.json", "enable-instance.json") and body.get("disabled") != (name == "disable-instance.json"):
-                    problems.append(f"disabled is {body.get('disabled')} after {name}")
-            if name == "idempotent-replay.json" and ids.get(name) != ids.get("idempotent-first.json"):
-                problems.append("the replay did not answer the first response")
+                problems = check_event_answer(name, case, out, ids, first_created, event["requestContext"]["requestId"])
+                if name in ids:
+                    fn.secrets.add(ids[name][1])
             if problems:
                 failed += 1
                 print(f"FAIL {name}: " + "; ".join(problems))

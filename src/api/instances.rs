@@ -11,7 +11,7 @@ use crate::domain::catalog::Element;
 use crate::domain::instance::InstanceSummary;
 use crate::domain::listing::ListQuery;
 use crate::domain::representation::{instance_view_json, instances_view_json};
-use crate::domain::token::InstanceId;
+use crate::domain::token::{InstanceId, Token};
 use crate::service::{enable, read, remove, update};
 
 /// The header that carries the cursor of the next page (the platform's name).
@@ -29,11 +29,8 @@ pub async fn one(app: &App, request: &Request, id: &str, element: Option<&Elemen
 /// `/instances/enabled` for the instance the `Element` token names.
 pub async fn set_enabled(app: &App, request: &Request, id: Option<&str>, enabled: bool) -> Result<Done, ApiError> {
     let (principal, token) = authenticate(app, request).await?;
-    let id = id.map(parse_id).transpose()?;
-    if id.is_none() && token.is_none() {
-        return Err(ApiError::Unauthorized("no Element token names the instance"));
-    }
-    let if_match = request.headers().get(header::IF_MATCH).map(|v| v.to_str().unwrap_or("\u{0}"));
+    let id = target(id, token.as_ref())?;
+    let if_match = if_match(request);
     let summary = enable::set_enabled(app, &principal, id, token.as_ref(), if_match, enabled).await?;
     instance_answer(app, &summary, principal.organization)
 }
@@ -47,11 +44,8 @@ pub async fn delete(
     element: Option<&Element>,
 ) -> Result<Done, ApiError> {
     let (principal, token) = authenticate(app, request).await?;
-    let id = id.map(parse_id).transpose()?;
-    if id.is_none() && token.is_none() {
-        return Err(ApiError::Unauthorized("no Element token names the instance"));
-    }
-    let if_match = request.headers().get(header::IF_MATCH).map(|v| v.to_str().unwrap_or("\u{0}"));
+    let id = target(id, token.as_ref())?;
+    let if_match = if_match(request);
     let summary = remove::delete(app, &principal, id, token.as_ref(), if_match, element).await?;
     let mut done = instance_answer(app, &summary, principal.organization)?;
     // It has no state left to name.
@@ -66,14 +60,26 @@ pub async fn patch(app: &App, request: &Request, id: Option<&str>) -> Result<Don
     let principal =
         app.auth.authenticate(&app.store, &credentials).await?.map_err(|r| ApiError::Unauthorized(r.reason()))?;
     let token = credentials.element;
+    let id = target(id, token.as_ref())?;
+    let body: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    let if_match = if_match(request);
+    let summary = update::patch(app, &principal, id, token.as_ref(), if_match, &body).await?;
+    instance_answer(app, &summary, principal.organization)
+}
+
+/// The instance a change names: the path's id, else the `Element` token's
+/// (the forms without an id need one).
+fn target(id: Option<&str>, token: Option<&Token>) -> Result<Option<InstanceId>, ApiError> {
     let id = id.map(parse_id).transpose()?;
     if id.is_none() && token.is_none() {
         return Err(ApiError::Unauthorized("no Element token names the instance"));
     }
-    let body: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
-    let if_match = request.headers().get(header::IF_MATCH).map(|v| v.to_str().unwrap_or("\u{0}"));
-    let summary = update::patch(app, &principal, id, token.as_ref(), if_match, &body).await?;
-    instance_answer(app, &summary, principal.organization)
+    Ok(id)
+}
+
+/// `If-Match`, if given (a value that is not text names no state).
+fn if_match(request: &Request) -> Option<&str> {
+    request.headers().get(header::IF_MATCH).map(|v| v.to_str().unwrap_or("\u{0}"))
 }
 
 fn parse_id(id: &str) -> Result<InstanceId, ApiError> {

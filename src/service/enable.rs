@@ -13,8 +13,7 @@ use crate::domain::token::{InstanceId, Token};
 use crate::service::read::{self, ReadError};
 use crate::store::StoreError;
 
-/// Writes attempted when another update lands between the read and the write.
-const ATTEMPTS: usize = 3;
+use crate::service::ATTEMPTS;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpdateError {

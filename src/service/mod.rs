@@ -9,4 +9,9 @@ pub mod remove;
 pub mod update;
 
 pub use crate::domain::time::iso8601;
+
+/// Writes a change attempts when another change lands between its read and
+/// its write (each write is conditioned on the version it read); past them,
+/// `503` with `Retry-After`.
+pub const ATTEMPTS: usize = 3;
 pub use create::{create_instance, draft, CreateError, Created, Draft, REPLAY_WINDOW};

@@ -10,8 +10,7 @@ use crate::domain::token::{InstanceId, Token};
 use crate::service::enable::{if_match_names, UpdateError};
 use crate::service::read::{self, ReadError};
 
-/// Writes attempted when another update lands between the read and the write.
-const ATTEMPTS: usize = 3;
+use crate::service::ATTEMPTS;
 
 /// Deletes the instance `id` (or the one `token` names) and answers what it
 /// was. While it is disabled, naming it by its token is `Disabled`, as for

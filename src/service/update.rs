@@ -15,8 +15,7 @@ use crate::seal::{aad, SealError};
 use crate::service::enable::{if_match_names, UpdateError};
 use crate::service::read::{self, ReadError};
 
-/// Writes attempted when another update lands between the read and the write.
-const ATTEMPTS: usize = 3;
+use crate::service::ATTEMPTS;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PatchError {

@@ -125,18 +125,14 @@ impl Store {
         now: &str,
     ) -> Result<Option<InstanceRecord>, StoreError> {
         let pk = instance_pk(id);
-        let condition = if version == 1 {
-            "attribute_exists(PK) AND (version = :version OR attribute_not_exists(version))"
-        } else {
-            "version = :version"
-        };
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(&pk, "INSTANCE")))
-            .update_expression("SET disabled = :disabled, updatedDate = :now, version = :next")
-            .condition_expression(condition)
+            .update_expression("SET disabled = :disabled, updatedDate = :now, #version = :next")
+            .condition_expression(at_version(version))
+            .expression_attribute_names("#version", "version")
             .expression_attribute_values(":disabled", AttributeValue::Bool(disabled))
             .expression_attribute_values(":now", s(now))
             .expression_attribute_values(":version", n(version))
@@ -144,11 +140,7 @@ impl Store {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match result {
-            Ok(out) => out.attributes().map(|item| read_instance(&pk, item)).transpose(),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(None),
-            Err(e) => Err(failed("UpdateItem", e)),
-        }
+        updated(&pk, result)
     }
 
     /// Writes an instance's new state (`record`, its `version` one past the
@@ -158,11 +150,6 @@ impl Store {
     pub async fn update_instance(&self, record: &InstanceRecord) -> Result<Option<InstanceRecord>, StoreError> {
         let pk = instance_pk(record.id);
         let expected = record.version.saturating_sub(1);
-        let condition = if expected == 1 {
-            "attribute_exists(PK) AND (#version = :version OR attribute_not_exists(#version))"
-        } else {
-            "#version = :version"
-        };
         let configuration = record.configuration.iter().map(|(k, v)| (k.clone(), s(v))).collect();
         let secrets = record.secrets.iter().map(|(k, v)| (k.clone(), b(v))).collect();
         let result = self
@@ -175,7 +162,7 @@ impl Store {
                  secrets = :secrets, secretKeys = :secretKeys, sealedDataKey = :dataKey, updatedDate = :now, \
                  #version = :next",
             )
-            .condition_expression(condition)
+            .condition_expression(at_version(expected))
             .expression_attribute_names("#name", "name")
             .expression_attribute_names("#configuration", "configuration")
             .expression_attribute_names("#version", "version")
@@ -195,11 +182,7 @@ impl Store {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match result {
-            Ok(out) => out.attributes().map(|item| read_instance(&pk, item)).transpose(),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(None),
-            Err(e) => Err(failed("UpdateItem", e)),
-        }
+        updated(&pk, result)
     }
 
     /// Deletes an instance and the idempotency record that replays its
@@ -211,15 +194,12 @@ impl Store {
     /// deleted. `false` when the instance changed meanwhile or is gone.
     pub async fn delete_instance(&self, record: &InstanceRecord) -> Result<bool, StoreError> {
         let pk = instance_pk(record.id);
-        let condition = if record.version == 1 {
-            "attribute_exists(PK) AND (version = :version OR attribute_not_exists(version))"
-        } else {
-            "version = :version"
-        };
+        let condition = at_version(record.version);
         let instance = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(key(&pk, "INSTANCE")))
             .condition_expression(condition)
+            .expression_attribute_names("#version", "version")
             .expression_attribute_values(":version", n(record.version))
             .build()
             .map_err(bug)?;
@@ -249,6 +229,7 @@ impl Store {
             .table_name(&self.table)
             .set_key(Some(key(&pk, "INSTANCE")))
             .condition_expression(condition)
+            .expression_attribute_names("#version", "version")
             .expression_attribute_values(":version", n(record.version))
             .send()
             .await;
@@ -348,6 +329,35 @@ impl Store {
             .await
             .map_err(|e| failed("Query", e))?;
         items.iter().map(read_summary).collect()
+    }
+}
+
+/// The condition of a change: the instance is still at `version` (an item
+/// written before `version` existed counts as 1). Uses `#version`.
+fn at_version(version: u64) -> &'static str {
+    if version == 1 {
+        "attribute_exists(PK) AND (#version = :version OR attribute_not_exists(#version))"
+    } else {
+        "#version = :version"
+    }
+}
+
+/// The outcome of a conditional `UpdateItem` asked for `ALL_NEW`: the new
+/// state, or `None` when the condition failed (changed meanwhile, or gone).
+fn updated(
+    pk: &str,
+    result: Result<
+        aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
+        aws_sdk_dynamodb::error::SdkError<
+            aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+            aws_sdk_dynamodb::config::http::HttpResponse,
+        >,
+    >,
+) -> Result<Option<InstanceRecord>, StoreError> {
+    match result {
+        Ok(out) => out.attributes().map(|item| read_instance(pk, item)).transpose(),
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(None),
+        Err(e) => Err(failed("UpdateItem", e)),
     }
 }
 
