@@ -516,3 +516,27 @@ async fn timestamps_have_one_width_over_many_creates() {
         assert!(item["GSI1SK"].as_s().unwrap().contains(created.as_str()));
     }
 }
+
+/// Names and tags are stored and answered as plain text; a create without
+/// tags is tagged with its name.
+#[tokio::test]
+async fn names_and_tags_lose_their_markup_and_tags_default_to_the_name() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    let creds = env.credentials().await;
+    let mut body = seed_body();
+    body["name"] = json!(r##"<a href="#" onclick="alert(1)">churros-xss</a>"##);
+    body.as_object_mut().unwrap().remove("tags");
+    let a = post(Some(&creds.authorization()), &body).send(&app).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.json["name"], "churros-xss");
+    assert_eq!(a.json["tags"], json!(["churros-xss"]));
+    let items = env.instance_items().await;
+    assert_eq!(items[0]["name"].as_s().unwrap(), "churros-xss");
+    assert_eq!(items[0]["tags"].as_l().unwrap()[0].as_s().unwrap(), "churros-xss");
+
+    body["name"] = json!("Ops");
+    body["tags"] = json!(["<script>alert(1)</script>eu", "<b>support</b>"]);
+    let b = post(Some(&creds.authorization()), &body).send(&app).await;
+    assert_eq!(b.json["tags"], json!(["eu", "support"]));
+}

@@ -62,6 +62,9 @@ async fn a_patch_merges_and_keeps_what_it_is_not_given() {
     assert_eq!(a.json["id"], id);
     assert_eq!(a.json["name"], "Renamed");
     assert_eq!(a.json["tags"], json!(["support"]), "tags not given are kept");
+    let marked =
+        patch_req(&path, &auth, &json!({"name": "<i>Renamed</i>", "tags": ["<b>support</b>"]})).send(&app).await;
+    assert_eq!((&marked.json["name"], &marked.json["tags"]), (&json!("Renamed"), &json!(["support"])), "plain text");
     assert_eq!(a.json["configuration"]["jira.username"], "new-user");
     assert_eq!(a.json["configuration"]["event.vendor.type"], "polling");
     assert_eq!(a.json["configuration"]["jira.api.url"], "https://example.atlassian.net");

@@ -11,6 +11,7 @@ pub mod representation;
 pub mod request;
 pub mod secret;
 mod suggest;
+pub mod text;
 pub mod time;
 pub mod token;
 pub mod update;

@@ -7,22 +7,25 @@ use sha2::{Digest as _, Sha256};
 use super::catalog::{Catalog, Element};
 use super::configuration::{Configuration, ConfigurationError, InvalidEntry, UnknownEntry};
 use super::suggest::closest;
+use super::text::plain_text;
 
 pub const MAX_NAME_CHARS: usize = 255;
 pub const MAX_TAGS: usize = 50;
 pub const MAX_TAG_CHARS: usize = 100;
 
-/// A non-blank instance name of at most 255 characters, trimmed.
+/// A non-blank instance name of at most 255 characters: plain text (HTML
+/// markup removed, see [`plain_text`]), trimmed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceName(String);
 
 impl InstanceName {
     pub fn parse(v: Option<&Value>) -> Result<Self, String> {
-        let s = match v {
+        let text = match v {
             None | Some(Value::Null) => return Err("is required".into()),
-            Some(Value::String(s)) => s.trim(),
+            Some(Value::String(s)) => plain_text(s),
             Some(_) => return Err("must be a string".into()),
         };
+        let s = text.trim();
         if s.is_empty() {
             return Err("must not be blank".into());
         }
@@ -37,7 +40,8 @@ impl InstanceName {
     }
 }
 
-/// At most 50 distinct, non-blank, trimmed tags of at most 100 characters.
+/// At most 50 distinct, non-blank, trimmed tags of at most 100 characters,
+/// each plain text (HTML markup removed, see [`plain_text`]).
 /// A set: the order given is kept and answered, but is not part of the
 /// request's meaning (see [`CreateInstance::fingerprint`]).
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -58,7 +62,8 @@ impl Tags {
             let Value::String(s) = item else {
                 return Err("must be an array of strings".into());
             };
-            let t = s.trim();
+            let text = plain_text(s);
+            let t = text.trim();
             if t.is_empty() {
                 return Err("must not be blank".into());
             }
@@ -75,6 +80,16 @@ impl Tags {
 
     pub fn as_slice(&self) -> &[String] {
         &self.0
+    }
+
+    /// A create's tags when it gives none: its name (its first 100
+    /// characters, trimmed), as the platform tags instances.
+    pub fn or_name(self, name: &InstanceName) -> Self {
+        if !self.0.is_empty() {
+            return self;
+        }
+        let tag: String = name.as_str().chars().take(MAX_TAG_CHARS).collect();
+        Tags(vec![tag.trim_end().to_owned()])
     }
 }
 
@@ -151,6 +166,7 @@ impl<'c> CreateInstance<'c> {
         let tags = Tags::parse(body.get("tags")).map_err(|p| field(TAGS, p)).ok();
         match (configuration, name, tags) {
             (Some(configuration), Some(name), Some(tags)) if errors.is_empty() => {
+                let tags = tags.or_name(&name);
                 Ok(CreateInstance { element, name, tags, configuration })
             }
             _ => Err(RequestError::Fields(errors)),
@@ -277,6 +293,30 @@ mod tests {
     }
 
     #[test]
+    fn names_and_tags_are_plain_text_and_tags_default_to_the_name() {
+        let c = catalog();
+        let mut v = seed();
+        v["name"] = json!(r##" <a href="#" onclick="alert(1)">churros-xss</a> "##);
+        v["tags"] = json!(["<b>ops</b>", "eu"]);
+        let r = CreateInstance::parse(&v, &c).unwrap();
+        assert_eq!(r.name.as_str(), "churros-xss");
+        assert_eq!(r.tags.as_slice(), ["ops", "eu"]);
+        for none in [json!(null), json!([])] {
+            v["tags"] = none;
+            assert_eq!(CreateInstance::parse(&v, &c).unwrap().tags.as_slice(), ["churros-xss"]);
+        }
+        v.as_object_mut().unwrap().remove("tags");
+        v["name"] = json!(format!("{} {}", "n".repeat(99), "tail"));
+        assert_eq!(CreateInstance::parse(&v, &c).unwrap().tags.as_slice(), ["n".repeat(99)], "at most 100 characters");
+        v["name"] = json!("<img src=x onerror=alert(1)>");
+        let Err(RequestError::Fields(f)) = CreateInstance::parse(&v, &c) else { panic!() };
+        assert_eq!(f.invalid[0].key, NAME, "a name of markup only is blank");
+        v["name"] = json!("x");
+        v["tags"] = json!(["<i>a</i>", "a"]);
+        assert!(CreateInstance::parse(&v, &c).is_err(), "tags that are the same text are not distinct");
+    }
+
+    #[test]
     fn tags() {
         assert_eq!(Tags::parse(None).unwrap(), Tags::default());
         assert_eq!(Tags::parse(Some(&json!([" a ", "b"]))).unwrap().as_slice(), ["a", "b"]);
@@ -371,7 +411,11 @@ mod tests {
                     prop_assert_eq!(r.name.as_str(), name.trim());
                     prop_assert!(!r.name.as_str().is_empty() && r.name.as_str().chars().count() <= MAX_NAME_CHARS);
                     let given: Vec<&str> = body.get("tags").and_then(Value::as_array).map(|t| t.iter().map(|t| t.as_str().unwrap().trim()).collect()).unwrap_or_default();
-                    prop_assert_eq!(r.tags.as_slice(), &given[..], "tags are kept as given, trimmed");
+                    if given.is_empty() {
+                        prop_assert_eq!(r.tags.as_slice(), [name.trim()], "no tags given: tagged with the name");
+                    } else {
+                        prop_assert_eq!(r.tags.as_slice(), &given[..], "tags are kept as given, trimmed");
+                    }
                     let mut distinct = given.clone();
                     distinct.sort_unstable();
                     distinct.dedup();
@@ -409,7 +453,7 @@ mod tests {
         }
 
         #[test]
-        fn valid_names_and_tags_round_trip(name in "[^\\s]\\PC{0,200}[^\\s]", tags in proptest::collection::hash_set("[a-z0-9]{1,100}", 0..50)) {
+        fn valid_names_and_tags_round_trip(name in "[^\\s<&]([^\\p{C}<&]){0,200}[^\\s<&]", tags in proptest::collection::hash_set("[a-z0-9]{1,100}", 1..50)) {
             let tags: Vec<String> = tags.into_iter().collect();
             let mut v = seed();
             v["name"] = json!(name.clone());
