@@ -70,29 +70,7 @@ fn read_without_io(c: &mut Criterion) {
     let token = Token::mint(id).unwrap();
     let header = format!("User {USER}, Organization {ORG}, Element {}", token.expose());
     auth.remember(&Credentials::parse(&header).unwrap(), principal);
-    let summary = InstanceSummary {
-        id,
-        organization: "acme".into(),
-        user: "ops@acme.io".into(),
-        name: "Test".into(),
-        tags: vec!["support".into()],
-        element_key: "jira".into(),
-        element_id: 1,
-        configuration: vec![
-            ("filter.response.nulls".into(), "true".into()),
-            ("jira.api.url".into(), "https://example.atlassian.net".into()),
-            ("jira.username".into(), "jira-user@example.com".into()),
-        ],
-        secret_keys: vec!["jira.password".into()],
-        created_date: "2026-11-29T12:00:00.000Z".into(),
-        updated_date: "2026-11-29T12:00:00.000Z".into(),
-        valid: true,
-        disabled: false,
-        caching_enabled: false,
-        max_cache_size: 0,
-        cache_time_to_live: 0,
-        version: 1,
-    };
+    let summary = InstanceSummary::example(id, "acme", "ops@acme.io");
     // "User <u>, Element <token>, Organization <o>": the parts in any order.
     let event = include_str!("../events/get-instance.json")
         .replace("{{USER_SECRET}}", &format!("{USER}, Element {}", token.expose()))

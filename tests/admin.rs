@@ -148,7 +148,7 @@ async fn old_timestamps_read_canonically_and_migrate_dates_restores_list_order()
     }
     let first = instances::domain::token::InstanceId::new(ids[0]).unwrap();
     let read = env.store().get_instance(first).await.unwrap().unwrap();
-    assert_eq!(read.created_date, "2026-11-20T10:00:07.720Z", "an old item reads in the three-digit form");
+    assert_eq!(read.summary.created_date, "2026-11-20T10:00:07.720Z", "an old item reads in the three-digit form");
 
     let listed = |records: Vec<instances::domain::instance::InstanceSummary>| {
         records.iter().map(|r| r.id.get()).collect::<Vec<_>>()

@@ -82,7 +82,7 @@ async fn the_instance_is_stored_with_its_owner_and_its_token_only_as_a_digest() 
 
     // The token resolves to its instance with one consistent read; a forged one does not.
     let found = env.store().instance_by_token(&token).await.unwrap().unwrap();
-    assert_eq!(found.id.get(), id);
+    assert_eq!(found.summary.id.get(), id);
     let mut raw = base64::engine::general_purpose::STANDARD.decode(token.expose()).unwrap();
     raw[31] ^= 1;
     let forged = Token::parse(&base64::engine::general_purpose::STANDARD.encode(raw)).unwrap();
@@ -124,28 +124,28 @@ async fn no_secret_is_stored_in_clear_and_sealed_values_are_bound_to_their_item(
         env.store().get_instance(instances::domain::token::InstanceId::new(a.id()).unwrap()).await.unwrap().unwrap();
     let rec_b =
         env.store().get_instance(instances::domain::token::InstanceId::new(b.id()).unwrap()).await.unwrap().unwrap();
-    let sealed = &rec_a.secrets.iter().find(|(k, _)| k == "jira.password").unwrap().1;
+    let sealed = &rec_a.secrets().iter().find(|(k, _)| k == "jira.password").unwrap().1;
     let opened = app
         .sealer
-        .open(&rec_a.sealed_data_key, &instances::seal::aad(&creds.organization, rec_a.id, "jira.password"), sealed)
+        .open(&rec_a.sealed_data_key, &instances::seal::aad(&creds.organization, rec_a.summary.id, "jira.password"), sealed)
         .await
         .unwrap();
     assert_eq!(&opened[..], b"Sup3r-Secret-Jira-Password");
     let copied = app
         .sealer
-        .open(&rec_a.sealed_data_key, &instances::seal::aad(&creds.organization, rec_b.id, "jira.password"), sealed)
+        .open(&rec_a.sealed_data_key, &instances::seal::aad(&creds.organization, rec_b.summary.id, "jira.password"), sealed)
         .await;
     assert!(copied.is_err(), "a sealed value copied onto another instance must not open");
     let other_org = app
         .sealer
-        .open(&rec_a.sealed_data_key, &instances::seal::aad("someone-else", rec_a.id, "jira.password"), sealed)
+        .open(&rec_a.sealed_data_key, &instances::seal::aad("someone-else", rec_a.summary.id, "jira.password"), sealed)
         .await;
     assert!(other_org.is_err());
     // A fresh environment (no cached data key) opens it through KMS Decrypt.
     let cold = env.app();
     let opened = cold
         .sealer
-        .open(&rec_a.sealed_data_key, &instances::seal::aad(&creds.organization, rec_a.id, "jira.password"), sealed)
+        .open(&rec_a.sealed_data_key, &instances::seal::aad(&creds.organization, rec_a.summary.id, "jira.password"), sealed)
         .await
         .unwrap();
     assert_eq!(&opened[..], b"Sup3r-Secret-Jira-Password");
@@ -426,8 +426,12 @@ async fn row_404_and_405() {
     assert_eq!(req.send(&app).await.status, 200);
     // Allow lists the methods each path serves.
     for (method, path, allow) in [
-        ("PUT", "/instances", "DELETE, GET, PATCH, POST"),
-        ("POST", "/instances/1", "DELETE, GET, PATCH"),
+        ("HEAD", "/instances", "DELETE, GET, PATCH, POST, PUT"),
+        ("POST", "/instances/1", "DELETE, GET, PATCH, PUT"),
+        ("PUT", "/elements/jira/instances", "GET, POST"),
+        ("POST", "/elements/jira/instances/1", "DELETE, GET, PUT"),
+        ("PUT", "/instances/1/configuration", "GET"),
+        ("DELETE", "/instances/configuration/1", "GET, PATCH"),
         ("POST", "/elements", "GET"),
     ] {
         let a = request(method, path).send(&app).await;

@@ -81,7 +81,7 @@ async fn an_id_collision_is_refused_by_the_store_never_overwritten() {
     let id = instances::domain::token::InstanceId::new(a.id()).unwrap();
     let mut record = env.store().get_instance(id).await.unwrap().unwrap();
     let original = record.clone();
-    record.name = "overwritten?".into();
+    record.summary.name = "overwritten?".into();
     // Another create that drew the same id has another token.
     record.token_digest = instances::domain::secret::SecretDigest::of(b"another token");
     assert_eq!(env.store().put_instance(&record).await.unwrap(), instances::store::PutOutcome::IdTaken);

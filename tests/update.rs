@@ -20,9 +20,9 @@ fn patch_req(path: &str, auth: &str, body: &Value) -> Req {
 async fn stored_secret(env: &TestEnv, app: &instances::app::App, id: u64, key: &str) -> Option<String> {
     let record =
         env.store().get_instance(instances::domain::token::InstanceId::new(id).unwrap()).await.unwrap().unwrap();
-    let (_, sealed) = record.secrets.iter().find(|(k, _)| k == key)?;
+    let (_, sealed) = record.secrets().iter().find(|(k, _)| k == key)?;
     let plain =
-        app.sealer.open(&record.sealed_data_key, &aad(&record.organization, record.id, key), sealed).await.unwrap();
+        app.sealer.open(&record.sealed_data_key, &aad(&record.summary.organization, record.summary.id, key), sealed).await.unwrap();
     Some(String::from_utf8(plain.to_vec()).unwrap())
 }
 

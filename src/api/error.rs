@@ -23,6 +23,9 @@ pub enum ApiError {
     /// No instance with that id in the caller's organization.
     #[error("no such instance")]
     NoSuchInstance,
+    /// No configuration entry with that id in the instance's element.
+    #[error("no such configuration entry")]
+    NoSuchEntry,
     /// A search that matched nothing (the platform answers 404).
     #[error("no instance matches the search")]
     NoMatch,
@@ -168,7 +171,9 @@ struct ErrorBody<'a> {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::NotFound | ApiError::NoSuchInstance | ApiError::NoMatch => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::NoSuchInstance | ApiError::NoSuchEntry | ApiError::NoMatch => {
+                StatusCode::NOT_FOUND
+            }
             ApiError::InstanceDisabled => StatusCode::FORBIDDEN,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::InvalidQuery(_) => StatusCode::BAD_REQUEST,
@@ -188,7 +193,7 @@ impl ApiError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::NotFound | ApiError::NoSuchInstance | ApiError::NoMatch => "not_found",
+            ApiError::NotFound | ApiError::NoSuchInstance | ApiError::NoSuchEntry | ApiError::NoMatch => "not_found",
             ApiError::InstanceDisabled => "instance_disabled",
             ApiError::PreconditionFailed => "precondition_failed",
             ApiError::InvalidQuery(_) => "invalid_request",
@@ -210,10 +215,14 @@ impl ApiError {
 
     fn message(&self) -> String {
         match self {
-            ApiError::NotFound => "No such resource. The API serves /instances, /instances/{id}, /elements, \
+            ApiError::NotFound => "No such resource. The API serves /instances, /instances/{id}, \
+                 /instances/{id}/enabled, /instances/{id}/configuration[/{configId}], /elements, \
                  /elements/{keyOrId}, /elements/{keyOrId}/instances and /elements/{keyOrId}/instances/{id}."
                 .into(),
             ApiError::NoSuchInstance => "No instance with this id in your organization.".into(),
+            ApiError::NoSuchEntry => {
+                "No configuration entry with this id; GET the instance's configuration for the ids.".into()
+            }
             ApiError::NoMatch => "No instance matches the search.".into(),
             ApiError::InstanceDisabled => {
                 "The instance this Element token names is disabled; enable it (PUT /instances/enabled) to use it.".into()
@@ -363,6 +372,7 @@ mod tests {
         let all = vec![
             ApiError::NotFound,
             ApiError::NoSuchInstance,
+            ApiError::NoSuchEntry,
             ApiError::NoMatch,
             ApiError::InstanceDisabled,
             ApiError::InvalidQuery("pageSize".into()),
@@ -390,6 +400,7 @@ mod tests {
             .map(|e| match e {
                 ApiError::NotFound => 0,
                 ApiError::NoSuchInstance => 19,
+                ApiError::NoSuchEntry => 24,
                 ApiError::NoMatch => 20,
                 ApiError::InstanceDisabled => 21,
                 ApiError::InvalidQuery(_) => 22,
@@ -417,7 +428,7 @@ mod tests {
                 ApiError::Internal(_) => 18,
             })
             .collect();
-        assert_eq!(arms.len(), 23, "every kind of failure has a sample");
+        assert_eq!(arms.len(), 24, "every kind of failure has a sample");
         all
     }
 

@@ -12,6 +12,7 @@ use crate::domain::instance::InstanceSummary;
 use crate::domain::listing::ListQuery;
 use crate::domain::representation::{instance_view_json, instances_view_json};
 use crate::domain::token::{InstanceId, Token};
+use crate::domain::update::Mode;
 use crate::service::{enable, read, remove, update};
 
 /// The header that carries the cursor of the next page (the platform's name).
@@ -21,7 +22,7 @@ pub const NEXT_PAGE: &str = "elements-next-page-token";
 pub async fn one(app: &App, request: &Request, id: &str, element: Option<&Element>) -> Result<Done, ApiError> {
     let (principal, token) = authenticate(app, request).await?;
     let id = parse_id(id)?;
-    let summary = read::one(app, &principal, id, token.as_ref(), element).await?;
+    let summary = read::one(app, &principal, Some(id), token.as_ref(), element).await?;
     instance_answer(app, &summary, principal.organization)
 }
 
@@ -53,9 +54,16 @@ pub async fn delete(
     Ok(done)
 }
 
-/// `PATCH /instances/{id}` (or `/instances` for the instance the `Element`
-/// token names): the body checked as a create's, merged, written once.
-pub async fn patch(app: &App, request: &Request, id: Option<&str>) -> Result<Done, ApiError> {
+/// `PATCH` or `PUT` of `/instances/{id}` (or `/instances` for the instance
+/// the `Element` token names, or `/elements/{keyOrId}/instances/{id}`): the
+/// body checked as a create's, merged or replacing, written once.
+pub async fn change(
+    app: &App,
+    request: &Request,
+    id: Option<&str>,
+    mode: Mode,
+    element: Option<&Element>,
+) -> Result<Done, ApiError> {
     let (credentials, bytes) = precheck(request)?;
     let principal =
         app.auth.authenticate(&app.store, &credentials).await?.map_err(|r| ApiError::Unauthorized(r.reason()))?;
@@ -63,13 +71,13 @@ pub async fn patch(app: &App, request: &Request, id: Option<&str>) -> Result<Don
     let id = target(id, token.as_ref())?;
     let body: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
     let if_match = if_match(request);
-    let summary = update::patch(app, &principal, id, token.as_ref(), if_match, &body).await?;
+    let summary = update::change(app, &principal, id, token.as_ref(), if_match, &body, mode, element).await?;
     instance_answer(app, &summary, principal.organization)
 }
 
 /// The instance a change names: the path's id, else the `Element` token's
 /// (the forms without an id need one).
-fn target(id: Option<&str>, token: Option<&Token>) -> Result<Option<InstanceId>, ApiError> {
+pub(super) fn target(id: Option<&str>, token: Option<&Token>) -> Result<Option<InstanceId>, ApiError> {
     let id = id.map(parse_id).transpose()?;
     if id.is_none() && token.is_none() {
         return Err(ApiError::Unauthorized("no Element token names the instance"));
@@ -78,7 +86,7 @@ fn target(id: Option<&str>, token: Option<&Token>) -> Result<Option<InstanceId>,
 }
 
 /// `If-Match`, if given (a value that is not text names no state).
-fn if_match(request: &Request) -> Option<&str> {
+pub(super) fn if_match(request: &Request) -> Option<&str> {
     request.headers().get(header::IF_MATCH).map(|v| v.to_str().unwrap_or("\u{0}"))
 }
 
@@ -88,14 +96,18 @@ fn parse_id(id: &str) -> Result<InstanceId, ApiError> {
 
 /// One instance, answered with its `ETag`, never cached.
 fn instance_answer(app: &App, summary: &InstanceSummary, organization: String) -> Result<Done, ApiError> {
-    let id = summary.id;
-    let mut response = json_response(StatusCode::OK, instance_view_json(summary, element_of(app, summary)?));
+    Ok(answer(summary, organization, instance_view_json(summary, element_of(app, summary)?)))
+}
+
+/// `body` (of or about one instance) with the instance's `ETag`, never cached.
+pub(super) fn answer(summary: &InstanceSummary, organization: String, body: Vec<u8>) -> Done {
+    let mut response = json_response(StatusCode::OK, body);
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Ok(etag) = HeaderValue::from_str(&summary.etag()) {
         headers.insert(header::ETAG, etag);
     }
-    Ok(Done { response, id: Some(id.get()), organization: Some(organization), replayed: false })
+    Done { response, id: Some(summary.id.get()), organization: Some(organization), replayed: false }
 }
 
 /// `GET /instances`: a page of the organization's instances, newest first,
@@ -139,7 +151,7 @@ fn query_pairs(request: &Request) -> Vec<(String, String)> {
     url::form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }
 
-fn element_of<'a>(app: &'a App, summary: &InstanceSummary) -> Result<&'a Element, ApiError> {
+pub(super) fn element_of<'a>(app: &'a App, summary: &InstanceSummary) -> Result<&'a Element, ApiError> {
     app.catalog.by_key(&summary.element_key).ok_or_else(|| {
         ApiError::Internal(format!(
             "instance {} is of element {}, which the catalog no longer has",

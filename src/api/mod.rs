@@ -4,6 +4,7 @@
 //! from tests without the Lambda runtime.
 
 pub mod body;
+mod configuration;
 pub mod error;
 mod instances;
 pub mod routes;
@@ -23,6 +24,7 @@ use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::request::CreateInstance;
 use crate::domain::request::RequestError;
 use crate::domain::token::Token;
+use crate::domain::update::Mode;
 use crate::service::create_instance;
 use crate::store::Principal;
 use error::{json_response, ApiError, MAX_BODY_BYTES};
@@ -43,23 +45,41 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
             return Err(ApiError::MethodNotAllowed { allow: route.allow() });
         }
         let element_of = |key_or_id: &str| app.catalog.by_key_or_id(key_or_id).ok_or(ApiError::NotFound);
-        let (post, delete, patch) = (method == Method::POST, method == Method::DELETE, method == Method::PATCH);
+        let (post, delete) = (method == Method::POST, method == Method::DELETE);
+        let change = match method {
+            Method::PATCH => Some(Mode::Merge),
+            Method::PUT => Some(Mode::Replace),
+            _ => None,
+        };
         match route {
             Route::Instances if post => create(app, &request, None).await,
             Route::Instances if delete => instances::delete(app, &request, None, None).await,
-            Route::Instances if patch => instances::patch(app, &request, None).await,
-            Route::Instance(id) if patch => instances::patch(app, &request, Some(id)).await,
-            Route::Instances => instances::list(app, &request, None).await,
+            Route::Instances => match change {
+                Some(mode) => instances::change(app, &request, None, mode, None).await,
+                None => instances::list(app, &request, None).await,
+            },
+            Route::Instance(id) => match change {
+                Some(mode) => instances::change(app, &request, Some(id), mode, None).await,
+                None if delete => instances::delete(app, &request, Some(id), None).await,
+                None => instances::one(app, &request, id, None).await,
+            },
             Route::ElementInstances(key) if post => create(app, &request, Some(element_of(key)?)).await,
             Route::ElementInstances(key) => instances::list(app, &request, Some(element_of(key)?)).await,
-            Route::Instance(id) if delete => instances::delete(app, &request, Some(id), None).await,
-            Route::Instance(id) => instances::one(app, &request, id, None).await,
-            Route::ElementInstance(key, id) if delete => {
-                instances::delete(app, &request, Some(id), Some(element_of(key)?)).await
+            Route::ElementInstance(key, id) => {
+                let element = Some(element_of(key)?);
+                match change {
+                    Some(mode) => instances::change(app, &request, Some(id), mode, element).await,
+                    None if delete => instances::delete(app, &request, Some(id), element).await,
+                    None => instances::one(app, &request, id, element).await,
+                }
             }
             Route::InstanceEnabled(id) => instances::set_enabled(app, &request, Some(id), method == Method::PUT).await,
             Route::TokenEnabled => instances::set_enabled(app, &request, None, method == Method::PUT).await,
-            Route::ElementInstance(key, id) => instances::one(app, &request, id, Some(element_of(key)?)).await,
+            Route::Configuration(id) => configuration::list(app, &request, id).await,
+            Route::ConfigurationEntry(id, entry) if change.is_some() => {
+                configuration::patch(app, &request, id, entry).await
+            }
+            Route::ConfigurationEntry(id, entry) => configuration::one(app, &request, id, entry).await,
             Route::Elements => {
                 authenticate(app, &request).await?;
                 Ok(Done::catalog(body::elements_json(app.catalog.elements().iter())))

@@ -14,6 +14,12 @@ pub enum Route<'p> {
     InstanceEnabled(&'p str),
     /// `/instances/enabled` (the instance the `Element` token names)
     TokenEnabled,
+    /// `/instances/{id}/configuration`, or `/instances/configuration` (`None`:
+    /// the instance the `Element` token names)
+    Configuration(Option<&'p str>),
+    /// `/instances/{id}/configuration/{configId}`, or
+    /// `/instances/configuration/{configId}` (token)
+    ConfigurationEntry(Option<&'p str>, &'p str),
     /// `/elements`
     Elements,
     /// `/elements/{keyOrId}`
@@ -36,6 +42,10 @@ impl<'p> Route<'p> {
         Some(match segments.as_slice() {
             ["instances"] => Route::Instances,
             ["instances", "enabled"] => Route::TokenEnabled,
+            ["instances", "configuration"] => Route::Configuration(None),
+            ["instances", "configuration", entry] => Route::ConfigurationEntry(None, entry),
+            ["instances", id, "configuration"] => Route::Configuration(Some(id)),
+            ["instances", id, "configuration", entry] => Route::ConfigurationEntry(Some(id), entry),
             ["instances", id] => Route::Instance(id),
             ["instances", id, "enabled"] => Route::InstanceEnabled(id),
             ["elements"] => Route::Elements,
@@ -49,10 +59,12 @@ impl<'p> Route<'p> {
     /// The methods served here, as `Allow` lists them.
     pub fn allow(&self) -> &'static str {
         match self {
-            Route::Instances => "DELETE, GET, PATCH, POST",
+            Route::Instances => "DELETE, GET, PATCH, POST, PUT",
             Route::ElementInstances(_) => "GET, POST",
-            Route::Instance(_) => "DELETE, GET, PATCH",
-            Route::ElementInstance(..) => "DELETE, GET",
+            Route::Instance(_) => "DELETE, GET, PATCH, PUT",
+            Route::ElementInstance(..) => "DELETE, GET, PUT",
+            Route::Configuration(_) => "GET",
+            Route::ConfigurationEntry(..) => "GET, PATCH",
             Route::Elements | Route::Element(_) => "GET",
             Route::InstanceEnabled(_) | Route::TokenEnabled => "DELETE, PUT",
         }
@@ -83,10 +95,17 @@ mod tests {
             assert_eq!(Route::of(none), None, "{none}");
         }
         assert!(Route::Instances.serves(&Method::POST) && Route::Instances.serves(&Method::GET));
-        assert!(Route::Instances.serves(&Method::DELETE) && !Route::Instances.serves(&Method::PUT));
+        assert!(Route::Instances.serves(&Method::DELETE) && Route::Instances.serves(&Method::PUT));
+        assert!(!Route::ElementInstances("jira").serves(&Method::PUT));
         assert!(Route::Instances.serves(&Method::PATCH) && Route::Instance("1").serves(&Method::PATCH));
         assert!(Route::Element("jira").serves(&Method::GET) && !Route::Elements.serves(&Method::POST));
-        assert_eq!(Route::Instance("1").allow(), "DELETE, GET, PATCH");
+        assert_eq!(Route::Instance("1").allow(), "DELETE, GET, PATCH, PUT");
+        assert_eq!(Route::of("/instances/configuration"), Some(Route::Configuration(None)));
+        assert_eq!(Route::of("/instances/configuration/3"), Some(Route::ConfigurationEntry(None, "3")));
+        assert_eq!(Route::of("/instances/5/configuration"), Some(Route::Configuration(Some("5"))));
+        assert_eq!(Route::of("/instances/5/configuration/3/"), Some(Route::ConfigurationEntry(Some("5"), "3")));
+        assert!(Route::ConfigurationEntry(None, "3").serves(&Method::PATCH));
+        assert!(!Route::Configuration(None).serves(&Method::PATCH));
         assert_eq!(Route::of("/instances/enabled"), Some(Route::TokenEnabled));
         assert_eq!(Route::of("/instances/5/enabled"), Some(Route::InstanceEnabled("5")));
         assert!(Route::TokenEnabled.serves(&Method::PUT) && Route::TokenEnabled.serves(&Method::DELETE));

@@ -51,7 +51,16 @@ pub enum EntryType {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConfigEntry {
+    /// Its id in an instance's configuration
+    /// (`GET /instances/{id}/configuration/{configId}`): stable, and unique
+    /// among the entries of an element.
+    pub id: u64,
     pub key: String,
+    /// Other names a client may give it by (the platform renamed JIRA's
+    /// entries `username`, `password`, `base.url`): an instance keeps the
+    /// name its client used, one per entry.
+    #[serde(default)]
+    pub aliases: Vec<String>,
     /// What a form shows for it (`GET /elements/{key}`).
     pub name: String,
     #[serde(rename = "type")]
@@ -80,6 +89,17 @@ pub struct Element {
 impl Element {
     pub fn entry(&self, key: &str) -> Option<&ConfigEntry> {
         self.entries.iter().find(|e| e.key == key)
+    }
+
+    /// The entry a client's name stands for: its key or one of its aliases.
+    pub fn entry_named(&self, name: &str) -> Option<&ConfigEntry> {
+        self.entries.iter().find(|e| e.key == name || e.aliases.iter().any(|a| a == name))
+    }
+
+    /// Every name a client may give an entry by: keys, then aliases.
+    pub fn entry_names(&self) -> impl Iterator<Item = &str> {
+        let keys = self.entries.iter().map(|e| e.key.as_str());
+        keys.chain(self.entries.iter().flat_map(|e| e.aliases.iter().map(String::as_str)))
     }
 }
 
@@ -130,9 +150,15 @@ impl Catalog {
             if later.iter().any(|o| o.info.key == e.info.key || o.info.id == e.info.id) {
                 return bad(format!("element {} (id {}) is listed twice", e.info.key, e.info.id));
             }
+            let names: Vec<&str> = e.entry_names().collect();
+            for (j, name) in names.iter().enumerate() {
+                if names[j + 1..].contains(name) {
+                    return bad(format!("{}: entry name {name} is listed twice", e.info.key));
+                }
+            }
             for (j, entry) in e.entries.iter().enumerate() {
-                if e.entries[j + 1..].iter().any(|o| o.key == entry.key) {
-                    return bad(format!("{}: entry {} is listed twice", e.info.key, entry.key));
+                if e.entries[j + 1..].iter().any(|o| o.id == entry.id) {
+                    return bad(format!("{}: entry id {} is listed twice", e.info.key, entry.id));
                 }
                 if (entry.entry_type == EntryType::Enum) == entry.values.is_empty() {
                     return bad(format!(
@@ -195,6 +221,12 @@ mod tests {
         assert!(jira.entry("jira.password").unwrap().secret);
         assert!(jira.entry("event.notification.signature.key").unwrap().secret);
         assert_eq!(jira.entry("filter.response.nulls").unwrap().default.as_deref(), Some("true"));
+        for (alias, key) in [("username", "jira.username"), ("password", "jira.password"), ("base.url", "jira.api.url")]
+        {
+            assert_eq!(jira.entry_named(alias).unwrap().key, key);
+            assert_eq!(jira.entry_named(key).unwrap().key, key);
+        }
+        assert!(jira.entry("username").is_none(), "entry() takes keys only");
     }
 
     #[test]
@@ -204,7 +236,7 @@ mod tests {
             r#""elements": [{"element": {"id": 7, "name": "Zen", "key": "zen", "description": "d", "image": "i",
               "active": true, "deleted": false, "typeOauth": false, "trialAccount": false,
               "configDescription": "c", "signupURL": "u"},
-              "configuration": [{"key": "zen.token", "name": "Token", "type": "string", "required": true, "secret": true, "description": "t"}]},"#,
+              "configuration": [{"id": 1, "key": "zen.token", "name": "Token", "type": "string", "required": true, "secret": true, "description": "t"}]},"#,
             1,
         );
         let catalog = Catalog::from_json(&text).unwrap();
@@ -218,6 +250,10 @@ mod tests {
     fn inconsistent_catalogs_are_refused() {
         let twice = BUILTIN_CATALOG.replacen("\"key\": \"jira.username\"", "\"key\": \"jira.password\"", 1);
         assert!(Catalog::from_json(&twice).is_err());
+        let alias_is_a_key = BUILTIN_CATALOG.replacen("[\"username\"]", "[\"jira.password\"]", 1);
+        assert!(Catalog::from_json(&alias_is_a_key).is_err());
+        let same_id = BUILTIN_CATALOG.replacen("\"id\": 2,", "\"id\": 1,", 1);
+        assert!(Catalog::from_json(&same_id).is_err());
         assert!(Catalog::from_json("{}").is_err());
     }
 }

@@ -39,10 +39,12 @@ pub struct ConfigValue {
     pub value: ConfigText,
 }
 
-/// The configuration of one instance, in catalog order.
+/// The configuration of one instance, in catalog order, keyed by catalog
+/// key, with the names its client gave entries by where they are aliases.
 #[derive(Debug, Clone)]
 pub struct Configuration {
     values: Vec<ConfigValue>,
+    names: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -79,8 +81,8 @@ impl Configuration {
 
         let mut unknown = Vec::new();
         for key in given.keys() {
-            if element.entry(key).is_none() {
-                let suggestion = closest(key, element.entries.iter().map(|e| e.key.as_str()));
+            if element.entry_named(key).is_none() {
+                let suggestion = closest(key, element.entry_names());
                 unknown.push(UnknownEntry { key: key.clone(), suggestion });
             }
         }
@@ -88,8 +90,19 @@ impl Configuration {
         let mut missing = Vec::new();
         let mut values = Vec::new();
         let mut invalid = Vec::new();
+        let mut names = Vec::new();
         for entry in &element.entries {
-            match given.get(&entry.key).filter(|v| !is_blank(v)) {
+            let mut spellings = std::iter::once(&entry.key).chain(&entry.aliases).filter(|n| given.contains_key(*n));
+            let name = spellings.next();
+            if let Some(other) = spellings.next() {
+                let problem = format!("is given both as {} and {other}; give one", name.map_or("", |n| n.as_str()));
+                invalid.push(InvalidEntry { key: entry.key.clone(), problem });
+                continue;
+            }
+            if let Some(name) = name.filter(|n| **n != entry.key) {
+                names.push((entry.key.clone(), name.clone()));
+            }
+            match name.and_then(|n| given.get(n)).filter(|v| !is_blank(v)) {
                 Some(v) => match check(entry, v) {
                     Ok(text) => values.push(ConfigValue { key: entry.key.clone(), value: wrap(entry, text) }),
                     Err(problem) => invalid.push(InvalidEntry { key: entry.key.clone(), problem }),
@@ -105,11 +118,17 @@ impl Configuration {
         if !missing.is_empty() || !unknown.is_empty() || !invalid.is_empty() {
             return Err(ConfigurationError::Entries { missing, unknown, invalid });
         }
-        Ok(Configuration { values })
+        names.retain(|(key, _)| values.iter().any(|v| &v.key == key));
+        Ok(Configuration { values, names })
     }
 
     pub fn values(&self) -> &[ConfigValue] {
         &self.values
+    }
+
+    /// `(key, name)` for each entry given by an alias rather than its key.
+    pub fn names(&self) -> &[(String, String)] {
+        &self.names
     }
 
     pub fn get(&self, key: &str) -> Option<&ConfigText> {
@@ -265,6 +284,27 @@ mod tests {
         assert!(missing.is_empty());
         assert_eq!(unknown[0], UnknownEntry { key: "colour".into(), suggestion: None });
         assert_eq!(unknown[1], UnknownEntry { key: "jira.pasword".into(), suggestion: Some("jira.password".into()) });
+    }
+
+    #[test]
+    fn entries_may_be_given_by_their_aliases_one_name_each() {
+        let c = parse(json!({"username": " u ", "password": "p", "jira.api.url": "x.atlassian.net"})).unwrap();
+        assert_eq!(c.get("jira.username").unwrap().expose(), "u", "held under the key");
+        assert!(matches!(c.get("jira.password"), Some(ConfigText::Secret(_))));
+        assert_eq!(
+            c.names(),
+            [("jira.username".to_owned(), "username".to_owned()), ("jira.password".to_owned(), "password".to_owned())]
+        );
+        assert!(parse(good()).unwrap().names().is_empty());
+
+        let mut both = good();
+        both["base.url"] = json!("https://y.atlassian.net");
+        let Err(ConfigurationError::Entries { invalid, .. }) = parse(both) else { panic!() };
+        assert_eq!(invalid[0].key, "jira.api.url");
+        assert!(invalid[0].problem.contains("jira.api.url and base.url"), "{}", invalid[0].problem);
+
+        let Err(ConfigurationError::Entries { unknown, .. }) = parse(json!({"usernme": "u"})) else { panic!() };
+        assert_eq!(unknown[0].suggestion.as_deref(), Some("username"), "aliases are suggested too");
     }
 
     #[test]

@@ -3,32 +3,17 @@
 use crate::domain::secret::SecretDigest;
 use crate::domain::token::InstanceId;
 
-/// An instance as stored.
+/// An instance as stored: what every answer shows of it (its summary) and
+/// what is sealed or secret.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceRecord {
-    pub id: InstanceId,
-    pub organization: String,
-    pub user: String,
-    pub name: String,
-    pub tags: Vec<String>,
-    pub element_key: String,
-    pub element_id: u64,
-    /// Non-secret configuration values.
-    pub configuration: Vec<(String, String)>,
-    /// Sealed secret configuration values (see `seal`).
-    pub secrets: Vec<(String, Vec<u8>)>,
+    pub summary: InstanceSummary,
+    /// Sealed secret configuration values (see `seal`), sorted by key; their
+    /// keys are `summary.secret_keys` (set both with [`Self::set_secrets`]).
+    secrets: Vec<(String, Vec<u8>)>,
     /// The KMS-encrypted data key the secrets are sealed under.
     pub sealed_data_key: Vec<u8>,
     pub token_digest: SecretDigest,
-    pub created_date: String,
-    pub updated_date: String,
-    pub valid: bool,
-    pub disabled: bool,
-    pub caching_enabled: bool,
-    pub max_cache_size: u64,
-    pub cache_time_to_live: u64,
-    /// 1 at the create, incremented by every update.
-    pub version: u64,
     /// The digest of the `Idempotency-Key` it was created with, if any: its
     /// idempotency record replays the token, so a delete removes it too.
     pub replay_key: Option<String>,
@@ -42,27 +27,28 @@ pub struct Principal {
 }
 
 impl InstanceRecord {
-    /// What every answer after the create shows of it.
-    pub fn summary(&self) -> InstanceSummary {
-        InstanceSummary {
-            id: self.id,
-            organization: self.organization.clone(),
-            user: self.user.clone(),
-            name: self.name.clone(),
-            tags: self.tags.clone(),
-            element_key: self.element_key.clone(),
-            element_id: self.element_id,
-            configuration: self.configuration.clone(),
-            secret_keys: self.secrets.iter().map(|(k, _)| k.clone()).collect(),
-            created_date: self.created_date.clone(),
-            updated_date: self.updated_date.clone(),
-            valid: self.valid,
-            disabled: self.disabled,
-            caching_enabled: self.caching_enabled,
-            max_cache_size: self.max_cache_size,
-            cache_time_to_live: self.cache_time_to_live,
-            version: self.version,
-        }
+    pub fn new(
+        summary: InstanceSummary,
+        secrets: Vec<(String, Vec<u8>)>,
+        sealed_data_key: Vec<u8>,
+        token_digest: SecretDigest,
+        replay_key: Option<String>,
+    ) -> Self {
+        let mut record = InstanceRecord { summary, secrets: vec![], sealed_data_key, token_digest, replay_key };
+        record.set_secrets(secrets);
+        record
+    }
+
+    pub fn secrets(&self) -> &[(String, Vec<u8>)] {
+        &self.secrets
+    }
+
+    /// Replaces the sealed values, and with them the summary's names of the
+    /// secret entries that are set.
+    pub fn set_secrets(&mut self, mut secrets: Vec<(String, Vec<u8>)>) {
+        secrets.sort();
+        self.summary.secret_keys = secrets.iter().map(|(k, _)| k.clone()).collect();
+        self.secrets = secrets;
     }
 }
 
@@ -82,6 +68,9 @@ pub struct InstanceSummary {
     pub configuration: Vec<(String, String)>,
     /// The secret entries that are set.
     pub secret_keys: Vec<String>,
+    /// `(key, name)` for each entry its client gave by an alias (JIRA's
+    /// `username` for `jira.username`): answered under that name.
+    pub names: Vec<(String, String)>,
     pub created_date: String,
     pub updated_date: String,
     pub valid: bool,
@@ -94,6 +83,38 @@ pub struct InstanceSummary {
 }
 
 impl InstanceSummary {
+    /// A JIRA instance as a create of the documented request stores it (its
+    /// password set), for tests and benchmarks that need one without I/O.
+    #[doc(hidden)]
+    pub fn example(id: InstanceId, organization: &str, user: &str) -> Self {
+        let stamp = "2026-11-29T12:00:00.000Z";
+        InstanceSummary {
+            id,
+            organization: organization.into(),
+            user: user.into(),
+            name: "Test".into(),
+            tags: vec!["support".into()],
+            element_key: "jira".into(),
+            element_id: 1,
+            configuration: vec![
+                ("event.notification.enabled".into(), "false".into()),
+                ("filter.response.nulls".into(), "true".into()),
+                ("jira.api.url".into(), "https://example.atlassian.net".into()),
+                ("jira.username".into(), "jira-user@example.com".into()),
+            ],
+            secret_keys: vec!["jira.password".into()],
+            names: vec![],
+            created_date: stamp.into(),
+            updated_date: stamp.into(),
+            valid: true,
+            disabled: false,
+            caching_enabled: false,
+            max_cache_size: 0,
+            cache_time_to_live: 0,
+            version: 1,
+        }
+    }
+
     /// The entity tag of this state of the instance.
     pub fn etag(&self) -> String {
         format!("\"{}-{}\"", self.id, self.version)

@@ -1,22 +1,39 @@
-//! A partial update (`PATCH`): what the body asks to change, checked against
-//! the element and merged with what is stored. No I/O.
+//! An update (`PATCH` or `PUT`): what the body asks to change, checked
+//! against the element and merged with what is stored. No I/O.
 //!
-//! `name` and `tags` are replaced when given (`tags: []` clears them).
-//! `configuration` entries are merged: a given entry replaces the stored one,
-//! `null` removes an optional one, and a secret entry given as `"********"`
-//! (what a client read back) means unchanged. The merged configuration is
-//! checked as a create's is (types, required entries, unknown keys). Fields
-//! that cannot change (`id`, `element`, `token`, dates, ...) are ignored.
+//! `PATCH` ([`Mode::Merge`]): `name` and `tags` are replaced when given
+//! (`tags: []` clears them); `configuration` entries are merged: a given
+//! entry replaces the stored one, `null` removes an optional one.
+//!
+//! `PUT` ([`Mode::Replace`]): a create's body, typically what a read
+//! answered, edited. `name` and `tags` are set when given; `configuration`,
+//! when given, replaces the whole configuration; what the body leaves out is
+//! kept; an `element`, if given, must be the instance's own.
+//!
+//! Both: a secret entry given as `"********"` (what a client read back)
+//! means unchanged; an entry may be given by its key or an alias (the name
+//! given is the one kept); the result is checked as a create's is (types,
+//! required entries, unknown keys). Fields that cannot change (`id`,
+//! `token`, dates, ...) are ignored.
 
 use serde_json::{Map, Value};
 
 use super::catalog::Element;
 use super::configuration::{ConfigText, Configuration, ConfigurationError, InvalidEntry};
+use super::instance::InstanceSummary;
 use super::representation::MASK;
 use super::request::{FieldErrors, InstanceName, RequestError, Tags, CONFIGURATION, NAME, TAGS};
 use super::secret::Secret;
 
-/// The configuration after the merge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `PATCH`: given entries merged into the stored configuration.
+    Merge,
+    /// `PUT`: a given configuration replaces the stored one.
+    Replace,
+}
+
+/// The configuration after the update.
 #[derive(Debug)]
 pub struct MergedConfiguration {
     /// Non-secret values, in their normal form.
@@ -25,6 +42,8 @@ pub struct MergedConfiguration {
     pub kept_secrets: Vec<String>,
     /// Secret entries given a new value.
     pub new_secrets: Vec<(String, Secret)>,
+    /// `(key, name)` for the entries given by an alias.
+    pub names: Vec<(String, String)>,
 }
 
 #[derive(Debug)]
@@ -35,21 +54,20 @@ pub struct Patch {
 }
 
 impl Patch {
-    /// `stored_plain` and `stored_secrets` are the instance's current
-    /// non-secret values and the names of its secret entries that are set.
-    pub fn parse(
-        body: &Value,
-        element: &Element,
-        stored_plain: &[(String, String)],
-        stored_secrets: &[String],
-    ) -> Result<Self, RequestError> {
+    /// `current` is the instance as stored (its plain values, the names of
+    /// its secret entries that are set, the names its entries were given by).
+    pub fn parse(body: &Value, element: &Element, current: &InstanceSummary, mode: Mode) -> Result<Self, RequestError> {
         let Value::Object(body) = body else {
             return Err(RequestError::Invalid("the body must be a JSON object".into()));
         };
+        if mode == Mode::Replace {
+            same_element(body.get("element"), element)?;
+        }
         let mut errors = FieldErrors::default();
         let configuration = match body.get("configuration") {
             None => None,
-            Some(Value::Object(given)) => match merge(element, given, stored_plain, stored_secrets) {
+            Some(Value::Null) if mode == Mode::Replace => None,
+            Some(Value::Object(given)) => match merge(element, given, current, mode) {
                 Ok(merged) => Some(merged),
                 Err(ConfigurationError::Entries { missing, unknown, invalid }) => {
                     errors = FieldErrors { missing, unknown, invalid };
@@ -80,30 +98,71 @@ impl Patch {
     }
 }
 
+/// A `PUT`'s `element`, if given (what a read answered, or `{"key": ...}` /
+/// `{"id": ...}`), must name the instance's own: an instance never changes
+/// element.
+fn same_element(given: Option<&Value>, element: &Element) -> Result<(), RequestError> {
+    let Some(given) = given.filter(|v| !v.is_null()) else {
+        return Ok(());
+    };
+    let Value::Object(given) = given else {
+        return Err(RequestError::Invalid("element must be an object naming the instance's element".into()));
+    };
+    let key_differs = given.get("key").is_some_and(|k| !k.is_null() && k.as_str() != Some(&element.info.key));
+    let id_differs = given.get("id").is_some_and(|i| !i.is_null() && i.as_u64() != Some(element.info.id));
+    if key_differs || id_differs {
+        return Err(RequestError::Invalid(format!(
+            "the element of an instance cannot change: this one is {:?} (id {})",
+            element.info.key, element.info.id
+        )));
+    }
+    Ok(())
+}
+
 fn merge(
     element: &Element,
     given: &Map<String, Value>,
-    stored_plain: &[(String, String)],
-    stored_secrets: &[String],
+    current: &InstanceSummary,
+    mode: Mode,
 ) -> Result<MergedConfiguration, ConfigurationError> {
-    let mut merged: Map<String, Value> =
-        stored_plain.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect();
-    // A stored secret stands in as the mask: it passes the checks of a string
-    // entry and is never taken for its value.
-    let mut kept: Vec<String> = stored_secrets.to_vec();
-    for key in stored_secrets {
-        merged.insert(key.clone(), Value::from(MASK));
+    let name_of = |key: &str| {
+        current.names.iter().find(|(k, _)| k == key).map_or_else(|| key.to_owned(), |(_, name)| name.clone())
+    };
+    let stored_secret = |key: &str| current.secret_keys.iter().any(|k| k == key);
+    // The stored configuration under its names; a stored secret stands in as
+    // the mask: it passes the checks of a string entry and is never taken
+    // for its value.
+    let mut merged: Map<String, Value> = Map::new();
+    let mut kept: Vec<String> = Vec::new();
+    if mode == Mode::Merge {
+        for (key, value) in &current.configuration {
+            merged.insert(name_of(key), Value::from(value.as_str()));
+        }
+        for key in &current.secret_keys {
+            merged.insert(name_of(key), Value::from(MASK));
+            kept.push(key.clone());
+        }
+        // An entry the body gives replaces the stored one under any name.
+        for entry in given.keys().filter_map(|name| element.entry_named(name)) {
+            merged.remove(&name_of(&entry.key));
+        }
     }
-    for (key, value) in given {
-        let secret = element.entry(key).is_some_and(|e| e.secret);
+    for (name, value) in given {
+        let entry = element.entry_named(name);
+        let key = entry.map_or(name.as_str(), |e| e.key.as_str());
         match value {
-            Value::String(s) if secret && s == MASK => {} // unchanged (and unset stays unset)
-            Value::Null => {
-                merged.remove(key);
-                kept.retain(|k| k != key);
+            Value::String(s) if entry.is_some_and(|e| e.secret) && s == MASK => {
+                // Unchanged (and an unset secret stays unset).
+                if stored_secret(key) {
+                    merged.insert(name.clone(), value.clone());
+                    if !kept.iter().any(|k| k == key) {
+                        kept.push(key.to_owned());
+                    }
+                }
             }
+            Value::Null => kept.retain(|k| k != key),
             other => {
-                merged.insert(key.clone(), other.clone());
+                merged.insert(name.clone(), other.clone());
                 kept.retain(|k| k != key);
             }
         }
@@ -119,7 +178,8 @@ fn merge(
         }
     }
     kept.retain(|k| configuration.get(k).is_some());
-    Ok(MergedConfiguration { plain, kept_secrets: kept, new_secrets })
+    plain.sort();
+    Ok(MergedConfiguration { plain, kept_secrets: kept, new_secrets, names: configuration.names().to_vec() })
 }
 
 #[cfg(test)]
@@ -132,16 +192,86 @@ mod tests {
         Catalog::builtin().unwrap().by_key("jira").unwrap().clone()
     }
 
-    fn stored() -> Vec<(String, String)> {
-        vec![
-            ("filter.response.nulls".into(), "true".into()),
-            ("jira.api.url".into(), "https://x.atlassian.net".into()),
-            ("jira.username".into(), "u".into()),
-        ]
+    fn stored() -> InstanceSummary {
+        let mut summary = InstanceSummary::example(crate::domain::token::InstanceId::new(7).unwrap(), "o", "u");
+        summary.name = "n".into();
+        summary.tags = vec![];
+        summary.configuration[2].1 = "https://x.atlassian.net".into();
+        summary.configuration[3].1 = "u".into();
+        summary
     }
 
     fn patch(body: Value) -> Result<Patch, RequestError> {
-        Patch::parse(&body, &jira(), &stored(), &["jira.password".to_owned()])
+        Patch::parse(&body, &jira(), &stored(), Mode::Merge)
+    }
+
+    fn put(body: Value) -> Result<Patch, RequestError> {
+        Patch::parse(&body, &jira(), &stored(), Mode::Replace)
+    }
+
+    #[test]
+    fn a_put_replaces_the_configuration_it_is_given_and_keeps_what_it_leaves_out() {
+        // What a read answered, sent back: nothing changes, the secret is kept.
+        let p = put(json!({"element": {"key": "jira", "id": 1, "name": "JIRA"}, "name": "n", "tags": [],
+            "configuration": {"jira.username": "u", "jira.password": "********", "jira.api.url": "https://x.atlassian.net",
+                              "filter.response.nulls": "true", "event.vendor.type": null}}))
+        .unwrap();
+        let c = p.configuration.unwrap();
+        assert_eq!(c.kept_secrets, ["jira.password"]);
+        assert!(c.new_secrets.is_empty());
+        assert_eq!(c.plain, stored().configuration);
+
+        // An entry left out of a given configuration is gone (a required one is missing).
+        let c = put(json!({"configuration": {"jira.username": "v", "jira.password": "********",
+                                             "jira.api.url": "x.atlassian.net", "filter.response.nulls": false}}))
+        .unwrap()
+        .configuration
+        .unwrap();
+        assert!(c.plain.contains(&("filter.response.nulls".into(), "false".into())));
+        let Err(RequestError::Fields(f)) = put(json!({"configuration": {"jira.username": "v"}})) else { panic!() };
+        assert_eq!(f.missing, ["jira.password", "jira.api.url"]);
+
+        // Left out: kept.
+        let p = put(json!({"name": "m"})).unwrap();
+        assert!(p.configuration.is_none() && p.tags.is_none());
+        assert!(put(json!({"configuration": null})).unwrap().configuration.is_none());
+
+        // The element cannot change.
+        for other in [json!({"key": "zendesk"}), json!({"id": 2}), json!({"key": "jira", "id": 9}), json!("jira")] {
+            assert!(matches!(put(json!({"element": other})), Err(RequestError::Invalid(_))), "{other}");
+        }
+    }
+
+    #[test]
+    fn aliases_are_kept_as_given_and_one_entry_has_one_name() {
+        let c = patch(json!({"configuration": {"username": "w", "base.url": "y.atlassian.net"}}))
+            .unwrap()
+            .configuration
+            .unwrap();
+        assert!(c.plain.contains(&("jira.username".into(), "w".into())), "held under the key");
+        assert!(c.plain.contains(&("jira.api.url".into(), "https://y.atlassian.net".into())));
+        assert_eq!(c.names.len(), 2);
+        assert_eq!(c.kept_secrets, ["jira.password"]);
+        let Err(RequestError::Fields(f)) = patch(json!({"configuration": {"username": "a", "jira.username": "b"}}))
+        else {
+            panic!()
+        };
+        assert_eq!(f.invalid[0].key, "jira.username");
+        // A stored alias is kept until the entry is given under another name.
+        let mut aliased = stored();
+        aliased.names = vec![("jira.username".into(), "username".into())];
+        let c =
+            Patch::parse(&json!({"configuration": {"event.vendor.type": "polling"}}), &jira(), &aliased, Mode::Merge)
+                .unwrap()
+                .configuration
+                .unwrap();
+        assert_eq!(c.names, [("jira.username".to_owned(), "username".to_owned())]);
+        let c = Patch::parse(&json!({"configuration": {"jira.username": "x"}}), &jira(), &aliased, Mode::Merge)
+            .unwrap()
+            .configuration
+            .unwrap();
+        assert!(c.names.is_empty());
+        assert!(c.plain.contains(&("jira.username".into(), "x".into())));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use subtle::ConstantTimeEq;
 use crate::app::App;
 use crate::domain::configuration::ConfigText;
 use crate::domain::idempotency::IdempotencyKey;
-use crate::domain::instance::{InstanceRecord, Principal};
+use crate::domain::instance::{InstanceRecord, InstanceSummary, Principal};
 use crate::domain::representation::instance_json;
 use crate::domain::request::CreateInstance;
 use crate::domain::time::iso8601;
@@ -176,7 +176,7 @@ fn record(
             }
         }
     }
-    Ok(InstanceRecord {
+    let summary = InstanceSummary {
         id,
         organization: principal.organization.clone(),
         user: principal.user.clone(),
@@ -185,9 +185,8 @@ fn record(
         element_key: request.element.info.key.clone(),
         element_id: request.element.info.id,
         configuration,
-        secrets,
-        sealed_data_key: data_key.encrypted_key().to_vec(),
-        token_digest: token.digest(),
+        secret_keys: vec![], // set with the secrets
+        names: request.configuration.names().to_vec(),
         created_date: stamp.to_owned(),
         updated_date: stamp.to_owned(),
         valid: true,
@@ -196,8 +195,8 @@ fn record(
         max_cache_size: 0,
         cache_time_to_live: 0,
         version: 1,
-        replay_key: None,
-    })
+    };
+    Ok(InstanceRecord::new(summary, secrets, data_key.encrypted_key().to_vec(), token.digest(), None))
 }
 
 #[allow(clippy::too_many_arguments)]

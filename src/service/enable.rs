@@ -51,22 +51,22 @@ pub async fn set_enabled(
     enabled: bool,
 ) -> Result<InstanceSummary, UpdateError> {
     let mut record = read::resolve(app, principal, id, token).await?;
-    if token.is_some() && record.disabled && !enabled {
+    if token.is_some() && record.summary.disabled && !enabled {
         return Err(ReadError::Disabled.into());
     }
     for _ in 0..ATTEMPTS {
-        if if_match.is_some_and(|h| !if_match_names(h, &record.summary())) {
+        if if_match.is_some_and(|h| !if_match_names(h, &record.summary.clone())) {
             return Err(UpdateError::PreconditionFailed);
         }
-        if record.disabled != enabled {
-            return Ok(record.summary());
+        if record.summary.disabled != enabled {
+            return Ok(record.summary.clone());
         }
         let now = iso8601(SystemTime::now());
-        match app.store.set_disabled(record.id, !enabled, record.version, &now).await? {
-            Some(updated) => return Ok(updated.summary()),
+        match app.store.set_disabled(record.summary.id, !enabled, record.summary.version, &now).await? {
+            Some(updated) => return Ok(updated.summary.clone()),
             // Changed meanwhile (or an SDK retry of a write that committed):
             // read it again and decide again.
-            None => record = read::resolve(app, principal, Some(record.id), None).await?,
+            None => record = read::resolve(app, principal, Some(record.summary.id), None).await?,
         }
     }
     Err(UpdateError::Busy)
@@ -78,25 +78,7 @@ mod tests {
 
     #[test]
     fn if_match_names_the_current_state_or_any() {
-        let summary = InstanceSummary {
-            id: InstanceId::new(7).unwrap(),
-            organization: "o".into(),
-            user: "u".into(),
-            name: "n".into(),
-            tags: vec![],
-            element_key: "jira".into(),
-            element_id: 1,
-            configuration: vec![],
-            secret_keys: vec![],
-            created_date: String::new(),
-            updated_date: String::new(),
-            valid: true,
-            disabled: false,
-            caching_enabled: false,
-            max_cache_size: 0,
-            cache_time_to_live: 0,
-            version: 3,
-        };
+        let summary = InstanceSummary { version: 3, ..InstanceSummary::example(InstanceId::new(7).unwrap(), "o", "u") };
         for yes in ["\"7-3\"", "*", "W/\"7-3\"", "\"7-2\", \"7-3\""] {
             assert!(if_match_names(yes, &summary), "{yes}");
         }

@@ -33,7 +33,7 @@ pub enum ReadError {
 /// one strongly consistent read and a constant-time digest comparison.
 pub async fn by_token(app: &App, principal: &Principal, token: &Token) -> Result<InstanceRecord, ReadError> {
     match app.store.instance_by_token(token).await? {
-        Some(record) if record.organization == principal.organization => Ok(record),
+        Some(record) if record.summary.organization == principal.organization => Ok(record),
         _ => Err(ReadError::TokenRefused),
     }
 }
@@ -50,7 +50,7 @@ pub async fn resolve(
     match (id, token) {
         (_, Some(token)) => {
             let record = by_token(app, principal, token).await?;
-            if id.is_some_and(|id| id != record.id) {
+            if id.is_some_and(|id| id != record.summary.id) {
                 return Err(ReadError::TokenRefused);
             }
             Ok(record)
@@ -59,30 +59,30 @@ pub async fn resolve(
             .store
             .get_instance(id)
             .await?
-            .filter(|r| r.organization == principal.organization)
+            .filter(|r| r.summary.organization == principal.organization)
             .ok_or(ReadError::NotFound),
         (None, None) => Err(ReadError::TokenRefused),
     }
 }
 
-/// `GET /instances/{id}` (`element`: `/elements/{keyOrId}/instances/{id}`).
-/// A token, when given, must name this very instance, and it must not be
-/// disabled.
+/// `GET /instances/{id}` (`element`: `/elements/{keyOrId}/instances/{id}`;
+/// no `id`: the instance the token names). A token, when given, must name
+/// this very instance, and it must not be disabled.
 pub async fn one(
     app: &App,
     principal: &Principal,
-    id: InstanceId,
+    id: Option<InstanceId>,
     token: Option<&Token>,
     element: Option<&Element>,
 ) -> Result<InstanceSummary, ReadError> {
-    let record = resolve(app, principal, Some(id), token).await?;
-    if token.is_some() && record.disabled {
+    let record = resolve(app, principal, id, token).await?;
+    if token.is_some() && record.summary.disabled {
         return Err(ReadError::Disabled);
     }
-    if element.is_some_and(|e| e.info.key != record.element_key) {
+    if element.is_some_and(|e| e.info.key != record.summary.element_key) {
         return Err(ReadError::NotFound);
     }
-    Ok(record.summary())
+    Ok(record.summary.clone())
 }
 
 /// A page of the organization's instances, newest first.
@@ -103,7 +103,7 @@ pub async fn list(
     element: Option<&Element>,
 ) -> Result<Page, ReadError> {
     if let Some(token) = token {
-        if by_token(app, principal, token).await?.disabled {
+        if by_token(app, principal, token).await?.summary.disabled {
             return Err(ReadError::Disabled);
         }
     }

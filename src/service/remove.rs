@@ -24,14 +24,14 @@ pub async fn delete(
     element: Option<&Element>,
 ) -> Result<InstanceSummary, UpdateError> {
     let mut record = read::resolve(app, principal, id, token).await?;
-    if token.is_some() && record.disabled {
+    if token.is_some() && record.summary.disabled {
         return Err(ReadError::Disabled.into());
     }
-    if element.is_some_and(|e| e.info.key != record.element_key) {
+    if element.is_some_and(|e| e.info.key != record.summary.element_key) {
         return Err(ReadError::NotFound.into());
     }
     for _ in 0..ATTEMPTS {
-        let summary = record.summary();
+        let summary = record.summary.clone();
         if if_match.is_some_and(|h| !if_match_names(h, &summary)) {
             return Err(UpdateError::PreconditionFailed);
         }
@@ -40,7 +40,7 @@ pub async fn delete(
         }
         // Changed meanwhile, or gone (a second delete, or an SDK retry of a
         // delete that committed): read it again; gone is `NotFound`.
-        record = read::resolve(app, principal, Some(record.id), None).await?;
+        record = read::resolve(app, principal, Some(record.summary.id), None).await?;
     }
     Err(UpdateError::Busy)
 }

@@ -2,8 +2,6 @@
 //! its idempotency record), reads by id and by token, the organization's
 //! index.
 
-use std::collections::HashMap;
-
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
@@ -148,10 +146,9 @@ impl Store {
     /// conditioned on the stored `version` being `record.version - 1`. `None`
     /// when it is not (changed meanwhile, or gone).
     pub async fn update_instance(&self, record: &InstanceRecord) -> Result<Option<InstanceRecord>, StoreError> {
-        let pk = instance_pk(record.id);
-        let expected = record.version.saturating_sub(1);
-        let configuration = record.configuration.iter().map(|(k, v)| (k.clone(), s(v))).collect();
-        let secrets = record.secrets.iter().map(|(k, v)| (k.clone(), b(v))).collect();
+        let summary = &record.summary;
+        let pk = instance_pk(summary.id);
+        let expected = summary.version.saturating_sub(1);
         let result = self
             .client
             .update_item()
@@ -159,26 +156,24 @@ impl Store {
             .set_key(Some(key(&pk, "INSTANCE")))
             .update_expression(
                 "SET #name = :name, searchName = :search, tags = :tags, #configuration = :configuration, \
-                 secrets = :secrets, secretKeys = :secretKeys, sealedDataKey = :dataKey, updatedDate = :now, \
-                 #version = :next",
+                 configNames = :names, secrets = :secrets, secretKeys = :secretKeys, sealedDataKey = :dataKey, \
+                 updatedDate = :now, #version = :next",
             )
             .condition_expression(at_version(expected))
             .expression_attribute_names("#name", "name")
             .expression_attribute_names("#configuration", "configuration")
             .expression_attribute_names("#version", "version")
-            .expression_attribute_values(":name", s(&record.name))
-            .expression_attribute_values(":search", s(search_name(&record.name)))
-            .expression_attribute_values(":tags", AttributeValue::L(record.tags.iter().map(s).collect()))
-            .expression_attribute_values(":configuration", AttributeValue::M(configuration))
-            .expression_attribute_values(":secrets", AttributeValue::M(secrets))
-            .expression_attribute_values(
-                ":secretKeys",
-                AttributeValue::L(record.secrets.iter().map(|(k, _)| s(k)).collect()),
-            )
+            .expression_attribute_values(":name", s(&summary.name))
+            .expression_attribute_values(":search", s(search_name(&summary.name)))
+            .expression_attribute_values(":tags", strings(&summary.tags))
+            .expression_attribute_values(":configuration", string_map(&summary.configuration))
+            .expression_attribute_values(":names", string_map(&summary.names))
+            .expression_attribute_values(":secrets", sealed_map(record.secrets()))
+            .expression_attribute_values(":secretKeys", strings(&summary.secret_keys))
             .expression_attribute_values(":dataKey", b(&record.sealed_data_key))
-            .expression_attribute_values(":now", s(&record.updated_date))
+            .expression_attribute_values(":now", s(&summary.updated_date))
             .expression_attribute_values(":version", n(expected))
-            .expression_attribute_values(":next", n(record.version))
+            .expression_attribute_values(":next", n(summary.version))
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
@@ -193,22 +188,22 @@ impl Store {
     /// another); if it names another, or is gone, the instance alone is
     /// deleted. `false` when the instance changed meanwhile or is gone.
     pub async fn delete_instance(&self, record: &InstanceRecord) -> Result<bool, StoreError> {
-        let pk = instance_pk(record.id);
-        let condition = at_version(record.version);
+        let pk = instance_pk(record.summary.id);
+        let condition = at_version(record.summary.version);
         let instance = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(key(&pk, "INSTANCE")))
             .condition_expression(condition)
             .expression_attribute_names("#version", "version")
-            .expression_attribute_values(":version", n(record.version))
+            .expression_attribute_values(":version", n(record.summary.version))
             .build()
             .map_err(bug)?;
         if let Some(digest) = &record.replay_key {
             let replay = Delete::builder()
                 .table_name(&self.table)
-                .set_key(Some(key(&replay_pk(&record.organization, digest), "IDEMPOTENCY")))
+                .set_key(Some(key(&replay_pk(&record.summary.organization, digest), "IDEMPOTENCY")))
                 .condition_expression("instanceId = :id")
-                .expression_attribute_values(":id", n(record.id.get()))
+                .expression_attribute_values(":id", n(record.summary.id.get()))
                 .build()
                 .map_err(bug)?;
             let writes = vec![
@@ -230,7 +225,7 @@ impl Store {
             .set_key(Some(key(&pk, "INSTANCE")))
             .condition_expression(condition)
             .expression_attribute_names("#version", "version")
-            .expression_attribute_values(":version", n(record.version))
+            .expression_attribute_values(":version", n(record.summary.version))
             .send()
             .await;
         match result {
@@ -386,9 +381,20 @@ pub(super) fn gsi1_sk(created_date: &str, id: InstanceId) -> String {
     format!("INSTANCE#{created_date}#{id}")
 }
 
-fn instance_item(r: &InstanceRecord) -> Item {
-    let configuration = r.configuration.iter().map(|(k, v)| (k.clone(), s(v))).collect();
-    let secrets = r.secrets.iter().map(|(k, v)| (k.clone(), b(v))).collect();
+fn strings(values: &[String]) -> AttributeValue {
+    AttributeValue::L(values.iter().map(s).collect())
+}
+
+fn string_map(pairs: &[(String, String)]) -> AttributeValue {
+    AttributeValue::M(pairs.iter().map(|(k, v)| (k.clone(), s(v))).collect())
+}
+
+fn sealed_map(pairs: &[(String, Vec<u8>)]) -> AttributeValue {
+    AttributeValue::M(pairs.iter().map(|(k, v)| (k.clone(), b(v))).collect())
+}
+
+fn instance_item(record: &InstanceRecord) -> Item {
+    let r = &record.summary;
     let mut item = item([
         ("PK", s(instance_pk(r.id))),
         ("SK", s("INSTANCE")),
@@ -398,13 +404,14 @@ fn instance_item(r: &InstanceRecord) -> Item {
         ("organization", s(&r.organization)),
         ("user", s(&r.user)),
         ("name", s(&r.name)),
-        ("tags", AttributeValue::L(r.tags.iter().map(s).collect())),
+        ("tags", strings(&r.tags)),
         ("elementKey", s(&r.element_key)),
         ("elementId", n(r.element_id)),
-        ("configuration", AttributeValue::M(configuration)),
-        ("secrets", AttributeValue::M(secrets)),
-        ("sealedDataKey", b(&r.sealed_data_key)),
-        ("tokenDigest", b(&r.token_digest.0)),
+        ("configuration", string_map(&r.configuration)),
+        ("configNames", string_map(&r.names)),
+        ("secrets", sealed_map(record.secrets())),
+        ("sealedDataKey", b(&record.sealed_data_key)),
+        ("tokenDigest", b(&record.token_digest.0)),
         ("createdDate", s(&r.created_date)),
         ("updatedDate", s(&r.updated_date)),
         ("valid", AttributeValue::Bool(r.valid)),
@@ -412,11 +419,11 @@ fn instance_item(r: &InstanceRecord) -> Item {
         ("cachingEnabled", AttributeValue::Bool(r.caching_enabled)),
         ("maxCacheSize", n(r.max_cache_size)),
         ("cacheTimeToLive", n(r.cache_time_to_live)),
-        ("secretKeys", AttributeValue::L(r.secrets.iter().map(|(k, _)| s(k)).collect())),
+        ("secretKeys", strings(&r.secret_keys)),
         ("searchName", s(search_name(&r.name))),
         ("version", n(r.version)),
     ]);
-    if let Some(key) = &r.replay_key {
+    if let Some(key) = &record.replay_key {
         item.insert("replayKey".into(), s(key));
     }
     item
@@ -433,6 +440,7 @@ pub const INDEX_PROJECTION: &[&str] = &[
     "elementKey",
     "elementId",
     "configuration",
+    "configNames",
     "secretKeys",
     "searchName",
     "createdDate",
@@ -451,17 +459,21 @@ pub(super) fn search_name(name: &str) -> String {
     name.to_lowercase()
 }
 
-/// The configuration's plain values, sorted by key.
-fn plain_configuration(r: &Reader<'_>) -> Result<Vec<(String, String)>, StoreError> {
-    let mut configuration: Vec<(String, String)> = r
-        .get("configuration")?
+/// A map of strings (the configuration's plain values, the names entries
+/// were given by), sorted by key; an absent optional one is empty.
+fn string_pairs(r: &Reader<'_>, name: &str, optional: bool) -> Result<Vec<(String, String)>, StoreError> {
+    if optional && !r.has(name) {
+        return Ok(vec![]);
+    }
+    let mut pairs: Vec<(String, String)> = r
+        .get(name)?
         .as_m()
-        .map_err(|_| r.corrupt("configuration"))?
+        .map_err(|_| r.corrupt(name))?
         .iter()
-        .map(|(k, v)| v.as_s().map(|v| (k.clone(), v.clone())).map_err(|_| r.corrupt("configuration")))
+        .map(|(k, v)| v.as_s().map(|v| (k.clone(), v.clone())).map_err(|_| r.corrupt(name)))
         .collect::<Result<_, _>>()?;
-    configuration.sort();
-    Ok(configuration)
+    pairs.sort();
+    Ok(pairs)
 }
 
 fn tags(r: &Reader<'_>) -> Result<Vec<String>, StoreError> {
@@ -499,8 +511,9 @@ pub(super) fn read_summary(item: &Item) -> Result<InstanceSummary, StoreError> {
         tags: tags(&r)?,
         element_key: r.s("elementKey")?,
         element_id: r.n("elementId")?,
-        configuration: plain_configuration(&r)?,
+        configuration: string_pairs(&r, "configuration", false)?,
         secret_keys,
+        names: string_pairs(&r, "configNames", true)?,
         created_date: r.stamp("createdDate")?,
         updated_date: r.stamp("updatedDate")?,
         valid: r.bool("valid")?,
@@ -521,36 +534,13 @@ fn cursor_after(key: &Item) -> Option<Cursor> {
 
 fn read_instance(pk: &str, item: &Item) -> Result<InstanceRecord, StoreError> {
     let r = Reader::new(pk, item);
-    let map = |name: &str| -> Result<&HashMap<String, AttributeValue>, StoreError> {
-        r.get(name)?.as_m().map_err(|_| r.corrupt(name))
-    };
-    let configuration = plain_configuration(&r)?;
-    let mut secrets: Vec<(String, Vec<u8>)> = map("secrets")?
+    let secrets: Vec<(String, Vec<u8>)> = r
+        .get("secrets")?
+        .as_m()
+        .map_err(|_| r.corrupt("secrets"))?
         .iter()
         .map(|(k, v)| v.as_b().map(|v| (k.clone(), v.as_ref().to_vec())).map_err(|_| r.corrupt("secrets")))
         .collect::<Result<_, _>>()?;
-    secrets.sort();
-    let tags = tags(&r)?;
-    Ok(InstanceRecord {
-        id: r.id("id")?,
-        organization: r.s("organization")?,
-        user: r.s("user")?,
-        name: r.s("name")?,
-        tags,
-        element_key: r.s("elementKey")?,
-        element_id: r.n("elementId")?,
-        configuration,
-        secrets,
-        sealed_data_key: r.b("sealedDataKey")?,
-        token_digest: r.digest("tokenDigest")?,
-        created_date: r.stamp("createdDate")?,
-        updated_date: r.stamp("updatedDate")?,
-        valid: r.bool("valid")?,
-        disabled: r.bool("disabled")?,
-        caching_enabled: r.bool("cachingEnabled")?,
-        max_cache_size: r.n("maxCacheSize")?,
-        cache_time_to_live: r.n("cacheTimeToLive")?,
-        version: if item.contains_key("version") { r.n("version")? } else { 1 },
-        replay_key: if item.contains_key("replayKey") { Some(r.s("replayKey")?) } else { None },
-    })
+    let replay_key = if r.has("replayKey") { Some(r.s("replayKey")?) } else { None };
+    Ok(InstanceRecord::new(read_summary(item)?, secrets, r.b("sealedDataKey")?, r.digest("tokenDigest")?, replay_key))
 }

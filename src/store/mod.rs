@@ -171,6 +171,9 @@ impl<'a> Reader<'a> {
     fn get(&self, name: &str) -> Result<&'a AttributeValue, StoreError> {
         self.item.get(name).ok_or_else(|| self.corrupt(name))
     }
+    fn has(&self, name: &str) -> bool {
+        self.item.contains_key(name)
+    }
     fn s(&self, name: &str) -> Result<String, StoreError> {
         self.get(name)?.as_s().cloned().map_err(|_| self.corrupt(name))
     }
