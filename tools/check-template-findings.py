@@ -126,6 +126,18 @@ check("the role grants exactly the DynamoDB actions the function calls (Query on
       set(granted) == needed and all("index/GSI1" in str(r) for r in granted.get("dynamodb:Query", [None])),
       f"granted {sorted(granted)}, needed {sorted(needed)}")
 
+# The organization's index projects what the code reads from it (a list
+# answers from the index alone), no more: no sealed value, no token digest.
+code = (ROOT / "src/store/instances.rs").read_text()
+block = re.search(r"pub const INDEX_PROJECTION: &\[&str\] = &\[(.*?)\];", code, re.S)
+projected = re.findall(r'"([^"]+)"', block.group(1)) if block else []
+gsi = next(g for g in source["Resources"]["InstancesTable"]["Properties"]["GlobalSecondaryIndexes"]
+           if g["IndexName"] == "GSI1")["Projection"]
+check("GSI1 projects exactly the attributes the code's INDEX_PROJECTION names",
+      gsi.get("ProjectionType") == "INCLUDE" and sorted(gsi.get("NonKeyAttributes", [])) == sorted(projected)
+      and not {"secrets", "tokenDigest", "sealedDataKey"} & set(projected),
+      f"template {gsi.get('NonKeyAttributes')} vs code {projected}")
+
 # 3. Access logs do not need an account setting that a fresh account lacks.
 stage = next(iter(by_type("AWS::ApiGateway::Stage").values()))["Properties"]
 setting = stage.get("AccessLogSetting")
