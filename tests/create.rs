@@ -127,13 +127,21 @@ async fn no_secret_is_stored_in_clear_and_sealed_values_are_bound_to_their_item(
     let sealed = &rec_a.secrets().iter().find(|(k, _)| k == "jira.password").unwrap().1;
     let opened = app
         .sealer
-        .open(&rec_a.sealed_data_key, &instances::seal::aad(&creds.organization, rec_a.summary.id, "jira.password"), sealed)
+        .open(
+            &rec_a.sealed_data_key,
+            &instances::seal::aad(&creds.organization, rec_a.summary.id, "jira.password"),
+            sealed,
+        )
         .await
         .unwrap();
     assert_eq!(&opened[..], b"Sup3r-Secret-Jira-Password");
     let copied = app
         .sealer
-        .open(&rec_a.sealed_data_key, &instances::seal::aad(&creds.organization, rec_b.summary.id, "jira.password"), sealed)
+        .open(
+            &rec_a.sealed_data_key,
+            &instances::seal::aad(&creds.organization, rec_b.summary.id, "jira.password"),
+            sealed,
+        )
         .await;
     assert!(copied.is_err(), "a sealed value copied onto another instance must not open");
     let other_org = app
@@ -145,7 +153,11 @@ async fn no_secret_is_stored_in_clear_and_sealed_values_are_bound_to_their_item(
     let cold = env.app();
     let opened = cold
         .sealer
-        .open(&rec_a.sealed_data_key, &instances::seal::aad(&creds.organization, rec_a.summary.id, "jira.password"), sealed)
+        .open(
+            &rec_a.sealed_data_key,
+            &instances::seal::aad(&creds.organization, rec_a.summary.id, "jira.password"),
+            sealed,
+        )
         .await
         .unwrap();
     assert_eq!(&opened[..], b"Sup3r-Secret-Jira-Password");

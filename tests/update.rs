@@ -7,23 +7,10 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use instances::seal::aad;
 use serde_json::{json, Value};
 
 fn patch_req(path: &str, auth: &str, body: &Value) -> Req {
-    request("PATCH", path)
-        .header("authorization", auth)
-        .header("content-type", "application/json")
-        .body(lambda_http::Body::Text(body.to_string()))
-}
-
-async fn stored_secret(env: &TestEnv, app: &instances::app::App, id: u64, key: &str) -> Option<String> {
-    let record =
-        env.store().get_instance(instances::domain::token::InstanceId::new(id).unwrap()).await.unwrap().unwrap();
-    let (_, sealed) = record.secrets().iter().find(|(k, _)| k == key)?;
-    let plain =
-        app.sealer.open(&record.sealed_data_key, &aad(&record.summary.organization, record.summary.id, key), sealed).await.unwrap();
-    Some(String::from_utf8(plain.to_vec()).unwrap())
+    with_json("PATCH", path, auth, body)
 }
 
 #[tokio::test]

@@ -128,6 +128,23 @@ pub fn seed_body() -> Value {
     })
 }
 
+/// A request with a JSON body (`PATCH`, `PUT`, ...).
+pub fn with_json(method: &str, path: &str, authorization: &str, body: &Value) -> Req {
+    request(method, path)
+        .header("authorization", authorization)
+        .header("content-type", "application/json")
+        .body(Body::Text(body.to_string()))
+}
+
+/// A secret entry's stored value, opened as the function opens it.
+pub async fn stored_secret(env: &TestEnv, app: &App, id: u64, key: &str) -> Option<String> {
+    let record = env.store().get_instance(instances::domain::token::InstanceId::new(id).unwrap()).await.unwrap()?;
+    let (_, sealed) = record.secrets().iter().find(|(k, _)| k == key)?;
+    let binding = instances::seal::aad(&record.summary.organization, record.summary.id, key);
+    let plain = app.sealer.open(&record.sealed_data_key, &binding, sealed).await.unwrap();
+    Some(String::from_utf8(plain.to_vec()).unwrap())
+}
+
 pub struct Req {
     builder: http::request::Builder,
     body: Body,
