@@ -91,6 +91,8 @@ missing = dict(SEED, configuration={"jira.api.url": "https://example.atlassian.n
 unknown_element = dict(SEED, element={"key": "jirra"})
 other_body = dict(SEED, name="Another instance")
 big = j(dict(SEED, name="Big", padding="x" * (64 * 1024)))
+# What a client sends back after a read: the secret as the mask (unchanged).
+put_body = dict(SEED, name="Put", configuration=dict(SEED["configuration"], **{"jira.password": "********"}))
 
 events = [
     ("create-rest-api", rest("create-rest-api", body=j(SEED)), 200, None),
@@ -102,6 +104,10 @@ events = [
     ("get-instance", rest("get-instance", method="GET", path="/instances/{{INSTANCE_ID}}", headers={"Authorization": AUTH}), 200, None),
     ("list-instances", rest("list-instances", method="GET", headers={"Authorization": AUTH}, query={"pageSize": "50"}), 200, None),
     ("patch-instance", rest("patch-instance", method="PATCH", path="/instances/{{INSTANCE_ID}}", body=j({"name": "Renamed", "configuration": {"jira.password": "********", "event.vendor.type": "polling"}})), 200, None),
+    ("put-instance", rest("put-instance", method="PUT", path="/instances/{{INSTANCE_ID}}", body=j(put_body)), 200, None),
+    ("get-configuration", rest("get-configuration", method="GET", path="/instances/{{INSTANCE_ID}}/configuration", headers={"Authorization": AUTH}), 200, None),
+    ("patch-configuration-entry", rest("patch-configuration-entry", method="PATCH", path="/instances/{{INSTANCE_ID}}/configuration/102", body=j({"propertyValue": "webhook"})), 200, None),
+    ("get-configuration-entry", rest("get-configuration-entry", method="GET", path="/instances/{{INSTANCE_ID}}/configuration/102", headers={"Authorization": AUTH}), 200, None),
     ("disable-instance", rest("disable-instance", method="DELETE", path="/instances/{{INSTANCE_ID}}/enabled", headers={"Authorization": AUTH}), 200, None),
     ("enable-instance", rest("enable-instance", method="PUT", path="/instances/{{INSTANCE_ID}}/enabled", headers={"Authorization": AUTH}), 200, None),
     ("delete-instance", rest("delete-instance", method="DELETE", path="/instances/{{INSTANCE_ID}}", headers={"Authorization": AUTH}), 200, None),
@@ -113,7 +119,7 @@ events = [
     ("error-401-no-authorization", rest("error-401-no-authorization", headers={"Content-Type": "application/json"}, body=j(SEED)), 401, "unauthorized"),
     ("error-401-wrong-secrets", rest("error-401-wrong-secrets", headers={"Content-Type": "application/json", "Authorization": "User not-a-user, Organization not-an-org"}, body=j(SEED)), 401, "unauthorized"),
     ("error-404-no-route", rest("error-404-no-route", path="/anything-else", body=j(SEED)), 404, "not_found"),
-    ("error-405-put", rest("error-405-put", method="PUT", body=None), 405, "method_not_allowed"),
+    ("error-405-post-configuration", rest("error-405-post-configuration", path="/instances/{{INSTANCE_ID}}/configuration", body=j(SEED)), 405, "method_not_allowed"),
     ("error-413-too-large", rest("error-413-too-large", body=big), 413, "payload_too_large"),
     ("error-415-text-plain", rest("error-415-text-plain", headers={"Content-Type": "text/plain", "Authorization": AUTH}, body=j(SEED)), 415, "unsupported_media_type"),
     ("error-422-idempotency-key-reused", rest("error-422-idempotency-key-reused", headers={"Content-Type": "application/json", "Authorization": AUTH, "Idempotency-Key": "events-key-1"}, body=j(other_body)), 422, "idempotency_key_reused"),
