@@ -17,7 +17,12 @@ struct ElementBody<'a> {
 
 #[derive(Serialize)]
 struct EntryBody<'a> {
+    /// Its id in an instance's configuration (`/instances/{id}/configuration/{configId}`).
+    id: u64,
     key: &'a str,
+    /// Other names it is accepted by (one per instance, answered as given).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    aliases: &'a [String],
     name: &'a str,
     #[serde(rename = "type")]
     entry_type: &'a EntryType,
@@ -33,7 +38,9 @@ struct EntryBody<'a> {
 
 fn entry_body(e: &ConfigEntry) -> EntryBody<'_> {
     EntryBody {
+        id: e.id,
         key: &e.key,
+        aliases: &e.aliases,
         name: &e.name,
         entry_type: &e.entry_type,
         required: e.required,
