@@ -92,9 +92,55 @@ fn read_without_io(c: &mut Criterion) {
     });
 }
 
+/// A rename by token without the store: as the read, plus the body parsed
+/// and checked (`name` made plain text, `tags`), and the answer rendered from
+/// the state the one conditional write returns.
+fn rename_without_io(c: &mut Criterion) {
+    use instances::domain::instance::InstanceSummary;
+    use instances::domain::representation::instance_view_json;
+    use instances::domain::token::{InstanceId, Token};
+    use instances::domain::update::{Mode, Patch};
+    let catalog = Catalog::builtin().unwrap();
+    let element = catalog.by_key("jira").unwrap();
+    let auth = Authenticator::new(Duration::from_secs(3600));
+    let principal = Principal { organization: "acme".into(), user: "ops@acme.io".into() };
+    let id = InstanceId::new(4_503_599_627_370_497).unwrap();
+    let token = Token::mint(id).unwrap();
+    let header = format!("User {USER}, Organization {ORG}, Element {}", token.expose());
+    auth.remember(&Credentials::parse(&header).unwrap(), principal);
+    let summary = InstanceSummary::example(id, "acme", "ops@acme.io");
+    let mut event: serde_json::Value = serde_json::from_str(
+        &include_str!("../events/patch-instance.json")
+            .replace("{{USER_SECRET}}", &format!("{USER}, Element {}", token.expose()))
+            .replace("{{ORGANIZATION_SECRET}}", ORG)
+            .replace("{{INSTANCE_ID}}", &id.to_string()),
+    )
+    .unwrap();
+    event["body"] = serde_json::json!(r#"{"name": "Support <b>desk</b>", "tags": ["support", "eu"]}"#);
+    let event = event.to_string();
+    c.bench_function("rename_without_io", |b| {
+        b.iter(|| {
+            let request = lambda_http::request::from_str(black_box(&event)).unwrap();
+            let header = request.headers()["authorization"].to_str().unwrap();
+            let credentials = Credentials::parse(header).unwrap();
+            let _principal = auth.cached(&credentials).unwrap();
+            let body: serde_json::Value = serde_json::from_slice(request.body().as_ref()).unwrap();
+            let patch = Patch::names_only(&body, Mode::Merge).unwrap().unwrap();
+            let mut next = summary.clone();
+            next.name = patch.name.unwrap().as_str().to_owned();
+            next.tags = patch.tags.unwrap().as_slice().to_vec();
+            let body = instance_view_json(black_box(&next), element);
+            let mut proxy = ApiGatewayProxyResponse::default();
+            proxy.status_code = 200;
+            proxy.body = Some(EventBody::Text(String::from_utf8(body).unwrap()));
+            black_box(serde_json::to_vec(&proxy).unwrap())
+        })
+    });
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(200).measurement_time(Duration::from_secs(5));
-    targets = create_without_io, read_without_io
+    targets = create_without_io, read_without_io, rename_without_io
 }
 criterion_main!(benches);

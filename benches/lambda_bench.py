@@ -291,9 +291,21 @@ def main():
 
     # The list is not addressed by a token (with one, the token is resolved too: one GetItem more).
     plain_auth = f"User {creds['userSecret']}, Organization {creds['organizationSecret']}"
+    # Updates by token: a rename (name and tags only: one conditional write)
+    # and a configuration entry (read, merged and checked, then written).
+    def patch_event(path, body):
+        e = json.loads(get_event("patch-instance.json", auth))
+        e["path"] = path.replace("{{INSTANCE_ID}}", str(created["id"]))
+        e["pathParameters"] = {"proxy": e["path"].lstrip("/")}
+        e["requestContext"]["path"] = "/prod" + e["path"]
+        e["body"] = json.dumps(body)
+        return json.dumps(e).encode()
+
     reads = {}
     for what, body, n in (("by_token", get_event("get-instance.json", auth), READS),
-                          ("list_page", get_event("list-instances.json", plain_auth), LISTS)):
+                          ("list_page", get_event("list-instances.json", plain_auth), LISTS),
+                          ("rename", patch_event("/instances", {"name": "Renamed", "tags": ["bench"]}), READS),
+                          ("configuration", patch_event("/instances", {"configuration": {"event.vendor.type": "polling"}}), READS)):
         fwd.take()
         ms = []
         for _ in range(n):

@@ -174,3 +174,38 @@ async fn concurrent_patches_with_and_without_if_match() {
     statuses.sort();
     assert_eq!(statuses, [200, 412], "one wins, the other is told its tag is stale");
 }
+
+/// A change of name or tags alone is one conditional write: it refuses
+/// what a read would (another organization's, a token of another instance, a
+/// deleted instance) and, answered, counts every change.
+#[tokio::test]
+async fn a_change_of_names_alone_refuses_what_a_read_refuses() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    let (creds, other) = (env.credentials().await, env.credentials().await);
+    let auth = creds.authorization();
+    let first = post(Some(&auth), &seed_body()).send(&app).await;
+    let second = post(Some(&auth), &seed_body()).send(&app).await;
+    let (id, token) = (first.id(), first.json["token"].as_str().unwrap().to_owned());
+    let path = format!("/instances/{id}");
+
+    let a = patch_req(&path, &auth, &json!({"tags": ["x"]})).send(&app).await;
+    assert_eq!((a.status, &a.json["tags"], a.json["name"].as_str()), (200, &json!(["x"]), Some("Test")), "{}", a.text);
+    assert_eq!(a.headers["etag"], format!("\"{id}-2\""));
+    assert_eq!(a.json["configuration"]["jira.password"], "********", "answered as every read answers");
+
+    // The token of the first instance does not name the second.
+    let wrong = format!("{auth}, Element {token}");
+    patch_req(&format!("/instances/{}", second.id()), &wrong, &json!({"name": "x"}))
+        .send(&app)
+        .await
+        .error(401, "unauthorized");
+    let other_token = format!("{}, Element {token}", other.authorization());
+    patch_req("/instances", &other_token, &json!({"name": "x"})).send(&app).await.error(401, "unauthorized");
+    with_json("PUT", &path, &other.authorization(), &json!({"name": "x"})).send(&app).await.error(404, "not_found");
+    request("DELETE", &path).header("authorization", &auth).send(&app).await;
+    patch_req(&path, &auth, &json!({"name": "x"})).send(&app).await.error(404, "not_found");
+    patch_req("/instances", &wrong, &json!({"name": "x"})).send(&app).await.error(401, "unauthorized");
+    let kept = request("GET", &format!("/instances/{}", second.id())).header("authorization", &auth).send(&app).await;
+    assert_eq!(kept.json["name"], "Test", "nothing else was written");
+}

@@ -41,6 +41,7 @@ import json, os, pathlib, platform
 r = json.loads(pathlib.Path("target/bench/results.json").read_text())
 cpu = json.loads(pathlib.Path("target/criterion/create_without_io/new/estimates.json").read_text())["median"]["point_estimate"] / 1000
 cpu_read = json.loads(pathlib.Path("target/criterion/read_without_io/new/estimates.json").read_text())["median"]["point_estimate"] / 1000
+cpu_rename = json.loads(pathlib.Path("target/criterion/rename_without_io/new/estimates.json").read_text())["median"]["point_estimate"] / 1000
 zip_path = pathlib.Path("target/bench/lambda/bootstrap/bootstrap.zip")
 zip_mib = zip_path.stat().st_size / 2**20
 i = r["init_ms"]
@@ -54,14 +55,19 @@ rows = [
     ("requests per warm create, with key", fmt(rt["with_key"]), "1 TransactWriteItems", rt["with_key"] == {"TransactWriteItems": 1.0}),
     ("requests per token-addressed read (GET /instances/{id}, Element token)", fmt(r["round_trips_per_read"]["by_token"]), "1 GetItem", r["round_trips_per_read"]["by_token"] == {"GetItem": 1.0}),
     ("requests per list page (GET /instances?pageSize=50)", fmt(r["round_trips_per_read"]["list_page"]), "1 Query", r["round_trips_per_read"]["list_page"] == {"Query": 1.0}),
+    ("requests per update by token of name and tags (PATCH /instances, Element token)", fmt(r["round_trips_per_read"]["rename"]), "1 UpdateItem", r["round_trips_per_read"]["rename"] == {"UpdateItem": 1.0}),
+    ("requests per update by token of a configuration entry", fmt(r["round_trips_per_read"]["configuration"]), "1 GetItem, 1 UpdateItem", r["round_trips_per_read"]["configuration"] == {"GetItem": 1.0, "UpdateItem": 1.0}),
+    ("warm update by token, median (names / a configuration entry)", f"{r['warm_read_ms']['rename']:.2f} ms / {r['warm_read_ms']['configuration']:.2f} ms", "-", None),
     ("warm read, median (by token / list page of 50)", f"{r['warm_read_ms']['by_token']:.2f} ms / {r['warm_read_ms']['list_page']:.2f} ms", "-", None),
     ("CPU per create without I/O (criterion median)", f"{cpu:.2f} us", "<= 20 us", cpu <= 20),
     ("CPU per token-addressed read without I/O (criterion median)", f"{cpu_read:.2f} us", "-", None),
+    ("CPU per rename by token without I/O (criterion median)", f"{cpu_rename:.2f} us", "-", None),
     ("peak memory (VmHWM) after 1,001 creates", f"{r['vm_hwm_mib_after_1001_creates']:.1f} MiB", "<= 24 MiB", r["vm_hwm_mib_after_1001_creates"] <= 24),
     ("zipped arm64 bootstrap", f"{zip_mib:.2f} MiB ({zip_path.stat().st_size:,} bytes)", "<= 3.5 MiB", zip_mib <= 3.5),
 ]
 r["cpu_us"] = cpu
 r["cpu_read_us"] = cpu_read
+r["cpu_rename_us"] = cpu_rename
 r["zip_mib"] = zip_mib
 pathlib.Path("target/bench/results.json").write_text(json.dumps(r, indent=2))
 print(f"\nmake bench — {os.cpu_count()} cores, {platform.machine()}, {platform.platform()}\n")

@@ -81,21 +81,51 @@ impl Patch {
                 None
             }
         };
-        let mut field = |key: &str, problem: String| errors.invalid.push(InvalidEntry { key: key.into(), problem });
-        let name = match body.get("name") {
-            None => None,
-            given => InstanceName::parse(given).map_err(|p| field(NAME, p)).ok(),
-        };
-        let tags = match body.get("tags") {
-            None => None,
-            Some(Value::Null) => Some(Tags::default()),
-            given => Tags::parse(given).map_err(|p| field(TAGS, p)).ok(),
-        };
+        let (name, tags) = names_and_tags(body, &mut errors);
         if !errors.missing.is_empty() || !errors.unknown.is_empty() || !errors.invalid.is_empty() {
             return Err(RequestError::Fields(errors));
         }
         Ok(Patch { name, tags, configuration })
     }
+
+    /// The change, when it needs nothing of what is stored: a body that sets
+    /// only `name` and/or `tags` (no `configuration`, and for a `PUT` no
+    /// `element`), which one conditional write can apply without reading
+    /// the instance first. `None` otherwise.
+    pub fn names_only(body: &Value, mode: Mode) -> Result<Option<Self>, RequestError> {
+        let Value::Object(body) = body else {
+            return Err(RequestError::Invalid("the body must be a JSON object".into()));
+        };
+        let given = |field: &str| match mode {
+            Mode::Merge => body.contains_key(field),
+            Mode::Replace => body.get(field).is_some_and(|v| !v.is_null()),
+        };
+        if given("configuration") || (mode == Mode::Replace && given("element")) {
+            return Ok(None);
+        }
+        let mut errors = FieldErrors::default();
+        let (name, tags) = names_and_tags(body, &mut errors);
+        if !errors.invalid.is_empty() {
+            return Err(RequestError::Fields(errors));
+        }
+        Ok(Some(Patch { name, tags, configuration: None }))
+    }
+}
+
+/// `name` and `tags`, each when given (`tags: null` clears, as `[]` does);
+/// a value in error is named in `errors`.
+fn names_and_tags(body: &Map<String, Value>, errors: &mut FieldErrors) -> (Option<InstanceName>, Option<Tags>) {
+    let mut field = |key: &str, problem: String| errors.invalid.push(InvalidEntry { key: key.into(), problem });
+    let name = match body.get("name") {
+        None => None,
+        given => InstanceName::parse(given).map_err(|p| field(NAME, p)).ok(),
+    };
+    let tags = match body.get("tags") {
+        None => None,
+        Some(Value::Null) => Some(Tags::default()),
+        given => Tags::parse(given).map_err(|p| field(TAGS, p)).ok(),
+    };
+    (name, tags)
 }
 
 /// A `PUT`'s `element`, if given (what a read answered, or `{"key": ...}` /
@@ -314,6 +344,18 @@ mod tests {
         let invalid: Vec<&str> = f.invalid.iter().map(|i| i.key.as_str()).collect();
         assert_eq!(invalid, ["jira.api.url", "name", "tags"]);
         assert!(matches!(patch(json!([1])), Err(RequestError::Invalid(_))));
+    }
+
+    #[test]
+    fn a_change_of_names_only_needs_nothing_stored() {
+        let p = Patch::names_only(&json!({"name": " N ", "tags": ["a"], "id": 3}), Mode::Merge).unwrap().unwrap();
+        assert_eq!((p.name.unwrap().as_str(), p.tags.unwrap().as_slice()), ("N", &["a".to_owned()][..]));
+        assert!(Patch::names_only(&json!({"configuration": null}), Mode::Merge).unwrap().is_none(), "null removes");
+        assert!(Patch::names_only(&json!({"configuration": null, "element": null}), Mode::Replace).unwrap().is_some());
+        assert!(Patch::names_only(&json!({"element": {"key": "jira"}}), Mode::Replace).unwrap().is_none());
+        assert!(Patch::names_only(&json!({"element": {"key": "x"}}), Mode::Merge).unwrap().is_some(), "ignored");
+        assert!(matches!(Patch::names_only(&json!({"name": ""}), Mode::Merge), Err(RequestError::Fields(_))));
+        assert!(matches!(Patch::names_only(&json!([]), Mode::Merge), Err(RequestError::Invalid(_))));
     }
 
     #[test]

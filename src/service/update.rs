@@ -15,6 +15,7 @@ use crate::domain::update::{Mode, Patch};
 use crate::seal::{aad, SealError};
 use crate::service::enable::{if_match_names, UpdateError};
 use crate::service::read::{self, ReadError};
+use crate::store::Guard;
 
 use crate::service::ATTEMPTS;
 
@@ -55,6 +56,14 @@ pub async fn change(
     mode: Mode,
     element: Option<&Element>,
 ) -> Result<InstanceSummary, PatchError> {
+    if if_match.is_none() {
+        if let Some(patch) = Patch::names_only(body, mode).map_err(PatchError::Invalid)? {
+            if let Some(done) = set_names(app, principal, id, token, element, patch).await? {
+                return Ok(done);
+            }
+            // Not changed: read it, which says why (404, 401, 403).
+        }
+    }
     let mut record = read::resolve(app, principal, id, token).await?;
     if token.is_some() && record.summary.disabled {
         return Err(ReadError::Disabled.into());
@@ -80,6 +89,31 @@ pub async fn change(
         }
     }
     Err(UpdateError::Busy.into())
+}
+
+/// A change of `name`/`tags` only: one conditional write, no read. `None`
+/// when the instance is not there to change as named (the caller reads it to
+/// say why).
+async fn set_names(
+    app: &App,
+    principal: &Principal,
+    id: Option<InstanceId>,
+    token: Option<&Token>,
+    element: Option<&Element>,
+    patch: Patch,
+) -> Result<Option<InstanceSummary>, PatchError> {
+    let Some(id) = id.or_else(|| token.and_then(Token::instance_id)) else {
+        return Ok(None);
+    };
+    let guard = Guard {
+        organization: &principal.organization,
+        token_digest: token.map(Token::digest),
+        element_key: element.map(|e| e.info.key.as_str()),
+    };
+    let tags = patch.tags.as_ref().map(|t| t.as_slice());
+    let name = patch.name.as_ref().map(|n| n.as_str());
+    let now = iso8601(SystemTime::now());
+    Ok(app.store.set_names(id, &guard, name, tags, &now).await?.map(|r| r.summary))
 }
 
 /// The instance's next state: the change applied, secrets sealed anew when

@@ -141,6 +141,63 @@ impl Store {
         updated(&pk, result)
     }
 
+    /// Sets `name` and/or `tags` without reading the instance first: one
+    /// `UpdateItem` that moves `updatedDate` and increments `version`
+    /// (atomically, so a concurrent change is neither lost nor overwritten),
+    /// conditioned on the instance existing and being what the caller may
+    /// change (`guard`). `None` when it is not (gone, another organization's,
+    /// not the token's, disabled, another element's): the caller reads it to
+    /// say which. Answers the new state.
+    pub async fn set_names(
+        &self,
+        id: InstanceId,
+        guard: &Guard<'_>,
+        name: Option<&str>,
+        tags: Option<&[String]>,
+        now: &str,
+    ) -> Result<Option<InstanceRecord>, StoreError> {
+        let pk = instance_pk(id);
+        let mut set = vec!["updatedDate = :now", "#version = if_not_exists(#version, :one) + :one"];
+        let mut condition = vec!["attribute_exists(PK)", "organization = :org"];
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&pk, "INSTANCE")))
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":now", s(now))
+            .expression_attribute_values(":one", n(1u64))
+            .expression_attribute_values(":org", s(guard.organization));
+        if let Some(name) = name {
+            set.push("#name = :name, searchName = :search");
+            update = update
+                .expression_attribute_names("#name", "name")
+                .expression_attribute_values(":name", s(name))
+                .expression_attribute_values(":search", s(search_name(name)));
+        }
+        if let Some(tags) = tags {
+            set.push("tags = :tags");
+            update = update.expression_attribute_values(":tags", strings(tags));
+        }
+        if let Some(digest) = &guard.token_digest {
+            condition.push("tokenDigest = :digest AND disabled = :false");
+            update = update
+                .expression_attribute_values(":digest", b(&digest.0))
+                .expression_attribute_values(":false", AttributeValue::Bool(false));
+        }
+        if let Some(element_key) = guard.element_key {
+            condition.push("elementKey = :element");
+            update = update.expression_attribute_values(":element", s(element_key));
+        }
+        let result = update
+            .update_expression(format!("SET {}", set.join(", ")))
+            .condition_expression(condition.join(" AND "))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        updated(&pk, result)
+    }
+
     /// Writes an instance's new state (`record`, its `version` one past the
     /// stored one): one `UpdateItem` of the fields an update can change,
     /// conditioned on the stored `version` being `record.version - 1`. `None`
@@ -427,6 +484,17 @@ fn instance_item(record: &InstanceRecord) -> Item {
         item.insert("replayKey".into(), s(key));
     }
     item
+}
+
+/// What a change made without reading the instance first requires of it.
+pub struct Guard<'a> {
+    /// The caller's organization: it must be the instance's.
+    pub organization: &'a str,
+    /// When the instance is named by its `Element` token: the token's digest,
+    /// which must be the instance's, and the instance must be enabled.
+    pub token_digest: Option<SecretDigest>,
+    /// Under `/elements/{keyOrId}`: the instance must be of that element.
+    pub element_key: Option<&'a str>,
 }
 
 /// What the organization's index (`GSI1`) projects besides its keys: what a

@@ -47,7 +47,7 @@ use aws_sdk_dynamodb::Client;
 pub use crate::domain::instance::{InstanceRecord, Principal};
 pub use credentials::{AdminOutcome, Refusal, UserState};
 pub use idempotency::ReplayRecord;
-pub use instances::PutOutcome;
+pub use instances::{Guard, PutOutcome};
 
 use crate::domain::secret::SecretDigest;
 use crate::domain::token::InstanceId;
