@@ -1,10 +1,14 @@
 //! What lives for a whole execution environment: built once per cold start
 //! and borrowed by every request.
 
+use std::sync::Arc;
+
 use aws_config::SdkConfig;
 
 use crate::auth::Authenticator;
 use crate::domain::catalog::{Catalog, CatalogError};
+use crate::provider::resolve::{Lookup, SystemLookup};
+use crate::provider::{CheckSettings, Checker};
 use crate::sdk::{load_function_sdk_config, Deferred};
 use crate::seal::{KeyPolicy, Sealer};
 use crate::settings::Settings;
@@ -16,6 +20,10 @@ pub struct App {
     pub store: Store,
     pub sealer: Sealer,
     pub auth: Authenticator,
+    /// The vendor credential check, when `PROVIDER_CHECK` is on: built on
+    /// first use (it reads the system's root certificates); an error here
+    /// (an unreadable `PROVIDER_TEST_CA_FILE`) fails every check with 500.
+    pub checker: Option<Deferred<Result<Checker, String>>>,
 }
 
 impl App {
@@ -54,7 +62,34 @@ impl App {
             store: Store::deferred(dynamodb, settings.table_name.clone()),
             sealer: Sealer::deferred(kms, settings.kms_key_id.clone(), policy),
             auth: Authenticator::new(settings.auth_cache),
+            checker: checker(&settings, Arc::new(SystemLookup)),
             settings,
         })
     }
+
+    /// The same, its credential check resolving names through `lookup` (a
+    /// test's DNS).
+    pub fn with_lookup(mut self, lookup: Arc<dyn Lookup>) -> Self {
+        self.checker = checker(&self.settings, lookup);
+        self
+    }
+}
+
+fn checker(settings: &Settings, lookup: Arc<dyn Lookup>) -> Option<Deferred<Result<Checker, String>>> {
+    if !settings.provider_check {
+        return None;
+    }
+    let settings = settings.clone();
+    Some(Deferred::new(move || {
+        let extra_roots_pem = match &settings.provider_test_ca_file {
+            Some(path) => Some(std::fs::read(path).map_err(|e| format!("PROVIDER_TEST_CA_FILE {path}: {e}"))?),
+            None => None,
+        };
+        let check = CheckSettings {
+            timeout: settings.provider_check_timeout,
+            allow: settings.provider_allowed_hosts.clone(),
+            extra_roots_pem,
+        };
+        Checker::new(&check, lookup)
+    }))
 }

@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use crate::provider::address::AllowList;
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// `TABLE_NAME`, default `instances`.
@@ -23,7 +25,24 @@ pub struct Settings {
     /// Gateway's 29 s, so the client gets the API's own answer, never a
     /// gateway error.
     pub request_deadline: Duration,
+    /// `PROVIDER_CHECK`: `on` (the default) or `off`: whether an instance's
+    /// credentials are checked with the vendor before it is stored.
+    pub provider_check: bool,
+    /// `PROVIDER_CHECK_TIMEOUT_MS`: connect, TLS and answer of one check
+    /// together; default 4000 (half the request's deadline).
+    pub provider_check_timeout: Duration,
+    /// `PROVIDER_ALLOWED_HOSTS`: host names and addresses the check may
+    /// reach although they are not public (a private JIRA installation);
+    /// comma-separated, default none.
+    pub provider_allowed_hosts: AllowList,
+    /// `PROVIDER_TEST_CA_FILE`: a PEM file of certificates the check trusts
+    /// besides the system's. It exists for the tests' stand-in JIRA only; the
+    /// template never sets it.
+    pub provider_test_ca_file: Option<String>,
 }
+
+/// The default of `PROVIDER_CHECK_TIMEOUT_MS`.
+pub const DEFAULT_PROVIDER_CHECK_TIMEOUT_MS: u64 = 4000;
 
 /// The default of `REQUEST_DEADLINE_MS`; template.yaml's `Timeout` leaves room after it.
 pub const DEFAULT_REQUEST_DEADLINE_MS: u64 = 8000;
@@ -45,6 +64,16 @@ impl Settings {
                     .filter(|&ms| ms > 0)
                     .unwrap_or(DEFAULT_REQUEST_DEADLINE_MS),
             ),
+            provider_check: !var("PROVIDER_CHECK", "on").eq_ignore_ascii_case("off"),
+            provider_check_timeout: Duration::from_millis(
+                var("PROVIDER_CHECK_TIMEOUT_MS", "")
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|&ms| ms > 0)
+                    .unwrap_or(DEFAULT_PROVIDER_CHECK_TIMEOUT_MS),
+            ),
+            provider_allowed_hosts: AllowList::parse(&var("PROVIDER_ALLOWED_HOSTS", "")),
+            provider_test_ca_file: std::env::var("PROVIDER_TEST_CA_FILE").ok().filter(|v| !v.is_empty()),
         }
     }
 }

@@ -175,6 +175,16 @@ check(f"request deadline {deadline_ms} ms + 2 s <= function timeout {timeout} s 
       deadline_ms == default_ms and deadline_ms + 2000 <= timeout * 1000 <= 28000,
       f"deadline {deadline_ms} ms (code default {default_ms}), timeout {timeout} s")
 
+# The credential check is on unless a deployment says otherwise, and fits in
+# the request's deadline.
+check_param = params.get("ProviderCheck", {})
+check_timeout = int(env_vars.get("PROVIDER_CHECK_TIMEOUT_MS", "0"))
+check("the JIRA credential check is on by default, off by parameter, inside the deadline",
+      check_param.get("Default") == "on" and "off" in check_param.get("AllowedValues", [])
+      and env_vars.get("PROVIDER_CHECK") == {"Ref": "ProviderCheck"} and 0 < check_timeout < deadline_ms
+      and "PROVIDER_TEST_CA_FILE" not in env_vars,
+      f"{check_param} PROVIDER_CHECK={env_vars.get('PROVIDER_CHECK')} timeout {check_timeout}")
+
 # Deploy default arm64; local runs choose x86_64 through the parameter.
 arch = params.get("Architecture", {})
 check("arm64 by default, x86_64 by parameter",

@@ -48,6 +48,8 @@ else
   export AWS_REGION=${AWS_REGION:-us-east-1} AWS_EC2_METADATA_DISABLED=${AWS_EC2_METADATA_DISABLED:-true}
 fi
 export TABLE_NAME=${TABLE_NAME:-instances} KMS_KEY_ID=${KMS_KEY_ID:-alias/instances}
+# No JIRA to reach here: the credential check starts off unless asked for.
+export PROVIDER_CHECK=${PROVIDER_CHECK:-off}
 
 target/debug/admin setup >"$state/setup.json" || die "admin setup failed"
 org="local-$(date +%s)"
@@ -55,7 +57,7 @@ target/debug/admin create-credentials --organization "$org" --user "dev@example.
   || die "admin create-credentials failed"
 authorization=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1])["authorization"])' "$state/credentials.json")
 
-env | grep -E '^(AWS_[A-Z_]+|TABLE_NAME|KMS_KEY_ID|RUST_LOG)=' >"$state/function.env"
+env | grep -E '^(AWS_[A-Z_]+|TABLE_NAME|KMS_KEY_ID|RUST_LOG|PROVIDER_[A-Z_]+)=' >"$state/function.env"
 # For another shell: `. .run/make-run/env` aims admin (and the AWS CLI, ...) at
 # this server and table instead of whatever AWS account the shell would reach.
 while IFS='=' read -r name value; do printf 'export %s=%q\n' "$name" "$value"; done <"$state/function.env" >"$state/env"
@@ -78,6 +80,7 @@ cat <<MSG
 
 The function is served on http://127.0.0.1:$port (table $TABLE_NAME, key $KMS_KEY_ID, endpoint ${AWS_ENDPOINT_URL:-${AWS_ENDPOINT_URL_DYNAMODB:-}}).
 Organization $org, user dev@example.com; the secrets are in .run/make-run/credentials.json.
+JIRA credential check: $PROVIDER_CHECK$( [ "$PROVIDER_CHECK" = off ] && echo " (no JIRA to reach here; PROVIDER_CHECK=on make run asks the JIRA each configuration names)").
 Create an instance:
 
 curl -i -X POST http://127.0.0.1:$port/instances \\

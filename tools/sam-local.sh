@@ -121,7 +121,7 @@ prepare() {
   creds=$(target/debug/admin create-credentials --organization "sam-$(date +%s)" --user ops@example.com | tail -1)
   build
   printf '{"CreateInstanceFunction": {"TABLE_NAME": "%s", "KMS_KEY_ID": "%s"}}\n' "$TABLE_NAME" "$KMS_KEY_ID" >"$state/env.json"
-  overrides="Architecture=x86_64 LocalEndpoint=$AWS_ENDPOINT_URL"
+  overrides="Architecture=x86_64 LocalEndpoint=$AWS_ENDPOINT_URL ProviderCheck=${PROVIDER_CHECK:-off}"
 }
 
 field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$creds" "$1"; }

@@ -8,9 +8,11 @@ use serde::Serialize;
 
 use crate::domain::configuration::UnknownEntry;
 use crate::domain::request::{FieldErrors, RequestError, CONFIGURATION, NAME, TAGS};
+use crate::provider::CheckError;
 use crate::service::enable::UpdateError;
 use crate::service::read::ReadError;
 use crate::service::update::PatchError;
+use crate::service::verify::VerifyError;
 use crate::service::CreateError;
 use crate::store::StoreError;
 
@@ -58,6 +60,17 @@ pub enum ApiError {
     IdempotencyKeyInFlight,
     #[error("idempotency key reused")]
     IdempotencyKeyReused,
+    /// The vendor refused the instance's credentials (`captcha`: it asks for
+    /// a CAPTCHA, which retrying makes worse).
+    #[error("credentials refused by the vendor: {provider_message}")]
+    CredentialsRefused { captcha: bool, provider_message: String },
+    /// The URL entry does not lead to the vendor's API, or to an address the
+    /// service does not connect to.
+    #[error("configuration entry {entry} {problem}")]
+    ProviderUrl { entry: String, problem: String, provider_message: Option<String> },
+    /// The vendor could not be asked (unreachable, timed out, TLS, 5xx).
+    #[error("vendor unavailable: {0}")]
+    ProviderUnavailable(String),
     /// DynamoDB or KMS throttled, unreachable or timed out after the SDK's
     /// retries: worth retrying (`503`, `Retry-After`).
     #[error("unavailable: {0}")]
@@ -113,8 +126,26 @@ impl From<PatchError> for ApiError {
         match e {
             PatchError::Update(e) => e.into(),
             PatchError::Invalid(e) => ApiError::Request(e),
+            PatchError::Verify(e) => e.into(),
             PatchError::Seal(e) if e.is_transient() => ApiError::Unavailable(e.to_string()),
             PatchError::Seal(e) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<VerifyError> for ApiError {
+    fn from(e: VerifyError) -> Self {
+        match e {
+            VerifyError::Check { error: CheckError::Credentials { captcha, provider_message }, .. } => {
+                ApiError::CredentialsRefused { captcha, provider_message }
+            }
+            VerifyError::Check { error: CheckError::Url { problem, provider_message }, url_name } => {
+                ApiError::ProviderUrl { entry: url_name, problem, provider_message }
+            }
+            VerifyError::Check { error: CheckError::Unavailable { provider_message }, .. } => {
+                ApiError::ProviderUnavailable(provider_message)
+            }
+            VerifyError::Broken(why) => ApiError::Internal(why),
         }
     }
 }
@@ -122,6 +153,7 @@ impl From<PatchError> for ApiError {
 impl From<CreateError> for ApiError {
     fn from(e: CreateError) -> Self {
         match e {
+            CreateError::Verify(e) => e.into(),
             CreateError::KeyReused => ApiError::IdempotencyKeyReused,
             CreateError::KeyInFlight => ApiError::IdempotencyKeyInFlight,
             other if other.is_transient() => ApiError::Unavailable(other.to_string()),
@@ -152,6 +184,9 @@ pub const CODES: &[&str] = &[
     "internal_error",
     "instance_disabled",
     "precondition_failed",
+    "invalid_credentials",
+    "captcha_required",
+    "provider_unavailable",
 ];
 
 #[derive(Serialize)]
@@ -166,6 +201,9 @@ struct ErrorBody<'a> {
     unknown: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     invalid: Option<Vec<String>>,
+    /// What the vendor said, in its words, when it was asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider_message: Option<String>,
 }
 
 impl ApiError {
@@ -186,6 +224,8 @@ impl ApiError {
             }
             ApiError::IdempotencyKeyInFlight => StatusCode::CONFLICT,
             ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::CredentialsRefused { .. } | ApiError::ProviderUrl { .. } => StatusCode::BAD_REQUEST,
+            ApiError::ProviderUnavailable(_) => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -208,6 +248,10 @@ impl ApiError {
             ApiError::Request(RequestError::Fields(f)) => fields_code(f),
             ApiError::IdempotencyKeyInFlight => "idempotency_key_in_flight",
             ApiError::IdempotencyKeyReused => "idempotency_key_reused",
+            ApiError::CredentialsRefused { captcha: false, .. } => "invalid_credentials",
+            ApiError::CredentialsRefused { captcha: true, .. } => "captcha_required",
+            ApiError::ProviderUrl { .. } => "invalid_configuration",
+            ApiError::ProviderUnavailable(_) => "provider_unavailable",
             ApiError::Unavailable(_) => "service_unavailable",
             ApiError::Internal(_) => "internal_error",
         }
@@ -248,6 +292,18 @@ impl ApiError {
             ApiError::IdempotencyKeyReused => {
                 "This Idempotency-Key was already used with a different request; use a new key for a new request.".into()
             }
+            ApiError::CredentialsRefused { captcha: false, .. } => {
+                "JIRA refused the credentials of this configuration (see providerMessage); nothing was stored.".into()
+            }
+            ApiError::CredentialsRefused { captcha: true, .. } => {
+                "JIRA asks for a CAPTCHA for this account: sign in to JIRA in a browser once, then retry; retrying before that makes it worse. Nothing was stored.".into()
+            }
+            ApiError::ProviderUrl { entry, problem, .. } => {
+                format!("Configuration entry {entry} {problem}; nothing was stored.")
+            }
+            ApiError::ProviderUnavailable(_) => {
+                "JIRA could not be reached to check the credentials (see providerMessage); nothing was stored. Retry later.".into()
+            }
             ApiError::Unavailable(_) => "The service is temporarily unavailable; retry after the Retry-After delay.".into(),
             ApiError::Internal(_) => {
                 "Something went wrong on our side and retrying will not help; quote the requestId to support.".into()
@@ -263,9 +319,25 @@ impl ApiError {
                 (!invalid.is_empty()).then(|| invalid.iter().map(|i| i.key.clone()).collect()),
             ),
             ApiError::Request(RequestError::UnknownElement { given, .. }) => (None, Some(vec![given.clone()]), None),
+            ApiError::ProviderUrl { entry, .. } => (None, None, Some(vec![entry.clone()])),
             _ => (None, None, None),
         };
-        let body = ErrorBody { request_id, code: self.code(), message: self.message(), missing, unknown, invalid };
+        let provider_message = match &self {
+            ApiError::CredentialsRefused { provider_message, .. } | ApiError::ProviderUnavailable(provider_message) => {
+                Some(provider_message.clone())
+            }
+            ApiError::ProviderUrl { provider_message, .. } => provider_message.clone(),
+            _ => None,
+        };
+        let body = ErrorBody {
+            request_id,
+            code: self.code(),
+            message: self.message(),
+            missing,
+            unknown,
+            invalid,
+            provider_message,
+        };
         let mut response = json_response(self.status(), serde_json::to_vec(&body).unwrap_or_default());
         let headers = response.headers_mut();
         match self {
@@ -392,6 +464,14 @@ mod tests {
             fields(vec![], vec![], vec!["tags"]),
             ApiError::IdempotencyKeyInFlight,
             ApiError::IdempotencyKeyReused,
+            ApiError::CredentialsRefused { captcha: false, provider_message: "Unauthorized".into() },
+            ApiError::CredentialsRefused { captcha: true, provider_message: "CAPTCHA_CHALLENGE".into() },
+            ApiError::ProviderUrl {
+                entry: "base.url".into(),
+                problem: "names 10.0.0.1".into(),
+                provider_message: Some("HTTP 404".into()),
+            },
+            ApiError::ProviderUnavailable("connection refused".into()),
             ApiError::Unavailable("SECRET-DETAIL".into()),
             ApiError::Internal("SECRET-DETAIL".into()),
         ];
@@ -426,9 +506,13 @@ mod tests {
                 ApiError::IdempotencyKeyReused => 16,
                 ApiError::Unavailable(_) => 17,
                 ApiError::Internal(_) => 18,
+                ApiError::CredentialsRefused { captcha: false, .. } => 25,
+                ApiError::CredentialsRefused { captcha: true, .. } => 26,
+                ApiError::ProviderUrl { .. } => 27,
+                ApiError::ProviderUnavailable(_) => 28,
             })
             .collect();
-        assert_eq!(arms.len(), 24, "every kind of failure has a sample");
+        assert_eq!(arms.len(), 28, "every kind of failure has a sample");
         all
     }
 

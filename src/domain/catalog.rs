@@ -78,12 +78,34 @@ pub struct ConfigEntry {
     pub minimum: Option<f64>,
 }
 
+/// How the vendor is asked whether an instance's credentials work: `GET`
+/// the `url` entry's value plus `path`, with HTTP basic auth of the
+/// `username` and `password` entries; an answer naming an account in one of
+/// `accountFields` means they do (see `provider`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CredentialCheck {
+    pub url: String,
+    pub path: String,
+    pub username: String,
+    pub password: String,
+    pub account_fields: Vec<String>,
+}
+
+impl CredentialCheck {
+    /// The entries whose change calls for a new check.
+    pub fn entries(&self) -> [&str; 3] {
+        [&self.url, &self.username, &self.password]
+    }
+}
+
 /// One element with its configuration entries: its own first, then the
 /// platform's common ones, in catalog order.
 #[derive(Debug, Clone)]
 pub struct Element {
     pub info: ElementInfo,
     pub entries: Vec<ConfigEntry>,
+    pub credential_check: Option<CredentialCheck>,
 }
 
 impl Element {
@@ -112,9 +134,12 @@ struct CatalogFile {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 struct ElementFile {
     element: ElementInfo,
     configuration: Vec<ConfigEntry>,
+    #[serde(default)]
+    credential_check: Option<CredentialCheck>,
 }
 
 #[derive(Debug, Clone)]
@@ -133,7 +158,7 @@ impl Catalog {
         for e in file.elements {
             let mut entries = e.configuration;
             entries.extend(file.common_configuration.iter().cloned());
-            elements.push(Element { info: e.element, entries });
+            elements.push(Element { info: e.element, entries, credential_check: e.credential_check });
         }
         let catalog = Catalog { elements };
         catalog.check()?;
@@ -168,6 +193,21 @@ impl Catalog {
                 }
                 if entry.required && entry.default.is_some() {
                     return bad(format!("{}: required entry {} has a default", e.info.key, entry.key));
+                }
+            }
+            if let Some(check) = &e.credential_check {
+                let entry = |key: &str| e.entry(key).filter(|entry| entry.required);
+                let fits = matches!(entry(&check.url), Some(u) if u.entry_type == EntryType::Url)
+                    && entry(&check.username).is_some()
+                    && matches!(entry(&check.password), Some(p) if p.secret)
+                    && check.path.starts_with('/')
+                    && !check.account_fields.is_empty();
+                if !fits {
+                    return bad(format!(
+                        "{}: credentialCheck must name required entries (a url, a user name, a secret password), \
+                         a path from /, and account fields",
+                        e.info.key
+                    ));
                 }
             }
         }
@@ -227,6 +267,9 @@ mod tests {
             assert_eq!(jira.entry_named(key).unwrap().key, key);
         }
         assert!(jira.entry("username").is_none(), "entry() takes keys only");
+        let check = jira.credential_check.as_ref().unwrap();
+        assert_eq!((check.url.as_str(), check.path.as_str()), ("jira.api.url", "/rest/api/2/myself"));
+        assert_eq!(check.account_fields, ["accountId", "name"]);
     }
 
     #[test]
@@ -254,6 +297,9 @@ mod tests {
         assert!(Catalog::from_json(&alias_is_a_key).is_err());
         let same_id = BUILTIN_CATALOG.replacen("\"id\": 2,", "\"id\": 1,", 1);
         assert!(Catalog::from_json(&same_id).is_err());
+        let check_on_a_plain_password =
+            BUILTIN_CATALOG.replacen("\"password\": \"jira.password\"", "\"password\": \"jira.username\"", 1);
+        assert!(Catalog::from_json(&check_on_a_plain_password).is_err());
         assert!(Catalog::from_json("{}").is_err());
     }
 }

@@ -131,9 +131,20 @@ impl Configuration {
         &self.names
     }
 
+    /// The name the client gave the entry `key` by.
+    pub fn name_of<'a>(&'a self, key: &'a str) -> &'a str {
+        name_of(&self.names, key)
+    }
+
     pub fn get(&self, key: &str) -> Option<&ConfigText> {
         self.values.iter().find(|v| v.key == key).map(|v| &v.value)
     }
+}
+
+/// The name `names` (`(key, name)` pairs) gives the entry `key`: its alias,
+/// or the key itself.
+pub fn name_of<'a>(names: &'a [(String, String)], key: &'a str) -> &'a str {
+    names.iter().find(|(k, _)| k == key).map_or(key, |(_, name)| name.as_str())
 }
 
 fn wrap(entry: &ConfigEntry, text: String) -> ConfigText {

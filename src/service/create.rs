@@ -14,6 +14,7 @@ use crate::domain::request::CreateInstance;
 use crate::domain::time::iso8601;
 use crate::domain::token::{InstanceId, Token};
 use crate::seal::{aad, DataKey, SealError};
+use crate::service::verify::{self, Values, VerifyError};
 use crate::store::{PutOutcome, ReplayRecord, StoreError};
 
 /// How long an `Idempotency-Key` replays its first response.
@@ -43,6 +44,8 @@ pub enum CreateError {
     KeyInFlight,
     #[error("no free instance id after {ATTEMPTS} attempts")]
     NoFreeId,
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
 }
 
 impl CreateError {
@@ -55,7 +58,7 @@ impl CreateError {
             CreateError::Store(e) => e.is_transient(),
             CreateError::Seal(e) => e.is_transient(),
             CreateError::KeyInFlight => true,
-            CreateError::KeyReused | CreateError::NoFreeId => false,
+            CreateError::KeyReused | CreateError::NoFreeId | CreateError::Verify(_) => false,
         }
     }
 }
@@ -73,9 +76,18 @@ pub async fn create_instance(
     key: Option<&IdempotencyKey>,
     now: SystemTime,
 ) -> Result<Created, CreateError> {
+    let fingerprint = key.map(|_| request.fingerprint());
+    if verify::enabled(app, request.element) {
+        // A replay answers what was created, checked then: not asked again.
+        if let (Some(key), Some(fingerprint)) = (key, &fingerprint) {
+            if let Some(created) = replay_of(app, principal, key, fingerprint, now).await? {
+                return Ok(created);
+            }
+        }
+        check_credentials(app, request).await?;
+    }
     let data_key = app.sealer.writing_key().await?;
     let stamp = iso8601(now);
-    let fingerprint = key.map(|_| request.fingerprint());
     let mut last = CreateError::NoFreeId;
     for attempt in 0..ATTEMPTS {
         let Draft { id, mut record, body } = draft(principal, request, &data_key, &stamp)?;
@@ -104,6 +116,22 @@ pub async fn create_instance(
         }
     }
     Err(last)
+}
+
+/// The vendor's verdict on the request's credentials, before anything is
+/// stored.
+async fn check_credentials(app: &App, request: &CreateInstance<'_>) -> Result<(), CreateError> {
+    let Some(check) = &request.element.credential_check else {
+        return Ok(());
+    };
+    let value = |key: &str| request.configuration.get(key).map(ConfigText::expose).unwrap_or_default();
+    let values = Values {
+        url: value(&check.url),
+        username: value(&check.username),
+        password: value(&check.password),
+        url_name: request.configuration.name_of(&check.url),
+    };
+    Ok(verify::credentials(app, request.element, &values).await?)
 }
 
 /// The wait before the next attempt after a busy or vanishing idempotency

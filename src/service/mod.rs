@@ -7,6 +7,7 @@ pub mod enable;
 pub mod read;
 pub mod remove;
 pub mod update;
+pub mod verify;
 
 pub use crate::domain::time::iso8601;
 

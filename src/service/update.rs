@@ -7,15 +7,19 @@ use std::time::SystemTime;
 
 use crate::app::App;
 use crate::domain::catalog::Element;
+use crate::domain::configuration::name_of;
 use crate::domain::instance::{InstanceRecord, InstanceSummary, Principal};
 use crate::domain::request::RequestError;
 use crate::domain::time::iso8601;
 use crate::domain::token::{InstanceId, Token};
-use crate::domain::update::{Mode, Patch};
+use crate::domain::update::{MergedConfiguration, Mode, Patch};
 use crate::seal::{aad, SealError};
 use crate::service::enable::{if_match_names, UpdateError};
 use crate::service::read::{self, ReadError};
+use crate::service::verify::{self, Values, VerifyError};
 use crate::store::Guard;
+use sha2::{Digest as _, Sha256};
+use zeroize::Zeroizing;
 
 use crate::service::ATTEMPTS;
 
@@ -28,6 +32,8 @@ pub enum PatchError {
     Invalid(RequestError),
     #[error(transparent)]
     Seal(#[from] SealError),
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
 }
 
 impl From<ReadError> for PatchError {
@@ -65,6 +71,7 @@ pub async fn change(
         }
     }
     let mut record = read::resolve(app, principal, id, token).await?;
+    let mut verified = None;
     if token.is_some() && record.summary.disabled {
         return Err(ReadError::Disabled.into());
     }
@@ -82,6 +89,9 @@ pub async fn change(
             })
         })?;
         let patch = Patch::parse(body, element, &record.summary, mode).map_err(PatchError::Invalid)?;
+        if let Some(merged) = &patch.configuration {
+            verify_change(app, element, &record, merged, &mut verified).await?;
+        }
         let next = apply(app, &record, patch).await?;
         match app.store.update_instance(&next).await? {
             Some(updated) => return Ok(updated.summary),
@@ -89,6 +99,58 @@ pub async fn change(
         }
     }
     Err(UpdateError::Busy.into())
+}
+
+/// The vendor's verdict when the change touches the credentials or the URL
+/// (a stored password is opened to be sent along with a new user name or
+/// URL). `verified` remembers what passed, so that a write retried after a
+/// concurrent change does not ask again for the same values.
+async fn verify_change(
+    app: &App,
+    element: &Element,
+    record: &InstanceRecord,
+    merged: &MergedConfiguration,
+    verified: &mut Option<[u8; 32]>,
+) -> Result<(), PatchError> {
+    let Some(check) = element.credential_check.as_ref().filter(|_| verify::enabled(app, element)) else {
+        return Ok(());
+    };
+    let now = |key: &str| merged.plain.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    let before = |key: &str| record.summary.configuration.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    let new_password = merged.new_secrets.iter().find(|(k, _)| k == &check.password).map(|(_, s)| s);
+    let changed = now(&check.url) != before(&check.url)
+        || now(&check.username) != before(&check.username)
+        || new_password.is_some();
+    if !changed {
+        return Ok(());
+    }
+    let password = match new_password {
+        Some(secret) => Zeroizing::new(secret.expose().to_owned()),
+        None => {
+            let Some((_, sealed)) = record.secrets().iter().find(|(k, _)| k == &check.password) else {
+                return Ok(()); // no password to check with: the merge's checks refuse that
+            };
+            let binding = aad(&record.summary.organization, record.summary.id, &check.password);
+            let plain = app.sealer.open(&record.sealed_data_key, &binding, sealed).await?;
+            Zeroizing::new(String::from_utf8_lossy(&plain).into_owned())
+        }
+    };
+    let values = Values {
+        url: now(&check.url).unwrap_or_default(),
+        username: now(&check.username).unwrap_or_default(),
+        password: &password,
+        url_name: name_of(&merged.names, &check.url),
+    };
+    let digest: [u8; 32] = {
+        let joined = Zeroizing::new(format!("{}\0{}\0{}", values.url, values.username, values.password));
+        Sha256::digest(joined.as_bytes()).into()
+    };
+    if *verified == Some(digest) {
+        return Ok(());
+    }
+    verify::credentials(app, element, &values).await?;
+    *verified = Some(digest);
+    Ok(())
 }
 
 /// A change of `name`/`tags` only: one conditional write, no read. `None`

@@ -5,6 +5,8 @@
 
 pub mod proxy;
 
+pub mod jira;
+
 use std::time::Duration;
 
 use aws_config::SdkConfig;
@@ -73,6 +75,12 @@ impl TestEnv {
             auth_cache: Duration::ZERO,
             data_key_max_age: Duration::from_secs(900),
             request_deadline: Duration::from_millis(instances::settings::DEFAULT_REQUEST_DEADLINE_MS),
+            // The seed's JIRA is not reachable from a test: tests/provider.rs
+            // turns the check on against its stand-in.
+            provider_check: false,
+            provider_check_timeout: Duration::from_millis(instances::settings::DEFAULT_PROVIDER_CHECK_TIMEOUT_MS),
+            provider_allowed_hosts: Default::default(),
+            provider_test_ca_file: None,
         };
         let admin = Admin {
             store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), settings.table_name.clone()),
