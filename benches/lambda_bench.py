@@ -14,6 +14,11 @@
    --output-format zip`.
 6. Round trips and warm latency of the reads, in the same warm environment:
    a token-addressed GET /instances/{id}, and a list page of 50.
+7. What the JIRA credential check costs: creates against a local HTTPS
+   stand-in for JIRA (a certificate made here), with the check on, over a
+   kept-alive connection and over a new one each time (the stand-in closes
+   it), beside creates with the check off. The local figures are the
+   function's own cost; a real check adds the network to the JIRA site.
 
 Usage: lambda_bench.py BOOTSTRAP HELLO LOCAL_BIN_DIR   (AWS_ENDPOINT_URL: moto)
 Writes target/bench/results.json and prints one table.
@@ -40,6 +45,7 @@ KEYED = 200    # warm creates with an Idempotency-Key (first: moto's transaction
 PLAIN = 800    # then warm creates without one; 1,000 in all before the memory reading
 READS = 200   # then token-addressed reads of one instance
 LISTS = 50    # and list pages (pageSize=50, over the 1,000 instances)
+CHECKED = 100  # creates with the credential check, per connection mode
 
 
 def nodelay(sock):
@@ -162,6 +168,66 @@ def stop(proc):
     proc.wait()
 
 
+# ---- a JIRA stand-in over HTTPS ---------------------------------------------
+
+def make_certificates(directory):
+    """A CA and a certificate for localhost signed by it (PEM files)."""
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    (directory / "ca.pem").write_bytes(ca.public_bytes(pem))
+    (directory / "leaf.pem").write_bytes(leaf.public_bytes(pem))
+    (directory / "leaf.key").write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return directory / "ca.pem"
+
+
+class JiraStandIn:
+    """Answers GET /rest/api/2/myself with an account; `close` makes every
+    answer close its connection (a new TLS handshake per check)."""
+
+    def __init__(self, directory):
+        import ssl
+        self.close = False
+        self.hits = 0
+        stand_in = self
+
+        class Handler(QuietHandler):
+            def do_GET(self):
+                stand_in.hits += 1
+                body = b'{"accountId": "5b10ac8d82e05b22cc7d4ef5"}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                if stand_in.close:
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
+                self.end_headers()
+                self.wfile.write(body)
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(directory / "leaf.pem", directory / "leaf.key")
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
 # ---- the counting forwarder ---------------------------------------------------
 
 class Forwarder:
@@ -219,7 +285,8 @@ def main():
     moto = os.environ["AWS_ENDPOINT_URL"]
     fwd = Forwarder(moto)
     env = dict(os.environ)
-    env.update({"TABLE_NAME": "bench-" + secrets.token_hex(3), "KMS_KEY_ID": "alias/bench-" + secrets.token_hex(3), "RUST_LOG": "info"})
+    env.update({"TABLE_NAME": "bench-" + secrets.token_hex(3), "KMS_KEY_ID": "alias/bench-" + secrets.token_hex(3), "RUST_LOG": "info",
+                "PROVIDER_CHECK": "off"})  # example.atlassian.net is nobody's JIRA; section 7 measures the check
     admin = str(ROOT / "target/release/admin")
     subprocess.run([admin, "setup"], env=env, check=True, capture_output=True)
     creds = json.loads(subprocess.run([admin, "create-credentials", "--organization", "bench", "--user", "b@example.com"],
@@ -316,6 +383,35 @@ def main():
     stop(proc)
     rt.close()
 
+    # 7. the credential check, against a local stand-in
+    import tempfile
+    certs = pathlib.Path(tempfile.mkdtemp(prefix="bench-jira-"))
+    ca = make_certificates(certs)
+    jira = JiraStandIn(certs)
+    checked = dict(fenv, PROVIDER_CHECK="on", PROVIDER_ALLOWED_HOSTS="localhost", PROVIDER_TEST_CA_FILE=str(ca))
+    body = json.loads(event)
+    body_json = json.loads(body["body"])
+    body_json["configuration"]["jira.api.url"] = f"https://localhost:{jira.port}"
+    body["body"] = json.dumps(body_json)
+    checked_create = json.dumps(body).encode()
+    rt = Runtime()
+    proc, _ = spawn(bootstrap, rt, checked)
+    answer, first_checked_ms = rt.invoke(checked_create)
+    assert answer["statusCode"] == 200 and jira.hits == 1, answer
+    check_ms = {}
+    for mode in ("kept_alive", "new_connection"):
+        jira.close = mode == "new_connection"
+        ms = []
+        for _ in range(CHECKED):
+            got, t = rt.invoke(checked_create)
+            assert got["statusCode"] == 200, got
+            ms.append(t)
+        check_ms[mode] = statistics.median(ms)
+    stop(proc)
+    rt.close()
+    jira.server.shutdown()
+    assert jira.hits == 1 + 2 * CHECKED, jira.hits
+
     def per_create(counts, n):
         return {k.split(".")[-1]: v / n for k, v in sorted(counts.items())}
 
@@ -324,6 +420,8 @@ def main():
     results["vm_hwm_mib_after_1001_creates"] = hwm / 1024
     results["round_trips_per_read"] = {k: per_create(c, n) for k, (c, n, _) in reads.items()}
     results["warm_read_ms"] = {k: m for k, (_, _, m) in reads.items()}
+    results["credential_check_ms"] = {"first_create": first_checked_ms, **check_ms,
+                                      "unchecked": statistics.median(plain_ms), "creates": CHECKED}
 
     out = ROOT / "target/bench/results.json"
     out.parent.mkdir(parents=True, exist_ok=True)

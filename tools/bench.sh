@@ -59,6 +59,8 @@ rows = [
     ("requests per update by token of a configuration entry", fmt(r["round_trips_per_read"]["configuration"]), "1 GetItem, 1 UpdateItem", r["round_trips_per_read"]["configuration"] == {"GetItem": 1.0, "UpdateItem": 1.0}),
     ("warm update by token, median (names / a configuration entry)", f"{r['warm_read_ms']['rename']:.2f} ms / {r['warm_read_ms']['configuration']:.2f} ms", "-", None),
     ("warm read, median (by token / list page of 50)", f"{r['warm_read_ms']['by_token']:.2f} ms / {r['warm_read_ms']['list_page']:.2f} ms", "-", None),
+    ("warm create with the JIRA check on, local stand-in, median (kept-alive connection / new connection each time; check off)", f"{r['credential_check_ms']['kept_alive']:.2f} ms / {r['credential_check_ms']['new_connection']:.2f} ms; off {r['credential_check_ms']['unchecked']:.2f} ms", "-", None),
+    ("first create with the JIRA check after a cold start (roots loaded, first TLS handshake)", f"{r['credential_check_ms']['first_create']:.1f} ms", "-", None),
     ("CPU per create without I/O (criterion median)", f"{cpu:.2f} us", "<= 20 us", cpu <= 20),
     ("CPU per token-addressed read without I/O (criterion median)", f"{cpu_read:.2f} us", "-", None),
     ("CPU per rename by token without I/O (criterion median)", f"{cpu_rename:.2f} us", "-", None),

@@ -96,7 +96,9 @@ impl Checker {
         let allow = Arc::new(settings.allow.clone());
         let mut http = HttpConnector::new_with_resolver(CheckedResolver::new(lookup, allow.clone()));
         http.enforce_http(false);
-        http.set_connect_timeout(Some(settings.timeout));
+        // Connecting (TCP, to one checked address after another) gets half the
+        // budget, so that a host that does not answer leaves time to say so.
+        http.set_connect_timeout(Some(settings.timeout / 2));
         http.set_nodelay(true);
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls_config(settings)?)
