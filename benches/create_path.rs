@@ -55,39 +55,68 @@ fn create_without_io(c: &mut Criterion) {
     });
 }
 
+/// A warm environment that has seen the caller and one of its instances:
+/// the credentials (with the instance's `Element` token) cached, and the
+/// instance as a read finds it.
+struct TokenFixture {
+    catalog: Catalog,
+    auth: Authenticator,
+    summary: instances::domain::instance::InstanceSummary,
+    token: instances::domain::token::Token,
+}
+
+impl TokenFixture {
+    fn new() -> Self {
+        use instances::domain::instance::InstanceSummary;
+        use instances::domain::token::{InstanceId, Token};
+        let auth = Authenticator::new(Duration::from_secs(3600));
+        let principal = Principal { organization: "acme".into(), user: "ops@acme.io".into() };
+        let id = InstanceId::new(4_503_599_627_370_497).unwrap();
+        let token = Token::mint(id).unwrap();
+        let header = format!("User {USER}, Organization {ORG}, Element {}", token.expose());
+        auth.remember(&Credentials::parse(&header).unwrap(), principal);
+        let summary = InstanceSummary::example(id, "acme", "ops@acme.io");
+        TokenFixture { catalog: Catalog::builtin().unwrap(), auth, summary, token }
+    }
+
+    /// An event file with the caller's credentials and the token ("User <u>,
+    /// Element <token>, Organization <o>": the parts in any order).
+    fn event(&self, text: &str) -> String {
+        text.replace("{{USER_SECRET}}", &format!("{USER}, Element {}", self.token.expose()))
+            .replace("{{ORGANIZATION_SECRET}}", ORG)
+            .replace("{{INSTANCE_ID}}", &self.summary.id.to_string())
+    }
+
+    /// The request's credentials, found in the cache.
+    fn authenticate(&self, request: &lambda_http::Request) {
+        let header = request.headers()["authorization"].to_str().unwrap();
+        let credentials = Credentials::parse(header).unwrap();
+        assert!(credentials.element.is_some());
+        self.auth.cached(&credentials).unwrap();
+    }
+}
+
+/// The proxy response a body of 200 becomes.
+fn proxy_response(body: Vec<u8>) -> Vec<u8> {
+    let mut proxy = ApiGatewayProxyResponse::default();
+    proxy.status_code = 200;
+    proxy.body = Some(EventBody::Text(String::from_utf8(body).unwrap()));
+    serde_json::to_vec(&proxy).unwrap()
+}
+
 /// The read path without the store: the event parsed, the credentials (and
 /// the Element token) parsed and found in the cache, the instance rendered in
 /// the representation every read answers, the proxy response serialized.
 fn read_without_io(c: &mut Criterion) {
-    use instances::domain::instance::InstanceSummary;
     use instances::domain::representation::instance_view_json;
-    use instances::domain::token::{InstanceId, Token};
-    let catalog = Catalog::builtin().unwrap();
-    let element = catalog.by_key("jira").unwrap();
-    let auth = Authenticator::new(Duration::from_secs(3600));
-    let principal = Principal { organization: "acme".into(), user: "ops@acme.io".into() };
-    let id = InstanceId::new(4_503_599_627_370_497).unwrap();
-    let token = Token::mint(id).unwrap();
-    let header = format!("User {USER}, Organization {ORG}, Element {}", token.expose());
-    auth.remember(&Credentials::parse(&header).unwrap(), principal);
-    let summary = InstanceSummary::example(id, "acme", "ops@acme.io");
-    // "User <u>, Element <token>, Organization <o>": the parts in any order.
-    let event = include_str!("../events/get-instance.json")
-        .replace("{{USER_SECRET}}", &format!("{USER}, Element {}", token.expose()))
-        .replace("{{ORGANIZATION_SECRET}}", ORG)
-        .replace("{{INSTANCE_ID}}", &id.to_string());
+    let f = TokenFixture::new();
+    let element = f.catalog.by_key("jira").unwrap();
+    let event = f.event(include_str!("../events/get-instance.json"));
     c.bench_function("read_without_io", |b| {
         b.iter(|| {
             let request = lambda_http::request::from_str(black_box(&event)).unwrap();
-            let header = request.headers()["authorization"].to_str().unwrap();
-            let credentials = Credentials::parse(header).unwrap();
-            assert!(credentials.element.is_some());
-            let _principal = auth.cached(&credentials).unwrap();
-            let body = instance_view_json(black_box(&summary), element);
-            let mut proxy = ApiGatewayProxyResponse::default();
-            proxy.status_code = 200;
-            proxy.body = Some(EventBody::Text(String::from_utf8(body).unwrap()));
-            black_box(serde_json::to_vec(&proxy).unwrap())
+            f.authenticate(&request);
+            black_box(proxy_response(instance_view_json(black_box(&f.summary), element)))
         })
     });
 }
@@ -96,44 +125,24 @@ fn read_without_io(c: &mut Criterion) {
 /// and checked (`name` made plain text, `tags`), and the answer rendered from
 /// the state the one conditional write returns.
 fn rename_without_io(c: &mut Criterion) {
-    use instances::domain::instance::InstanceSummary;
     use instances::domain::representation::instance_view_json;
-    use instances::domain::token::{InstanceId, Token};
     use instances::domain::update::{Mode, Patch};
-    let catalog = Catalog::builtin().unwrap();
-    let element = catalog.by_key("jira").unwrap();
-    let auth = Authenticator::new(Duration::from_secs(3600));
-    let principal = Principal { organization: "acme".into(), user: "ops@acme.io".into() };
-    let id = InstanceId::new(4_503_599_627_370_497).unwrap();
-    let token = Token::mint(id).unwrap();
-    let header = format!("User {USER}, Organization {ORG}, Element {}", token.expose());
-    auth.remember(&Credentials::parse(&header).unwrap(), principal);
-    let summary = InstanceSummary::example(id, "acme", "ops@acme.io");
-    let mut event: serde_json::Value = serde_json::from_str(
-        &include_str!("../events/patch-instance.json")
-            .replace("{{USER_SECRET}}", &format!("{USER}, Element {}", token.expose()))
-            .replace("{{ORGANIZATION_SECRET}}", ORG)
-            .replace("{{INSTANCE_ID}}", &id.to_string()),
-    )
-    .unwrap();
+    let f = TokenFixture::new();
+    let element = f.catalog.by_key("jira").unwrap();
+    let mut event: serde_json::Value =
+        serde_json::from_str(&f.event(include_str!("../events/patch-instance.json"))).unwrap();
     event["body"] = serde_json::json!(r#"{"name": "Support <b>desk</b>", "tags": ["support", "eu"]}"#);
     let event = event.to_string();
     c.bench_function("rename_without_io", |b| {
         b.iter(|| {
             let request = lambda_http::request::from_str(black_box(&event)).unwrap();
-            let header = request.headers()["authorization"].to_str().unwrap();
-            let credentials = Credentials::parse(header).unwrap();
-            let _principal = auth.cached(&credentials).unwrap();
+            f.authenticate(&request);
             let body: serde_json::Value = serde_json::from_slice(request.body().as_ref()).unwrap();
             let patch = Patch::names_only(&body, Mode::Merge).unwrap().unwrap();
-            let mut next = summary.clone();
+            let mut next = f.summary.clone();
             next.name = patch.name.unwrap().as_str().to_owned();
             next.tags = patch.tags.unwrap().as_slice().to_vec();
-            let body = instance_view_json(black_box(&next), element);
-            let mut proxy = ApiGatewayProxyResponse::default();
-            proxy.status_code = 200;
-            proxy.body = Some(EventBody::Text(String::from_utf8(body).unwrap()));
-            black_box(serde_json::to_vec(&proxy).unwrap())
+            black_box(proxy_response(instance_view_json(black_box(&next), element)))
         })
     });
 }

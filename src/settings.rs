@@ -52,26 +52,17 @@ impl Settings {
         let var =
             |name: &str, default: &str| std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or(default.into());
         let secs = |name: &str, default: u64| var(name, "").parse::<u64>().unwrap_or(default);
+        let millis = |name: &str, default: u64| {
+            Duration::from_millis(var(name, "").parse::<u64>().ok().filter(|&ms| ms > 0).unwrap_or(default))
+        };
         Settings {
             table_name: var("TABLE_NAME", "instances"),
             kms_key_id: var("KMS_KEY_ID", "alias/instances"),
             auth_cache: Duration::from_secs(secs("AUTH_CACHE_SECONDS", 60).min(60)),
             data_key_max_age: Duration::from_secs(secs("DATA_KEY_MAX_AGE_SECONDS", 900)),
-            request_deadline: Duration::from_millis(
-                var("REQUEST_DEADLINE_MS", "")
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|&ms| ms > 0)
-                    .unwrap_or(DEFAULT_REQUEST_DEADLINE_MS),
-            ),
+            request_deadline: millis("REQUEST_DEADLINE_MS", DEFAULT_REQUEST_DEADLINE_MS),
             provider_check: !var("PROVIDER_CHECK", "on").eq_ignore_ascii_case("off"),
-            provider_check_timeout: Duration::from_millis(
-                var("PROVIDER_CHECK_TIMEOUT_MS", "")
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|&ms| ms > 0)
-                    .unwrap_or(DEFAULT_PROVIDER_CHECK_TIMEOUT_MS),
-            ),
+            provider_check_timeout: millis("PROVIDER_CHECK_TIMEOUT_MS", DEFAULT_PROVIDER_CHECK_TIMEOUT_MS),
             provider_allowed_hosts: AllowList::parse(&var("PROVIDER_ALLOWED_HOSTS", "")),
             provider_test_ca_file: std::env::var("PROVIDER_TEST_CA_FILE").ok().filter(|v| !v.is_empty()),
         }

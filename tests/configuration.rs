@@ -15,10 +15,8 @@ fn entry<'a>(list: &'a Value, key: &str) -> &'a Value {
 async fn the_configuration_lists_every_entry_with_a_stable_id_and_a_patch_sets_one() {
     let env = TestEnv::new().await;
     let app = env.app();
-    let creds = env.credentials().await;
-    let auth = creds.authorization();
-    let created = post(Some(&auth), &seed_body()).send(&app).await;
-    let (id, token) = (created.id(), created.json["token"].as_str().unwrap().to_owned());
+    let (auth, created) = one_instance(&env, &app).await;
+    let (id, token) = (created.id(), created.token());
     let path = format!("/instances/{id}/configuration");
 
     let list = request("GET", &path).header("authorization", &auth).send(&app).await;

@@ -15,10 +15,8 @@ fn put(path: &str, auth: &str, body: &Value) -> Req {
 async fn a_put_of_what_a_read_answered_changes_nothing_and_an_edit_changes_what_it_says() {
     let env = TestEnv::new().await;
     let app = env.app();
-    let creds = env.credentials().await;
-    let auth = creds.authorization();
-    let created = post(Some(&auth), &seed_body()).send(&app).await;
-    let (id, token) = (created.id(), created.json["token"].as_str().unwrap().to_owned());
+    let (auth, created) = one_instance(&env, &app).await;
+    let (id, token) = (created.id(), created.token());
     let path = format!("/instances/{id}");
     let read = request("GET", &path).header("authorization", &auth).send(&app).await;
 

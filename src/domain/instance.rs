@@ -83,19 +83,40 @@ pub struct InstanceSummary {
 }
 
 impl InstanceSummary {
+    /// A new instance of `element_key` as a create makes it (version 1,
+    /// valid, enabled, no cache, both dates `stamp`), before its name, tags and
+    /// configuration are set.
+    pub fn fresh(id: InstanceId, principal: &Principal, element_key: &str, element_id: u64, stamp: &str) -> Self {
+        InstanceSummary {
+            id,
+            organization: principal.organization.clone(),
+            user: principal.user.clone(),
+            name: String::new(),
+            tags: vec![],
+            element_key: element_key.to_owned(),
+            element_id,
+            configuration: vec![],
+            secret_keys: vec![],
+            names: vec![],
+            created_date: stamp.to_owned(),
+            updated_date: stamp.to_owned(),
+            valid: true,
+            disabled: false,
+            caching_enabled: false,
+            max_cache_size: 0,
+            cache_time_to_live: 0,
+            version: 1,
+        }
+    }
+
     /// A JIRA instance as a create of the documented request stores it (its
     /// password set), for tests and benchmarks that need one without I/O.
     #[doc(hidden)]
     pub fn example(id: InstanceId, organization: &str, user: &str) -> Self {
-        let stamp = "2026-11-29T12:00:00.000Z";
+        let principal = Principal { organization: organization.into(), user: user.into() };
         InstanceSummary {
-            id,
-            organization: organization.into(),
-            user: user.into(),
             name: "Test".into(),
             tags: vec!["support".into()],
-            element_key: "jira".into(),
-            element_id: 1,
             configuration: vec![
                 ("event.notification.enabled".into(), "false".into()),
                 ("filter.response.nulls".into(), "true".into()),
@@ -103,15 +124,7 @@ impl InstanceSummary {
                 ("jira.username".into(), "jira-user@example.com".into()),
             ],
             secret_keys: vec!["jira.password".into()],
-            names: vec![],
-            created_date: stamp.into(),
-            updated_date: stamp.into(),
-            valid: true,
-            disabled: false,
-            caching_enabled: false,
-            max_cache_size: 0,
-            cache_time_to_live: 0,
-            version: 1,
+            ..InstanceSummary::fresh(id, &principal, "jira", 1, "2026-11-29T12:00:00.000Z")
         }
     }
 

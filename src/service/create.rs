@@ -205,24 +205,11 @@ fn record(
         }
     }
     let summary = InstanceSummary {
-        id,
-        organization: principal.organization.clone(),
-        user: principal.user.clone(),
         name: request.name.as_str().to_owned(),
         tags: request.tags.as_slice().to_vec(),
-        element_key: request.element.info.key.clone(),
-        element_id: request.element.info.id,
         configuration,
-        secret_keys: vec![], // set with the secrets
         names: request.configuration.names().to_vec(),
-        created_date: stamp.to_owned(),
-        updated_date: stamp.to_owned(),
-        valid: true,
-        disabled: false,
-        caching_enabled: false,
-        max_cache_size: 0,
-        cache_time_to_live: 0,
-        version: 1,
+        ..InstanceSummary::fresh(id, principal, &request.element.info.key, request.element.info.id, stamp)
     };
     Ok(InstanceRecord::new(summary, secrets, data_key.encrypted_key().to_vec(), token.digest(), None))
 }

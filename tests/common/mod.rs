@@ -238,6 +238,20 @@ impl Answer {
     pub fn id(&self) -> u64 {
         self.json["id"].as_u64().unwrap_or_else(|| panic!("no id in {}", self.text))
     }
+
+    /// The `Element` token a create answered.
+    pub fn token(&self) -> String {
+        self.json["token"].as_str().unwrap_or_else(|| panic!("no token in {}", self.text)).to_owned()
+    }
+}
+
+/// A fresh organization with one instance of the seed body: its
+/// `Authorization`, and the create's answer.
+pub async fn one_instance(env: &TestEnv, app: &App) -> (String, Answer) {
+    let auth = env.credentials().await.authorization();
+    let created = post(Some(&auth), &seed_body()).send(app).await;
+    assert_eq!(created.status, 200, "{}", created.text);
+    (auth, created)
 }
 
 impl TestEnv {
