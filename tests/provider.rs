@@ -61,10 +61,11 @@ async fn an_account_passes_and_the_check_is_basic_auth_on_myself() {
     let basic = base64::engine::general_purpose::STANDARD.encode("jira-user@example.com:Sup3r-Secret-Jira-Password");
     assert_eq!(asked[0].authorization.as_deref(), Some(&*format!("Basic {basic}")));
 
-    // Jira Server / Data Center names the account by `name`; a context path is kept.
+    // Jira Server / Data Center names the account by `name`; a context path
+    // is kept, a query of the stored URL is not sent.
     jira.answer(Reply::json(200, json!({"name": "admin", "key": "admin"})));
-    let b =
-        post(Some(&creds.authorization()), &body_with_url(&format!("{}/jira", jira.url("localhost")))).send(&app).await;
+    let site = format!("{}/jira/?from=bookmark", jira.url("localhost"));
+    let b = post(Some(&creds.authorization()), &body_with_url(&site)).send(&app).await;
     assert_eq!(b.status, 200, "{}", b.text);
     assert_eq!(jira.asked()[1].path, "/jira/rest/api/2/myself");
     assert_eq!(env.instance_items().await.len(), 2);

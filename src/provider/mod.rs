@@ -111,8 +111,14 @@ impl Checker {
 
     /// Whether the vendor accepts the credentials.
     pub async fn check(&self, request: &CheckRequest<'_>) -> Result<(), CheckError> {
-        let url = format!("{}{}", request.base_url.trim_end_matches('/'), request.path);
-        let parsed = url::Url::parse(&url).map_err(|e| url_problem(format!("is not a URL ({e})")))?;
+        // The path goes under the site's own (a context path such as /jira
+        // is kept); a query or fragment of the stored URL is not the API's.
+        let mut parsed = url::Url::parse(request.base_url).map_err(|e| url_problem(format!("is not a URL ({e})")))?;
+        let path = format!("{}{}", parsed.path().trim_end_matches('/'), request.path);
+        parsed.set_path(&path);
+        parsed.set_query(None);
+        parsed.set_fragment(None);
+        let url = parsed.to_string();
         // A host given as an address reaches no resolver: checked here.
         let literal = match parsed.host() {
             Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
