@@ -130,9 +130,12 @@ impl Checker {
                 return Err(url_problem(format!("names {ip}, {why}, which the service does not connect to")));
             }
         }
-        let credentials = format!("{}:{}", request.username, request.password);
-        let authorization =
-            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(zeroize::Zeroizing::new(credentials)));
+        let credentials = zeroize::Zeroizing::new(format!("{}:{}", request.username, request.password));
+        let encoded = zeroize::Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(credentials.as_bytes()));
+        let mut authorization = hyper::header::HeaderValue::from_str(&format!("Basic {}", encoded.as_str()))
+            .map_err(|_| url_problem("cannot be asked with these credentials".into()))?;
+        // Kept out of any debug output of the request.
+        authorization.set_sensitive(true);
         let http = hyper::Request::get(url.as_str())
             .header(hyper::header::AUTHORIZATION, authorization)
             .header(hyper::header::ACCEPT, "application/json")
