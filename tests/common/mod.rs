@@ -82,9 +82,22 @@ impl TestEnv {
             provider_allowed_hosts: Default::default(),
             provider_test_ca_file: None,
         };
+        // The test's own set-up and reads (not the function under test) wait
+        // as long as the serial moto takes behind a concurrent test's load:
+        // the function's 2 s attempt timeout is for what it does, not for this.
+        let patient = sdk
+            .to_builder()
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(Duration::from_secs(30))
+                    .operation_timeout(Duration::from_secs(90))
+                    .build(),
+            )
+            .build();
         let admin = Admin {
-            store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), settings.table_name.clone()),
-            kms: aws_sdk_kms::Client::new(&sdk),
+            store: Store::new(aws_sdk_dynamodb::Client::new(&patient), settings.table_name.clone()),
+            kms: aws_sdk_kms::Client::new(&patient),
             settings: settings.clone(),
         };
         admin.setup().await.expect("admin setup");
