@@ -13,6 +13,7 @@ use super::instances::{answer, element_of, if_match, target};
 use super::{authenticate, precheck, Done};
 use crate::app::App;
 use crate::domain::catalog::{ConfigEntry, Element};
+use crate::domain::configuration::name_of;
 use crate::domain::representation::{configuration_entry_json, configuration_json};
 use crate::domain::request::RequestError;
 use crate::domain::update::Mode;
@@ -51,13 +52,12 @@ pub async fn patch(app: &App, request: &Request, id: Option<&str>, entry: &str) 
         return Err(RequestError::Invalid(why.into()).into());
     };
     // The entry is named by its id; it keeps the name its client gave it by.
-    let current = read::one(app, &principal, id, token.as_ref(), None).await?;
-    let entry = entry_of(element_of(app, &current)?, entry)?;
-    let name = current.names.iter().find(|(k, _)| k == &entry.key).map_or(entry.key.as_str(), |(_, n)| n.as_str());
+    // One read: the change is written on the state read here.
+    let current = read::target(app, &principal, id, token.as_ref(), None).await?;
+    let entry = entry_of(element_of(app, &current.summary)?, entry)?;
+    let name = name_of(&current.summary.names, &entry.key);
     let change = json!({ "configuration": { name: value } });
-    let if_match = if_match(request);
-    let summary =
-        update::change(app, &principal, Some(current.id), token.as_ref(), if_match, &change, Mode::Merge, None).await?;
+    let summary = update::change_record(app, &principal, current, if_match(request), &change, Mode::Merge).await?;
     Ok(answer(&summary, principal.organization, configuration_entry_json(&summary, entry)))
 }
 

@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use crate::domain::catalog::{ConfigEntry, Element, ElementInfo};
+use crate::domain::configuration::name_of;
 use crate::domain::instance::{user_id, InstanceRecord, InstanceSummary};
 use crate::domain::token::Token;
 
@@ -82,7 +83,7 @@ struct UserView<'a> {
 /// An entry as answered: under the name its client gave it by, its value as
 /// a string, `"********"` for a secret that is set, `null` when unset.
 fn entry_view<'a>(summary: &'a InstanceSummary, entry: &'a ConfigEntry) -> (&'a str, serde_json::Value) {
-    let name = summary.names.iter().find(|(k, _)| k == &entry.key).map_or(entry.key.as_str(), |(_, n)| n.as_str());
+    let name = name_of(&summary.names, &entry.key);
     let value = if summary.secret_keys.iter().any(|k| k == &entry.key) {
         serde_json::Value::from(MASK)
     } else {

@@ -19,7 +19,7 @@
 use serde_json::{Map, Value};
 
 use super::catalog::Element;
-use super::configuration::{ConfigText, Configuration, ConfigurationError, InvalidEntry};
+use super::configuration::{name_of, ConfigText, Configuration, ConfigurationError, InvalidEntry};
 use super::instance::InstanceSummary;
 use super::representation::MASK;
 use super::request::{FieldErrors, InstanceName, RequestError, Tags, CONFIGURATION, NAME, TAGS};
@@ -155,9 +155,7 @@ fn merge(
     current: &InstanceSummary,
     mode: Mode,
 ) -> Result<MergedConfiguration, ConfigurationError> {
-    let name_of = |key: &str| {
-        current.names.iter().find(|(k, _)| k == key).map_or_else(|| key.to_owned(), |(_, name)| name.clone())
-    };
+    let name_of = |key: &str| name_of(&current.names, key).to_owned();
     let stored_secret = |key: &str| current.secret_keys.iter().any(|k| k == key);
     // The stored configuration under its names; a stored secret stands in as
     // the mask: it passes the checks of a string entry and is never taken

@@ -75,6 +75,19 @@ pub async fn one(
     token: Option<&Token>,
     element: Option<&Element>,
 ) -> Result<InstanceSummary, ReadError> {
+    Ok(target(app, principal, id, token, element).await?.summary)
+}
+
+/// The instance a call acts on, as every call but enabling names it:
+/// [`resolve`]d, not disabled when named by its token, and of the path's
+/// `element` under `/elements/{keyOrId}` (else `NotFound`).
+pub async fn target(
+    app: &App,
+    principal: &Principal,
+    id: Option<InstanceId>,
+    token: Option<&Token>,
+    element: Option<&Element>,
+) -> Result<InstanceRecord, ReadError> {
     let record = resolve(app, principal, id, token).await?;
     if token.is_some() && record.summary.disabled {
         return Err(ReadError::Disabled);
@@ -82,7 +95,7 @@ pub async fn one(
     if element.is_some_and(|e| e.info.key != record.summary.element_key) {
         return Err(ReadError::NotFound);
     }
-    Ok(record.summary.clone())
+    Ok(record)
 }
 
 /// A page of the organization's instances, newest first.

@@ -8,7 +8,7 @@ use crate::domain::catalog::Element;
 use crate::domain::instance::{InstanceSummary, Principal};
 use crate::domain::token::{InstanceId, Token};
 use crate::service::enable::{if_match_names, UpdateError};
-use crate::service::read::{self, ReadError};
+use crate::service::read;
 
 use crate::service::ATTEMPTS;
 
@@ -23,13 +23,7 @@ pub async fn delete(
     if_match: Option<&str>,
     element: Option<&Element>,
 ) -> Result<InstanceSummary, UpdateError> {
-    let mut record = read::resolve(app, principal, id, token).await?;
-    if token.is_some() && record.summary.disabled {
-        return Err(ReadError::Disabled.into());
-    }
-    if element.is_some_and(|e| e.info.key != record.summary.element_key) {
-        return Err(ReadError::NotFound.into());
-    }
+    let mut record = read::target(app, principal, id, token, element).await?;
     for _ in 0..ATTEMPTS {
         let summary = record.summary.clone();
         if if_match.is_some_and(|h| !if_match_names(h, &summary)) {

@@ -70,14 +70,22 @@ pub async fn change(
             // Not changed: read it, which says why (404, 401, 403).
         }
     }
-    let mut record = read::resolve(app, principal, id, token).await?;
+    let record = read::target(app, principal, id, token, element).await?;
+    change_record(app, principal, record, if_match, body, mode).await
+}
+
+/// The same change of an instance the caller has already read (see
+/// [`read::target`]): merged, checked, written once on its version; read
+/// again only if another change landed in between.
+pub async fn change_record(
+    app: &App,
+    principal: &Principal,
+    mut record: InstanceRecord,
+    if_match: Option<&str>,
+    body: &serde_json::Value,
+    mode: Mode,
+) -> Result<InstanceSummary, PatchError> {
     let mut verified = None;
-    if token.is_some() && record.summary.disabled {
-        return Err(ReadError::Disabled.into());
-    }
-    if element.is_some_and(|e| e.info.key != record.summary.element_key) {
-        return Err(ReadError::NotFound.into());
-    }
     for _ in 0..ATTEMPTS {
         if if_match.is_some_and(|h| !if_match_names(h, &record.summary)) {
             return Err(UpdateError::PreconditionFailed.into());
