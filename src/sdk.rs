@@ -118,8 +118,13 @@ where
     }
 }
 
+/// Another transaction is writing the item: retrying later succeeds, but the
+/// SDK does not retry it.
+pub const TRANSACTION_CONFLICT: &str = "TransactionConflictException";
+
 /// Whether a failed call may succeed later: throttled, unreachable, timed
-/// out, an unreadable answer, or a 5xx from the service. Those are answered
+/// out, an unreadable answer, a 5xx from the service, or a write that met
+/// another transaction on its item (`TransactionConflictException`). Those are answered
 /// `503` with `Retry-After`. Anything else (a request the service refused:
 /// a missing table or key, a disabled key, denied access, a request that could
 /// not be built) will fail the same way however often it is retried, and is
@@ -130,7 +135,11 @@ pub fn is_transient<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> b
         SdkError::ServiceError(context) => {
             let status = context.raw().status().as_u16();
             let code = context.err().code().unwrap_or_default();
-            status >= 500 || status == 429 || THROTTLING_ERRORS.contains(&code) || TRANSIENT_ERRORS.contains(&code)
+            status >= 500
+                || status == 429
+                || THROTTLING_ERRORS.contains(&code)
+                || TRANSIENT_ERRORS.contains(&code)
+                || code == TRANSACTION_CONFLICT
         }
         // Timeouts, connection failures, answers that could not be read.
         _ => true,

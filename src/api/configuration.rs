@@ -53,11 +53,13 @@ pub async fn patch(app: &App, request: &Request, id: Option<&str>, entry: &str) 
     };
     // The entry is named by its id; it keeps the name its client gave it by.
     // One read: the change is written on the state read here.
-    let current = read::target(app, &principal, id, token.as_ref(), None).await?;
+    let target = read::Target::new(id, token.as_ref(), None);
+    let current = target.read(app, &principal).await?;
     let entry = entry_of(element_of(app, &current.summary)?, entry)?;
     let name = name_of(&current.summary.names, &entry.key);
     let change = json!({ "configuration": { name: value } });
-    let summary = update::change_record(app, &principal, current, if_match(request), &change, Mode::Merge).await?;
+    let summary =
+        update::change_record(app, &principal, &target, current, if_match(request), &change, Mode::Merge).await?;
     Ok(answer(&summary, principal.organization, configuration_entry_json(&summary, entry)))
 }
 

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::domain::configuration::UnknownEntry;
 use crate::domain::request::{FieldErrors, RequestError, CONFIGURATION, NAME, TAGS};
 use crate::provider::CheckError;
-use crate::service::enable::UpdateError;
+use crate::service::change::UpdateError;
 use crate::service::read::ReadError;
 use crate::service::update::PatchError;
 use crate::service::verify::VerifyError;

@@ -2,6 +2,7 @@
 //! They speak the domain's types and render answers through
 //! `domain::representation`; nothing here knows HTTP.
 
+pub mod change;
 pub mod create;
 pub mod enable;
 pub mod read;

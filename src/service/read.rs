@@ -75,27 +75,40 @@ pub async fn one(
     token: Option<&Token>,
     element: Option<&Element>,
 ) -> Result<InstanceSummary, ReadError> {
-    Ok(target(app, principal, id, token, element).await?.summary)
+    Ok(Target::new(id, token, element).read(app, principal).await?.summary)
 }
 
-/// The instance a call acts on, as every call but enabling names it:
-/// [`resolve`]d, not disabled when named by its token, and of the path's
-/// `element` under `/elements/{keyOrId}` (else `NotFound`).
-pub async fn target(
-    app: &App,
-    principal: &Principal,
-    id: Option<InstanceId>,
-    token: Option<&Token>,
-    element: Option<&Element>,
-) -> Result<InstanceRecord, ReadError> {
-    let record = resolve(app, principal, id, token).await?;
-    if token.is_some() && record.summary.disabled {
-        return Err(ReadError::Disabled);
+/// How a call names the instance it acts on, and the rules of that naming:
+/// read once before a change, and again, with the same rules, each time the
+/// change's write finds that another landed first.
+#[derive(Clone, Copy)]
+pub struct Target<'a> {
+    pub id: Option<InstanceId>,
+    pub token: Option<&'a Token>,
+    /// Under `/elements/{keyOrId}`: the instance must be of that element
+    /// (else `NotFound`).
+    pub element: Option<&'a Element>,
+    /// Enabling is the one call a disabled instance's token may make.
+    pub enabling: bool,
+}
+
+impl<'a> Target<'a> {
+    pub fn new(id: Option<InstanceId>, token: Option<&'a Token>, element: Option<&'a Element>) -> Self {
+        Target { id, token, element, enabling: false }
     }
-    if element.is_some_and(|e| e.info.key != record.summary.element_key) {
-        return Err(ReadError::NotFound);
+
+    /// The instance, [`resolve`]d; not disabled when named by its token
+    /// (unless enabling); of the path's element.
+    pub async fn read(&self, app: &App, principal: &Principal) -> Result<InstanceRecord, ReadError> {
+        let record = resolve(app, principal, self.id, self.token).await?;
+        if self.token.is_some() && record.summary.disabled && !self.enabling {
+            return Err(ReadError::Disabled);
+        }
+        if self.element.is_some_and(|e| e.info.key != record.summary.element_key) {
+            return Err(ReadError::NotFound);
+        }
+        Ok(record)
     }
-    Ok(record)
 }
 
 /// A page of the organization's instances, newest first.

@@ -7,14 +7,15 @@ use crate::app::App;
 use crate::domain::catalog::Element;
 use crate::domain::instance::{InstanceSummary, Principal};
 use crate::domain::token::{InstanceId, Token};
-use crate::service::enable::{if_match_names, UpdateError};
-use crate::service::read;
-
-use crate::service::ATTEMPTS;
+use crate::service::change::{Tries, UpdateError};
+use crate::service::read::Target;
+use crate::store::DeleteOutcome;
 
 /// Deletes the instance `id` (or the one `token` names) and answers what it
 /// was. While it is disabled, naming it by its token is `Disabled`, as for
-/// every call but enabling.
+/// every call but enabling. An instance found gone at the write (this call's
+/// own write, retried by the SDK after a lost answer, or a concurrent
+/// delete) is deleted, as asked.
 pub async fn delete(
     app: &App,
     principal: &Principal,
@@ -23,18 +24,13 @@ pub async fn delete(
     if_match: Option<&str>,
     element: Option<&Element>,
 ) -> Result<InstanceSummary, UpdateError> {
-    let mut record = read::target(app, principal, id, token, element).await?;
-    for _ in 0..ATTEMPTS {
-        let summary = record.summary.clone();
-        if if_match.is_some_and(|h| !if_match_names(h, &summary)) {
-            return Err(UpdateError::PreconditionFailed);
+    let target = Target::new(id, token, element);
+    let record = target.read(app, principal).await?;
+    let mut tries = Tries::new(&target, record, if_match);
+    loop {
+        let record = tries.next(app, principal).await?;
+        if app.store.delete_instance(&record).await? == DeleteOutcome::Deleted {
+            return Ok(record.summary);
         }
-        if app.store.delete_instance(&record).await? {
-            return Ok(summary);
-        }
-        // Changed meanwhile, or gone (a second delete, or an SDK retry of a
-        // delete that committed): read it again; gone is `NotFound`.
-        record = read::resolve(app, principal, Some(record.summary.id), None).await?;
     }
-    Err(UpdateError::Busy)
 }

@@ -14,14 +14,12 @@ use crate::domain::time::iso8601;
 use crate::domain::token::{InstanceId, Token};
 use crate::domain::update::{MergedConfiguration, Mode, Patch};
 use crate::seal::{aad, SealError};
-use crate::service::enable::{if_match_names, UpdateError};
-use crate::service::read::{self, ReadError};
+use crate::service::change::{Tries, UpdateError};
+use crate::service::read::{ReadError, Target};
 use crate::service::verify::{self, Values, VerifyError};
 use crate::store::Guard;
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
-
-use crate::service::ATTEMPTS;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PatchError {
@@ -70,26 +68,27 @@ pub async fn change(
             // Not changed: read it, which says why (404, 401, 403).
         }
     }
-    let record = read::target(app, principal, id, token, element).await?;
-    change_record(app, principal, record, if_match, body, mode).await
+    let target = Target::new(id, token, element);
+    let record = target.read(app, principal).await?;
+    change_record(app, principal, &target, record, if_match, body, mode).await
 }
 
-/// The same change of an instance the caller has already read (see
-/// [`read::target`]): merged, checked, written once on its version; read
-/// again only if another change landed in between.
+/// The same change of an instance the caller has already read as `target`
+/// names it: merged, checked, written once on its version; read again (with
+/// the target's rules) only if another change landed in between.
 pub async fn change_record(
     app: &App,
     principal: &Principal,
-    mut record: InstanceRecord,
+    target: &Target<'_>,
+    record: InstanceRecord,
     if_match: Option<&str>,
     body: &serde_json::Value,
     mode: Mode,
 ) -> Result<InstanceSummary, PatchError> {
     let mut verified = None;
-    for _ in 0..ATTEMPTS {
-        if if_match.is_some_and(|h| !if_match_names(h, &record.summary)) {
-            return Err(UpdateError::PreconditionFailed.into());
-        }
+    let mut tries = Tries::new(target, record, if_match);
+    loop {
+        let record = tries.next(app, principal).await?;
         let element = app.catalog.by_key(&record.summary.element_key).ok_or_else(|| {
             ReadError::Store(crate::store::StoreError::Corrupt {
                 pk: format!("INSTANCE#{}", record.summary.id),
@@ -101,12 +100,10 @@ pub async fn change_record(
             verify_change(app, element, &record, merged, &mut verified).await?;
         }
         let next = apply(app, &record, patch).await?;
-        match app.store.update_instance(&next).await? {
-            Some(updated) => return Ok(updated.summary),
-            None => record = read::resolve(app, principal, Some(record.summary.id), None).await?,
+        if let Some(updated) = app.store.update_instance(&next).await? {
+            return Ok(updated.summary);
         }
     }
-    Err(UpdateError::Busy.into())
 }
 
 /// The vendor's verdict when the change touches the credentials or the URL

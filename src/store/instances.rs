@@ -2,10 +2,13 @@
 //! its idempotency record), reads by id and by token, the organization's
 //! index.
 
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    AttributeValue, CancellationReason, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem,
 };
 
 use super::idempotency::{replay_item, replay_pk};
@@ -123,22 +126,25 @@ impl Store {
         now: &str,
     ) -> Result<Option<InstanceRecord>, StoreError> {
         let pk = instance_pk(id);
+        let write = WriteId::new()?;
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(&pk, "INSTANCE")))
-            .update_expression("SET disabled = :disabled, updatedDate = :now, #version = :next")
+            .update_expression("SET disabled = :disabled, updatedDate = :now, #version = :next, writeId = :write")
             .condition_expression(at_version(version))
             .expression_attribute_names("#version", "version")
             .expression_attribute_values(":disabled", AttributeValue::Bool(disabled))
             .expression_attribute_values(":now", s(now))
             .expression_attribute_values(":version", n(version))
             .expression_attribute_values(":next", n(version + 1))
+            .expression_attribute_values(":write", s(&write.0))
             .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        updated(&pk, result)
+        updated(&pk, result, Some(&write))
     }
 
     /// Sets `name` and/or `tags` without reading the instance first: one
@@ -195,7 +201,9 @@ impl Store {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        updated(&pk, result)
+        // Not conditioned on a version: an SDK retry of a committed write
+        // applies the same names again, which is what was asked.
+        updated(&pk, result, None)
     }
 
     /// Writes an instance's new state (`record`, its `version` one past the
@@ -206,6 +214,7 @@ impl Store {
         let summary = &record.summary;
         let pk = instance_pk(summary.id);
         let expected = summary.version.saturating_sub(1);
+        let write = WriteId::new()?;
         let result = self
             .client
             .update_item()
@@ -214,7 +223,7 @@ impl Store {
             .update_expression(
                 "SET #name = :name, searchName = :search, tags = :tags, #configuration = :configuration, \
                  configNames = :names, secrets = :secrets, secretKeys = :secretKeys, sealedDataKey = :dataKey, \
-                 updatedDate = :now, #version = :next",
+                 updatedDate = :now, #version = :next, writeId = :write",
             )
             .condition_expression(at_version(expected))
             .expression_attribute_names("#name", "name")
@@ -231,10 +240,12 @@ impl Store {
             .expression_attribute_values(":now", s(&summary.updated_date))
             .expression_attribute_values(":version", n(expected))
             .expression_attribute_values(":next", n(summary.version))
+            .expression_attribute_values(":write", s(&write.0))
             .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        updated(&pk, result)
+        updated(&pk, result, Some(&write))
     }
 
     /// Deletes an instance and the idempotency record that replays its
@@ -243,19 +254,25 @@ impl Store {
     /// instance still being at its `version`. The record is deleted only if it
     /// still names this instance (past its 24 h the key may have created
     /// another); if it names another, or is gone, the instance alone is
-    /// deleted. `false` when the instance changed meanwhile or is gone.
-    pub async fn delete_instance(&self, record: &InstanceRecord) -> Result<bool, StoreError> {
+    /// deleted.
+    ///
+    /// When the condition fails on an instance that is no longer there, it
+    /// was deleted after the caller read it: by this very call (an attempt
+    /// whose answer was lost, retried by the SDK) or by a concurrent delete.
+    /// Either way it is gone, as asked: [`DeleteOutcome::Deleted`].
+    pub async fn delete_instance(&self, record: &InstanceRecord) -> Result<DeleteOutcome, StoreError> {
         let pk = instance_pk(record.summary.id);
         let condition = at_version(record.summary.version);
-        let instance = Delete::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(&pk, "INSTANCE")))
-            .condition_expression(condition)
-            .expression_attribute_names("#version", "version")
-            .expression_attribute_values(":version", n(record.summary.version))
-            .build()
-            .map_err(bug)?;
         if let Some(digest) = &record.replay_key {
+            let instance = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(&pk, "INSTANCE")))
+                .condition_expression(condition)
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":version", n(record.summary.version))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .build()
+                .map_err(bug)?;
             let replay = Delete::builder()
                 .table_name(&self.table)
                 .set_key(Some(key(&replay_pk(&record.summary.organization, digest), "IDEMPOTENCY")))
@@ -263,16 +280,25 @@ impl Store {
                 .expression_attribute_values(":id", n(record.summary.id.get()))
                 .build()
                 .map_err(bug)?;
-            let writes = vec![
-                TransactWriteItem::builder().delete(instance).build(),
-                TransactWriteItem::builder().delete(replay).build(),
-            ];
-            let reasons = self.transact("TransactWriteItems", writes).await?;
-            match reasons.first().map(String::as_str) {
-                None => return Ok(true),
-                Some("ConditionalCheckFailed") => return Ok(false),
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().delete(instance).build())
+                .transact_items(TransactWriteItem::builder().delete(replay).build())
+                .send()
+                .await;
+            let e = match result {
+                Ok(_) => return Ok(DeleteOutcome::Deleted),
+                Err(e) => e,
+            };
+            let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = e.as_service_error() else {
+                return Err(failed("TransactWriteItems", e));
+            };
+            match transaction_verdict(cancelled.cancellation_reasons()) {
+                TransactionVerdict::Outcome(outcome) => return Ok(outcome),
                 // Only the record's condition failed: it is gone or names another.
-                Some(_) => {}
+                TransactionVerdict::RecordOnly => {}
+                TransactionVerdict::Failed => return Err(failed("TransactWriteItems", e)),
             }
         }
         let result = self
@@ -283,12 +309,19 @@ impl Store {
             .condition_expression(condition)
             .expression_attribute_names("#version", "version")
             .expression_attribute_values(":version", n(record.summary.version))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(failed("DeleteItem", e)),
+            Ok(_) => Ok(DeleteOutcome::Deleted),
+            Err(e) => match e.as_service_error() {
+                Some(DeleteItemError::ConditionalCheckFailedException(c)) if c.item().is_none() => {
+                    Ok(DeleteOutcome::Deleted)
+                }
+                Some(DeleteItemError::ConditionalCheckFailedException(_)) => Ok(DeleteOutcome::Changed),
+                Some(DeleteItemError::TransactionConflictException(_)) => Ok(DeleteOutcome::Changed),
+                _ => Err(failed("DeleteItem", e)),
+            },
         }
     }
 
@@ -394,8 +427,65 @@ fn at_version(version: u64) -> &'static str {
     }
 }
 
-/// The outcome of a conditional `UpdateItem` asked for `ALL_NEW`: the new
-/// state, or `None` when the condition failed (changed meanwhile, or gone).
+/// What a delete found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    /// The instance is gone (by this call, or by one that raced it).
+    Deleted,
+    /// It is at another version, or another transaction is writing it: read
+    /// it again and decide again.
+    Changed,
+}
+
+/// What a cancelled delete transaction (the instance, then its idempotency
+/// record) means.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum TransactionVerdict {
+    Outcome(DeleteOutcome),
+    /// Only the record's condition failed: the instance may go alone.
+    RecordOnly,
+    /// Cancelled for another reason (validation, throttling, capacity).
+    Failed,
+}
+
+pub(super) fn transaction_verdict(reasons: &[CancellationReason]) -> TransactionVerdict {
+    let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
+    let known = |c: &str| matches!(c, "None" | "ConditionalCheckFailed" | "TransactionConflict");
+    if reasons.is_empty() || !(0..reasons.len()).all(|i| known(code(i))) {
+        return TransactionVerdict::Failed;
+    }
+    // Another transaction is writing one of the two: read again, decide again.
+    if (0..reasons.len()).any(|i| code(i) == "TransactionConflict") {
+        return TransactionVerdict::Outcome(DeleteOutcome::Changed);
+    }
+    match code(0) {
+        "ConditionalCheckFailed" if reasons[0].item().is_none() => TransactionVerdict::Outcome(DeleteOutcome::Deleted),
+        "ConditionalCheckFailed" => TransactionVerdict::Outcome(DeleteOutcome::Changed),
+        _ => TransactionVerdict::RecordOnly,
+    }
+}
+
+/// A write's own mark (`writeId`, 16 random bytes in hex), set by every
+/// change conditioned on a version: when DynamoDB applied a write but its
+/// answer was lost and the SDK sent it again, the second attempt fails its
+/// own condition; the item it fails on carrying this mark says the write is
+/// ours and landed.
+pub(super) struct WriteId(String);
+
+impl WriteId {
+    fn new() -> Result<Self, StoreError> {
+        let mut raw = [0u8; 16];
+        getrandom::getrandom(&mut raw).map_err(|e| StoreError::Bug(format!("no random bytes: {e}")))?;
+        Ok(WriteId(raw.iter().map(|b| format!("{b:02x}")).collect()))
+    }
+}
+
+/// The outcome of a conditional `UpdateItem` asked for `ALL_NEW` (and, with
+/// a `write` mark, for the old item when its condition fails): the new
+/// state; or `None` when the condition failed (changed meanwhile, or gone)
+/// or another transaction is writing the item (`TransactionConflict`, which
+/// the SDK does not retry): the caller reads it again. A condition that
+/// failed on the caller's own `write` is the new state.
 fn updated(
     pk: &str,
     result: Result<
@@ -405,12 +495,24 @@ fn updated(
             aws_sdk_dynamodb::config::http::HttpResponse,
         >,
     >,
+    write: Option<&WriteId>,
 ) -> Result<Option<InstanceRecord>, StoreError> {
-    match result {
-        Ok(out) => out.attributes().map(|item| read_instance(pk, item)).transpose(),
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(None),
-        Err(e) => Err(failed("UpdateItem", e)),
+    let e = match result {
+        Ok(out) => return out.attributes().map(|item| read_instance(pk, item)).transpose(),
+        Err(e) => e,
+    };
+    match e.as_service_error() {
+        Some(UpdateItemError::ConditionalCheckFailedException(c)) => match (c.item(), write) {
+            (Some(item), Some(write)) if is_own_write(item, write) => read_instance(pk, item).map(Some),
+            _ => Ok(None),
+        },
+        Some(UpdateItemError::TransactionConflictException(_)) => Ok(None),
+        _ => Err(failed("UpdateItem", e)),
     }
+}
+
+fn is_own_write(item: &Item, write: &WriteId) -> bool {
+    item.get("writeId").and_then(|v| v.as_s().ok()).is_some_and(|w| *w == write.0)
 }
 
 /// What a failed `attribute_not_exists(PK)` on an instance means, given the

@@ -14,7 +14,7 @@
 //!
 //! | item | PK | SK | other attributes |
 //! |---|---|---|---|
-//! | instance | `INSTANCE#<id>` | `INSTANCE` | `GSI1PK`=`ORG#<org>`, `GSI1SK`=`INSTANCE#<createdDate>#<id>`, `id` N, `organization`, `user`, `name`, `tags` L, `elementKey`, `elementId` N, `configuration` M (non-secret values, S), `configNames` M (entry key to the alias its client gave it by, S; empty when none), `secrets` M (sealed values, B), `sealedDataKey` B, `tokenDigest` B, `createdDate`, `updatedDate`, `valid`, `disabled`, `cachingEnabled` BOOL, `maxCacheSize`, `cacheTimeToLive` N, `secretKeys` L (the secret entries set), `searchName` (the name in lower case), `version` N (1 at the create, +1 a change), `replayKey` (the key digest of its idempotency record, when created with one) |
+//! | instance | `INSTANCE#<id>` | `INSTANCE` | `GSI1PK`=`ORG#<org>`, `GSI1SK`=`INSTANCE#<createdDate>#<id>`, `id` N, `organization`, `user`, `name`, `tags` L, `elementKey`, `elementId` N, `configuration` M (non-secret values, S), `configNames` M (entry key to the alias its client gave it by, S; empty when none), `secrets` M (sealed values, B), `sealedDataKey` B, `tokenDigest` B, `createdDate`, `updatedDate`, `valid`, `disabled`, `cachingEnabled` BOOL, `maxCacheSize`, `cacheTimeToLive` N, `secretKeys` L (the secret entries set), `searchName` (the name in lower case), `version` N (1 at the create, +1 a change), `writeId` (the mark of the last change conditioned on a version, so that an SDK retry of a write that landed knows it), `replayKey` (the key digest of its idempotency record, when created with one) |
 //! | idempotency record | `IDEMPOTENCY#<org>#<sha256(key) hex>` | `IDEMPOTENCY` | `instanceId` N, `sealedDataKey` B, `sealedResponse` B (the first response and the request's fingerprint, sealed), `createdDate`, `expiresAt` N (created + 24 h; TTL) |
 //! | organization | `ORG#<org>` | `ORG` | `organization`, `secretDigest` B, `createdDate` |
 //! | organization secret | `ORGSECRET#<sha256 hex>` | `ORGSECRET` | `organization`, `secretDigest` B |
@@ -26,9 +26,13 @@
 //! get an instance or resolve a token (one strongly consistent `GetItem`: the
 //! token carries the id); a page of an organization's instances (one `Query`
 //! on `GSI1`, newest first, filters applied by DynamoDB); change an instance
-//! (one `UpdateItem` conditioned on its `version`); delete it (one
-//! `TransactWriteItems` of the instance and its idempotency record, or one
-//! `DeleteItem`, conditioned on its `version`); authenticate (one strongly
+//! (one `UpdateItem` conditioned on its `version`; a failed condition answers
+//! the old item, whose `writeId` tells a retried write that landed from a
+//! concurrent change); delete it (one `TransactWriteItems` of the instance
+//! and its idempotency record, or one `DeleteItem`, conditioned on its
+//! `version`; an instance found gone is deleted, as asked); a
+//! `TransactionConflict` (another transaction writing the item, which the
+//! SDK does not retry) is a change meanwhile: read again, decide again; authenticate (one strongly
 //! consistent `BatchGetItem` of the two secret items). Every put of a new item
 //! is conditional on `attribute_not_exists(PK)`: nothing is ever overwritten.
 
@@ -47,7 +51,7 @@ use aws_sdk_dynamodb::Client;
 pub use crate::domain::instance::{InstanceRecord, Principal};
 pub use credentials::{AdminOutcome, Refusal, UserState};
 pub use idempotency::ReplayRecord;
-pub use instances::{Guard, PutOutcome};
+pub use instances::{DeleteOutcome, Guard, PutOutcome};
 
 use crate::domain::secret::SecretDigest;
 use crate::domain::token::InstanceId;

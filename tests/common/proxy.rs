@@ -22,6 +22,10 @@ pub enum Mode {
     /// Answer every TransactWriteItems as DynamoDB does when another
     /// transaction on one of its items is in flight; forward the rest.
     ConflictTransactions = 4,
+    /// Answer every UpdateItem and DeleteItem as DynamoDB does when a
+    /// transaction is writing the item (`TransactionConflictException`,
+    /// which the SDK does not retry); forward the rest.
+    ConflictWrites = 5,
 }
 
 #[derive(Clone)]
@@ -29,6 +33,8 @@ pub struct Proxy {
     pub url: String,
     mode: Arc<AtomicU8>,
     lose: Arc<AtomicUsize>,
+    /// The operation whose answers are lost (`X-Amz-Target`'s, lower case); empty: any.
+    lose_of: Arc<std::sync::Mutex<String>>,
 }
 
 impl Proxy {
@@ -38,26 +44,37 @@ impl Proxy {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let mode = Arc::new(AtomicU8::new(Mode::Forward as u8));
         let lose = Arc::new(AtomicUsize::new(0));
-        let (m, l) = (mode.clone(), lose.clone());
+        let lose_of = Arc::new(std::sync::Mutex::new(String::new()));
+        let (m, l, o) = (mode.clone(), lose.clone(), lose_of.clone());
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let upstream = upstream.clone();
-                let (m, l) = (m.clone(), l.clone());
+                let (m, l, o) = (m.clone(), l.clone(), o.clone());
                 tokio::spawn(async move {
                     if l.load(Ordering::SeqCst) > 0 {
-                        lose_answer(client, &upstream, &l).await
+                        let of = o.lock().unwrap().clone();
+                        lose_answer(client, &upstream, &l, &of).await
                     } else {
                         serve(client, &upstream, m).await
                     }
                 });
             }
         });
-        Proxy { url, mode, lose }
+        Proxy { url, mode, lose, lose_of }
+    }
+
+    /// The next `n` requests of `operation` (`UpdateItem`, `DeleteItem`, ...)
+    /// reach the server, which acts on them, but their answers are lost;
+    /// other requests meanwhile are forwarded.
+    pub fn lose_next_answers_to(&self, operation: &str, n: usize) {
+        *self.lose_of.lock().unwrap() = format!("dynamodb_20120810.{}", operation.to_ascii_lowercase());
+        self.lose.store(n, Ordering::SeqCst);
     }
 
     /// The next `n` requests on new connections reach the server, which acts
     /// on them, but their answers are lost (the connection closes).
     pub fn lose_next_answers(&self, n: usize) {
+        self.lose_of.lock().unwrap().clear();
         self.lose.store(n, Ordering::SeqCst);
     }
 
@@ -104,30 +121,44 @@ async fn serve(mut client: TcpStream, upstream: &str, mode: Arc<AtomicU8>) {
                 }
             }
         }
-        4 => {
-            let Ok(mut server) = TcpStream::connect(upstream).await else { return };
-            loop {
-                let Some(request) = read_request(&mut client).await else { return };
-                let head = String::from_utf8_lossy(&request).to_ascii_lowercase();
-                let answer = if head.contains("x-amz-target: dynamodb_20120810.transactwriteitems") {
-                    let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]","CancellationReasons":[{"Code":"None"},{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"}]}"#;
-                    format!(
+        5 => loop {
+            let Some(request) = read_request(&mut client).await else { return };
+            let head = String::from_utf8_lossy(&request).to_ascii_lowercase();
+            let answer = if head.contains("x-amz-target: dynamodb_20120810.updateitem")
+                || head.contains("x-amz-target: dynamodb_20120810.deleteitem")
+            {
+                let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionConflictException","message":"Transaction is ongoing for the item"}"#;
+                format!(
+                        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/x-amz-json-1.0\r\nx-amzn-errortype: TransactionConflictException\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .into_bytes()
+            } else {
+                let Some(response) = forward_once(upstream, &request).await else { return };
+                response
+            };
+            if client.write_all(&answer).await.is_err() {
+                return;
+            }
+        },
+        4 => loop {
+            let Some(request) = read_request(&mut client).await else { return };
+            let head = String::from_utf8_lossy(&request).to_ascii_lowercase();
+            let answer = if head.contains("x-amz-target: dynamodb_20120810.transactwriteitems") {
+                let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]","CancellationReasons":[{"Code":"None"},{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"}]}"#;
+                format!(
                         "HTTP/1.1 400 Bad Request\r\ncontent-type: application/x-amz-json-1.0\r\nx-amzn-errortype: TransactionCanceledException\r\ncontent-length: {}\r\n\r\n{body}",
                         body.len()
                     )
                     .into_bytes()
-                } else {
-                    if server.write_all(&request).await.is_err() {
-                        return;
-                    }
-                    let Some(response) = read_request(&mut server).await else { return };
-                    response
-                };
-                if client.write_all(&answer).await.is_err() {
-                    return;
-                }
+            } else {
+                let Some(response) = forward_once(upstream, &request).await else { return };
+                response
+            };
+            if client.write_all(&answer).await.is_err() {
+                return;
             }
-        }
+        },
         _ => {
             // Hold the connection until the fault is over, then close it.
             while mode.load(Ordering::SeqCst) == Mode::Stall as u8 {
@@ -137,10 +168,18 @@ async fn serve(mut client: TcpStream, upstream: &str, mode: Arc<AtomicU8>) {
     }
 }
 
-async fn lose_answer(mut client: TcpStream, upstream: &str, lose: &AtomicUsize) {
+async fn lose_answer(mut client: TcpStream, upstream: &str, lose: &AtomicUsize, of: &str) {
     let Some(request) = read_request(&mut client).await else {
         return;
     };
+    let head = String::from_utf8_lossy(&request).to_ascii_lowercase();
+    if !of.is_empty() && !head.contains(&format!("x-amz-target: {of}")) {
+        // Not the operation whose answer is lost: this one exchange goes through.
+        if let Some(response) = forward_once(upstream, &request).await {
+            let _ = client.write_all(&response).await;
+        }
+        return;
+    }
     lose.fetch_sub(1, Ordering::SeqCst);
     let Ok(mut server) = TcpStream::connect(upstream).await else {
         return;
@@ -149,6 +188,15 @@ async fn lose_answer(mut client: TcpStream, upstream: &str, lose: &AtomicUsize) 
     // Wait for the server's answer (it has acted), then drop it and the client.
     let mut chunk = [0u8; 4096];
     let _ = tokio::time::timeout(Duration::from_secs(5), server.read(&mut chunk)).await;
+}
+
+/// One request forwarded on a connection of its own, its answer read. (The
+/// serial moto serves one connection at a time: a connection held open while
+/// nothing is forwarded would stop it for every other test.)
+async fn forward_once(upstream: &str, request: &[u8]) -> Option<Vec<u8>> {
+    let mut server = TcpStream::connect(upstream).await.ok()?;
+    server.write_all(request).await.ok()?;
+    read_request(&mut server).await
 }
 
 /// Reads one HTTP/1.1 message (headers and a content-length body); returns its bytes.
