@@ -76,6 +76,11 @@ pub struct ConfigEntry {
     /// The smallest allowed value of a `number` entry.
     #[serde(default)]
     pub minimum: Option<f64>,
+    /// For a secret: the URL entry of the site it is sent to. It goes to that
+    /// URL's origin only; a change of the URL to another origin must give it
+    /// again (`domain::origin`).
+    #[serde(default)]
+    pub sent_to: Option<String>,
 }
 
 /// How the vendor is asked whether an instance's credentials work: `GET`
@@ -194,12 +199,21 @@ impl Catalog {
                 if entry.required && entry.default.is_some() {
                     return bad(format!("{}: required entry {} has a default", e.info.key, entry.key));
                 }
+                if let Some(url) = &entry.sent_to {
+                    let site = e.entry(url).filter(|u| u.entry_type == EntryType::Url);
+                    if !entry.secret || site.is_none() {
+                        return bad(format!(
+                            "{}: entry {} is sent to {url}, which needs a secret entry and a url entry",
+                            e.info.key, entry.key
+                        ));
+                    }
+                }
             }
             if let Some(check) = &e.credential_check {
                 let entry = |key: &str| e.entry(key).filter(|entry| entry.required);
                 let fits = matches!(entry(&check.url), Some(u) if u.entry_type == EntryType::Url)
                     && entry(&check.username).is_some()
-                    && matches!(entry(&check.password), Some(p) if p.secret)
+                    && matches!(entry(&check.password), Some(p) if p.secret && p.sent_to.as_ref() == Some(&check.url))
                     && check.path.starts_with('/')
                     && !check.account_fields.is_empty();
                 if !fits {
@@ -300,6 +314,11 @@ mod tests {
         let check_on_a_plain_password =
             BUILTIN_CATALOG.replacen("\"password\": \"jira.password\"", "\"password\": \"jira.username\"", 1);
         assert!(Catalog::from_json(&check_on_a_plain_password).is_err());
+        let unbound_password = BUILTIN_CATALOG.replacen(", \"sentTo\": \"jira.api.url\"", "", 1);
+        assert!(Catalog::from_json(&unbound_password).is_err(), "the checked password must be bound to its URL");
+        let bound_to_a_string =
+            BUILTIN_CATALOG.replacen("\"sentTo\": \"jira.api.url\"", "\"sentTo\": \"jira.username\"", 1);
+        assert!(Catalog::from_json(&bound_to_a_string).is_err());
         assert!(Catalog::from_json("{}").is_err());
     }
 }

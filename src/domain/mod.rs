@@ -7,6 +7,7 @@ pub mod credentials;
 pub mod idempotency;
 pub mod instance;
 pub mod listing;
+pub mod origin;
 pub mod representation;
 pub mod request;
 pub mod secret;

@@ -21,6 +21,7 @@ use serde_json::{Map, Value};
 use super::catalog::Element;
 use super::configuration::{name_of, ConfigText, Configuration, ConfigurationError, InvalidEntry};
 use super::instance::InstanceSummary;
+use super::origin::stranded;
 use super::representation::MASK;
 use super::request::{FieldErrors, InstanceName, RequestError, Tags, CONFIGURATION, NAME, TAGS};
 use super::secret::Secret;
@@ -207,7 +208,23 @@ fn merge(
     }
     kept.retain(|k| configuration.get(k).is_some());
     plain.sort();
-    Ok(MergedConfiguration { plain, kept_secrets: kept, new_secrets, names: configuration.names().to_vec() })
+    let names = configuration.names();
+    let invalid: Vec<InvalidEntry> = stranded(element, &current.configuration, &plain, &kept)
+        .into_iter()
+        .map(|s| InvalidEntry {
+            key: super::configuration::name_of(names, &s.secret).to_owned(),
+            problem: format!(
+                "must be given again when {} moves to another site (scheme, host or port): the stored one is \
+                 sent only to {}, where it was given for",
+                super::configuration::name_of(names, &s.url),
+                s.given_for
+            ),
+        })
+        .collect();
+    if !invalid.is_empty() {
+        return Err(ConfigurationError::Entries { missing: vec![], unknown: vec![], invalid });
+    }
+    Ok(MergedConfiguration { plain, kept_secrets: kept, new_secrets, names: names.to_vec() })
 }
 
 #[cfg(test)]
@@ -272,12 +289,12 @@ mod tests {
 
     #[test]
     fn aliases_are_kept_as_given_and_one_entry_has_one_name() {
-        let c = patch(json!({"configuration": {"username": "w", "base.url": "y.atlassian.net"}}))
+        let c = patch(json!({"configuration": {"username": "w", "base.url": "x.atlassian.net/jira"}}))
             .unwrap()
             .configuration
             .unwrap();
         assert!(c.plain.contains(&("jira.username".into(), "w".into())), "held under the key");
-        assert!(c.plain.contains(&("jira.api.url".into(), "https://y.atlassian.net".into())));
+        assert!(c.plain.contains(&("jira.api.url".into(), "https://x.atlassian.net/jira".into())));
         assert_eq!(c.names.len(), 2);
         assert_eq!(c.kept_secrets, ["jira.password"]);
         let Err(RequestError::Fields(f)) = patch(json!({"configuration": {"username": "a", "jira.username": "b"}}))
@@ -326,6 +343,40 @@ mod tests {
             c.new_secrets.is_empty() && !c.kept_secrets.iter().any(|k| k == "event.notification.signature.key"),
             "an unset secret given as the mask stays unset"
         );
+    }
+
+    #[test]
+    fn a_stored_password_does_not_follow_the_url_to_another_site() {
+        for mode in [Mode::Merge, Mode::Replace] {
+            let moved = json!({"configuration": {"jira.username": "u", "jira.password": "********",
+                                                  "jira.api.url": "https://evil.example"}});
+            let Err(RequestError::Fields(f)) = Patch::parse(&moved, &jira(), &stored(), mode) else {
+                panic!("{mode:?}")
+            };
+            assert_eq!(f.invalid.len(), 1);
+            assert_eq!(f.invalid[0].key, "jira.password");
+            assert!(f.invalid[0].problem.contains("https://x.atlassian.net:443"), "{}", f.invalid[0].problem);
+        }
+        let Err(RequestError::Fields(f)) = patch(json!({"configuration": {"jira.api.url": "x.atlassian.net:8443"}}))
+        else {
+            panic!()
+        };
+        assert_eq!(f.invalid[0].key, "jira.password");
+        // Named as its client names it.
+        let mut aliased = stored();
+        aliased.names = vec![("jira.password".into(), "password".into())];
+        let given = json!({"configuration": {"base.url": "https://evil.example"}});
+        let Err(RequestError::Fields(f)) = Patch::parse(&given, &jira(), &aliased, Mode::Merge) else { panic!() };
+        assert_eq!(f.invalid[0].key, "password");
+        assert!(f.invalid[0].problem.contains("base.url"), "{}", f.invalid[0].problem);
+        // With the password, or on the same site: fine.
+        let c = patch(json!({"configuration": {"jira.api.url": "https://evil.example", "jira.password": "p"}}))
+            .unwrap()
+            .configuration
+            .unwrap();
+        assert_eq!(c.new_secrets[0].0, "jira.password");
+        let c = patch(json!({"configuration": {"jira.api.url": "https://X.atlassian.net/jira"}})).unwrap();
+        assert_eq!(c.configuration.unwrap().kept_secrets, ["jira.password"]);
     }
 
     #[test]

@@ -149,8 +149,9 @@ impl Checker {
             let body = Limited::new(body, MAX_ANSWER_BYTES).collect().await.map(|b| b.to_bytes());
             Ok::<_, CheckError>((parts, body))
         };
-        let (parts, body) = tokio::time::timeout(timeout, exchange).await.map_err(|_| CheckError::Unavailable {
-            provider_message: format!("no answer within {} ms", timeout.as_millis()),
+        let (parts, body) = tokio::time::timeout(timeout, exchange).await.map_err(|_| {
+            tracing::info!(ms = timeout.as_millis() as u64, "credential check: no answer in time");
+            unreachable_site()
         })??;
         verdict(parts.status, &parts.headers, body.ok().as_deref(), request.account_fields)
     }
@@ -231,8 +232,20 @@ fn url_problem(problem: String) -> CheckError {
     CheckError::Url { problem, provider_message: None }
 }
 
+/// What a caller hears of every failure to reach the site: one message,
+/// whether the connection was refused, timed out, failed TLS or got no
+/// answer, so that the check cannot be used to tell the ports of a host
+/// apart. The cause goes to the log.
+pub const UNREACHABLE: &str =
+    "the site could not be reached over HTTPS (no connection, no TLS session, or no answer in time)";
+
+fn unreachable_site() -> CheckError {
+    CheckError::Unavailable { provider_message: UNREACHABLE.to_owned() }
+}
+
 /// A failed exchange: a refused address is the URL's fault; anything else
-/// (DNS, refused connection, timeout, TLS) is the vendor's unavailability.
+/// (DNS, refused connection, timeout, TLS) is the vendor's unavailability,
+/// told in one message ([`UNREACHABLE`]).
 fn connect_error(e: hyper_util::client::legacy::Error) -> CheckError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     let mut causes = Vec::new();
@@ -249,8 +262,9 @@ fn connect_error(e: hyper_util::client::legacy::Error) -> CheckError {
         }
         source = err.source();
     }
-    let message: String = causes.join(": ").chars().take(MAX_MESSAGE_CHARS).collect();
-    CheckError::Unavailable { provider_message: message }
+    let cause: String = causes.join(": ").chars().take(MAX_MESSAGE_CHARS).collect();
+    tracing::info!(cause = %cause, "credential check: the site could not be reached");
+    unreachable_site()
 }
 
 fn tls_config(settings: &CheckSettings) -> Result<rustls::ClientConfig, String> {
