@@ -22,7 +22,7 @@ impl InstanceName {
     pub fn parse(v: Option<&Value>) -> Result<Self, String> {
         let text = match v {
             None | Some(Value::Null) => return Err("is required".into()),
-            Some(Value::String(s)) => plain_text(s),
+            Some(Value::String(s)) => plain_text(s).map_err(|e| e.to_string())?,
             Some(_) => return Err("must be a string".into()),
         };
         let s = text.trim();
@@ -62,7 +62,7 @@ impl Tags {
             let Value::String(s) = item else {
                 return Err("must be an array of strings".into());
             };
-            let text = plain_text(s);
+            let text = plain_text(s).map_err(|e| format!("must be plain text: one {e}"))?;
             let t = text.trim();
             if t.is_empty() {
                 return Err("must not be blank".into());

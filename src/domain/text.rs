@@ -8,30 +8,43 @@
 //! escapes its serializer writes in text are undone to give the text back.
 //! That text may itself read as markup (`&lt;b&gt;` is the text `<b>`), so
 //! the step is repeated until nothing changes: what is stored is its own
-//! plain text. Each pass that changes anything makes the text shorter, so
-//! this ends; the bound is a guard.
+//! plain text. Text that has not reached that point after
+//! [`MAX_PASSES`] passes (markup escaped that many times over: no name
+//! does that by accident) is refused, never stored as the last pass left it,
+//! which could still read as markup.
 
 use std::sync::LazyLock;
 
 static NO_TAGS: LazyLock<ammonia::Builder<'static>> = LazyLock::new(ammonia::Builder::empty);
 
-const MAX_PASSES: usize = 16;
+pub const MAX_PASSES: usize = 16;
 
-/// The text of `input` with every piece of HTML markup removed.
-pub fn plain_text(input: &str) -> String {
+/// Text that is still markup after [`MAX_PASSES`] passes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TooDeep;
+
+impl std::fmt::Display for TooDeep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "holds HTML escaped too many times over to be read as plain text; give it as plain text")
+    }
+}
+
+/// The text of `input` with every piece of HTML markup removed: its own
+/// plain text (a fixed point of the step), or [`TooDeep`].
+pub fn plain_text(input: &str) -> Result<String, TooDeep> {
     // Text without these characters is not markup and has no escapes.
     if !input.contains(['<', '&']) {
-        return input.to_owned();
+        return Ok(input.to_owned());
     }
     let mut text = input.to_owned();
     for _ in 0..MAX_PASSES {
         let next = unescape(&NO_TAGS.clean(&text).to_string());
         if next == text {
-            break;
+            return Ok(text);
         }
         text = next;
     }
-    text
+    Err(TooDeep)
 }
 
 /// The inverse of what html5ever's serializer does to a text node (`&`,
@@ -62,14 +75,37 @@ mod tests {
             ("a &amp; b", "a & b"),
             ("plain", "plain"),
         ] {
-            assert_eq!(plain_text(given), text, "{given}");
+            assert_eq!(plain_text(given).unwrap(), text, "{given}");
         }
+    }
+
+    /// `<img src=x onerror=alert(1)>` escaped `depth` times over.
+    fn escaped(depth: usize) -> String {
+        let mut s = "<img src=x onerror=alert(1)>".to_owned();
+        for _ in 0..depth {
+            s = s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        }
+        s
+    }
+
+    #[test]
+    fn markup_escaped_at_any_depth_never_comes_back() {
+        for depth in 0..40 {
+            match plain_text(&escaped(depth)) {
+                Ok(text) => {
+                    assert_eq!(text, "", "depth {depth}");
+                    assert!(depth < MAX_PASSES, "depth {depth} reached a fixed point");
+                }
+                Err(TooDeep) => assert!(depth >= MAX_PASSES - 1, "depth {depth} refused"),
+            }
+        }
+        assert!(plain_text(&escaped(16)).is_err(), "the issue's case: 16 times over");
     }
 
     proptest! {
         #[test]
         fn text_without_markup_is_kept_byte_for_byte(s in "[^<&]{0,80}") {
-            prop_assert_eq!(plain_text(&s), s);
+            prop_assert_eq!(plain_text(&s), Ok(s));
         }
 
         /// Whatever is given, what is kept is its own plain text (an HTML
@@ -77,8 +113,8 @@ mod tests {
         /// or a comment.
         #[test]
         fn the_result_is_a_fixed_point_without_tags(s in "([a-z <>/&;\"=!-]|<b>|</b>|&lt;|&amp;|<script>){0,30}") {
-            let text = plain_text(&s);
-            prop_assert_eq!(plain_text(&text), text.clone());
+            let Ok(text) = plain_text(&s) else { return Ok(()) };
+            prop_assert_eq!(plain_text(&text), Ok(text.clone()));
             let bytes = text.as_bytes();
             for (i, b) in bytes.iter().enumerate() {
                 if *b == b'<' {
