@@ -209,6 +209,15 @@ async fn lists_are_newest_first_searched_and_paged() {
     for bad in ["?pageSize=0", "?pageSize=501", "?pageSize=ten", "?nextPage=garbage", "?pageSize=&pageSize=2"] {
         list(bad).await.error(400, "invalid_request");
     }
+    // As many tags as an instance carries is a query DynamoDB runs; more is
+    // 400 (170 of them once exceeded DynamoDB's expression limits: a 500).
+    let tags = |n: usize| (0..n).map(|i| format!("tags[]=tag-{i:03}")).collect::<Vec<_>>().join("&");
+    list(&format!("?{}", tags(50))).await.error(404, "not_found");
+    for n in [51, 170] {
+        let a = list(&format!("?{}", tags(n))).await;
+        a.error(400, "invalid_request");
+        assert!(a.json["message"].as_str().unwrap().contains("at most 50"), "{}", a.text);
+    }
 
     // Under the element's path.
     let a = request("GET", "/elements/jira/instances?pageSize=500").header("authorization", &auth).send(&app).await;

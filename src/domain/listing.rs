@@ -4,6 +4,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
+use super::request::{MAX_TAGS, MAX_TAG_CHARS};
 use super::token::InstanceId;
 
 pub const DEFAULT_PAGE_SIZE: usize = 200;
@@ -71,6 +72,17 @@ impl ListQuery {
                 wanted.push(tag.to_owned());
             }
         }
+        // Each tag is one term of DynamoDB's filter expression, whose size is
+        // bounded: no more than an instance can carry, none longer than a tag.
+        if wanted.len() > MAX_TAGS {
+            return Err(format!(
+                "tags[] names at most {MAX_TAGS} distinct tags (as an instance carries), {} were given",
+                wanted.len()
+            ));
+        }
+        if wanted.iter().any(|t| t.chars().count() > MAX_TAG_CHARS) {
+            return Err(format!("tags[] values are at most {MAX_TAG_CHARS} characters (as an instance's tags)"));
+        }
         let search_text = search_text.map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty());
         let page_size = match page_size.map(str::trim) {
             None | Some("") => DEFAULT_PAGE_SIZE,
@@ -105,6 +117,13 @@ mod tests {
         for bad in ["0", "501", "-1", "ten", "1.5"] {
             assert!(ListQuery::parse(vec![], None, Some(bad), None).is_err(), "{bad}");
         }
+        let fifty: Vec<String> = (0..50).map(|i| format!("t{i}")).collect();
+        let mut many: Vec<&str> = fifty.iter().map(String::as_str).collect();
+        many.push("t0");
+        assert_eq!(ListQuery::parse(many.clone(), None, None, None).unwrap().filter.tags.len(), 50, "50 distinct");
+        many.push("t50");
+        assert!(ListQuery::parse(many, None, None, None).unwrap_err().contains("at most 50"));
+        assert!(ListQuery::parse(vec![&"x".repeat(101)], None, None, None).is_err());
         for bad in ["x", "!!", &URL_SAFE_NO_PAD.encode("no separator"), &URL_SAFE_NO_PAD.encode("yesterday|5")] {
             assert!(ListQuery::parse(vec![], None, None, Some(bad)).is_err(), "{bad}");
         }
