@@ -108,7 +108,7 @@ class ApiGatewayFront:
     response back into HTTP. (`cargo lambda watch`'s own HTTP front answers a
     non-UTF-8 body with a 500 of its own before the function sees it.)"""
 
-    def __init__(self, function):
+    def __init__(self, function, listen_port=0):
         import base64
         import http.client
         import http.server
@@ -179,7 +179,7 @@ class ApiGatewayFront:
                     return self.handle_any
                 raise AttributeError(name)
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", listen_port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

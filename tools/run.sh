@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `make run`: serves the function locally through the real Lambda runtime
-# loop (cargo lambda watch) on 127.0.0.1:$PORT (default 9000).
+# loop (cargo lambda watch, on a free port of its own) behind an HTTP front on
+# 127.0.0.1:$PORT (default 9000) that hands requests over as API Gateway's
+# REST API does (tools/api-front.py).
 # Uses the DynamoDB/KMS endpoint named by AWS_ENDPOINT_URL (or
 # AWS_ENDPOINT_URL_DYNAMODB / _KMS) when one is set; otherwise starts its own
 # local server (moto). Creates the table and key where missing, makes fresh
@@ -29,9 +31,10 @@ cargo build --locked --bin admin --bin bootstrap || die "the build failed"
 rm -rf "$state"; mkdir -p "$state"
 echo $$ >"$state/run.pid"
 echo "$port" >"$state/port"
-watch_pid=""
+watch_pid=""; front_pid=""
 stop() {
   trap - INT TERM EXIT
+  [ -n "$front_pid" ] && kill -TERM "$front_pid" 2>/dev/null || true
   [ -n "$watch_pid" ] && kill -TERM -- "-$watch_pid" 2>/dev/null || true
   tools/moto.sh stop "$state"
   rm -f "$state/run.pid"
@@ -61,14 +64,20 @@ env | grep -E '^(AWS_[A-Z_]+|TABLE_NAME|KMS_KEY_ID|RUST_LOG|PROVIDER_[A-Z_]+)=' 
 # For another shell: `. .run/make-run/env` aims admin (and the AWS CLI, ...) at
 # this server and table instead of whatever AWS account the shell would reach.
 while IFS='=' read -r name value; do printf 'export %s=%q\n' "$name" "$value"; done <"$state/function.env" >"$state/env"
-setsid "$local_bin/cargo-lambda" lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" \
+invoke_port=$(tools/free-port)
+setsid "$local_bin/cargo-lambda" lambda watch --invoke-address 127.0.0.1 --invoke-port "$invoke_port" \
   --env-file "$state/function.env" --disable-cors --ignore-changes --bin bootstrap &
 watch_pid=$!
+# The front API Gateway is: cargo lambda's own answers a header value or body
+# that is not UTF-8 with a 500 of its own, before the function runs.
+"$local_bin/python" tools/api-front.py "$port" "$invoke_port" &
+front_pid=$!
 
 body='{"element":{"key":"jira"},"configuration":{"jira.username":"jira-user@example.com","jira.password":"jira-password","jira.api.url":"https://example.atlassian.net"},"tags":["support"],"name":"Test"}'
 ok=""
 for _ in $(seq 1 300); do
-  kill -0 "$watch_pid" 2>/dev/null || die "cargo lambda watch stopped (is port $port free? set PORT=...)"
+  kill -0 "$watch_pid" 2>/dev/null || die "cargo lambda watch stopped (see above)"
+  kill -0 "$front_pid" 2>/dev/null || die "the HTTP front stopped (is port $port free? set PORT=...)"
   status=$(curl -s -o "$state/check.json" -w '%{http_code}' -X POST "http://127.0.0.1:$port/instances" \
     -H "Authorization: $authorization" -H 'Content-Type: application/json' -d "$body" || true)
   if [ "$status" = "200" ]; then ok=1; break; fi

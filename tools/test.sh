@@ -72,6 +72,8 @@ lint() { # each check runs whatever the others gave; the README and docs/ agains
 suite lint lint
 suite guards tools/check-guards.sh
 suite cargo-test cargo test --locked --no-fail-fast
+# make run end to end, on this suite's DynamoDB/KMS server (it honours AWS_ENDPOINT_URL).
+suite make-run tools/check-make-run.sh
 suite events python3 tools/run-events.py "$local_bin"
 suite openapi "$local_bin/python" tools/check-openapi.py "$local_bin"
 suite schemathesis "$local_bin/python" tools/run-schemathesis.py "$local_bin" "$(tools/venv.sh schemathesis)" --max-examples 50 --seed 20261125

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# `make run` as a newcomer runs it, end to end, after the build: it starts
+# (here on the suite's DynamoDB/KMS server, as it honours AWS_ENDPOINT_URL),
+# the curl it prints answers 200, requests API Gateway would hand over are
+# answered by the function in the API's shape (a header value or a body that
+# is not UTF-8 is a 400, not the local front's own 500), and Ctrl-C stops
+# everything it started (TERM here: a background job of a script ignores
+# SIGINT, as bash starts it). Closes with 'make-run: N passed, N failed'.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+passed=0; failed=0
+verdict() { # ok?, what, detail
+  if [ "$1" -eq 0 ]; then echo "ok   $2"; passed=$((passed + 1)); else echo "FAIL $2: $3"; failed=$((failed + 1)); fi
+}
+port=$(tools/free-port)
+log=$(mktemp)
+PORT=$port setsid make --no-print-directory run >"$log" 2>&1 &
+runner=$!
+stop_run() { kill -TERM -- "-$runner" 2>/dev/null; for _ in $(seq 1 100); do kill -0 "$runner" 2>/dev/null || return 0; sleep 0.1; done; kill -KILL -- "-$runner" 2>/dev/null; }
+trap 'stop_run; rm -f "$log"' EXIT
+for _ in $(seq 1 900); do
+  grep -q "Ctrl-C stops everything" "$log" && break
+  kill -0 "$runner" 2>/dev/null || break
+  sleep 1
+done
+started=1; grep -q "Ctrl-C stops everything" "$log" && started=0
+verdict $started "make run starts and says how to stop it" "$(tail -20 "$log")"
+if [ $started -ne 0 ]; then echo "make-run: $passed passed, $((failed)) failed"; exit 1; fi
+
+# The printed curl, as printed.
+printed=$(sed -n '/^curl -i -X POST/,/^  -d /p' "$log")
+out=$(bash -c "$printed -s" 2>&1); status=$(head -1 <<<"$out" | awk '{print $2}')
+ok=1; [ "$status" = 200 ] && grep -q '"token"' <<<"$out" && ok=0
+verdict $ok "the curl make run prints answers 200 with a token" "$out"
+
+auth=$(python3 -c 'import json; print(json.loads(open(".run/make-run/credentials.json").read().splitlines()[-1])["authorization"])')
+ask() { curl -s -o /tmp/make-run-answer.$$ -w '%{http_code}' -X POST "http://127.0.0.1:$port/instances" -H "Authorization: $auth" -H 'Content-Type: application/json' "$@"; }
+shape() { python3 -c 'import json,sys; b=json.load(open(sys.argv[1])); sys.exit(0 if b.get("code")==sys.argv[2] and b.get("requestId") and b.get("message") else 1)' /tmp/make-run-answer.$$ "$1"; }
+status=$(ask -H $'Idempotency-Key: \xff\xfe' -d '{}')
+ok=1; [ "$status" = 400 ] && shape invalid_idempotency_key && ok=0
+verdict $ok "a header value that is not UTF-8 is the function's 400, in the API's shape" "$status $(cat /tmp/make-run-answer.$$)"
+status=$(ask --data-binary $'\xff\xfe{')
+ok=1; [ "$status" = 400 ] && shape malformed_json && ok=0
+verdict $ok "a body that is not UTF-8 is the function's 400 malformed_json" "$status $(cat /tmp/make-run-answer.$$)"
+rm -f /tmp/make-run-answer.$$
+
+stop_run
+sleep 1
+left=$(python3 -c 'import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); print("free")' "$port" 2>/dev/null)
+ok=1; [ "$left" = free ] && grep -q "^stopped." "$log" && ! pgrep -f "invoke-port.*--bin bootstrap" >/dev/null && ok=0
+verdict $ok "Ctrl-C stops the front, the runtime loop and what make run started" "$(tail -3 "$log")"
+echo "make-run: $passed passed, $failed failed"
+[ $failed -eq 0 ]
