@@ -197,6 +197,26 @@ check("AWS_ENDPOINT_URL is declared for sam local and absent by default",
       isinstance(endpoint, dict) and "Fn::If" in endpoint and params.get("LocalEndpoint", {}).get("Default") == "",
       f"{endpoint}")
 
+# Names CloudFormation makes: a FunctionName built from the stack name passes
+# Lambda's 64 characters once the stack's name (up to 128) passes ~48.
+named = [k for k, v in by_type("AWS::Lambda::Function").items() if "FunctionName" in v.get("Properties", {})]
+check("no function carries a fixed name (CloudFormation names it within Lambda's 64 characters)", not named, f"{named}")
+
+# A service principal in the key policy acts only for this account (the
+# confused-deputy guard): aws:SourceAccount, and aws:SourceArn or the
+# service's own encryption-context binding (CloudWatch Logs').
+key_policy = source["Resources"]["InstancesKey"]["Properties"]["KeyPolicy"]["Statement"]
+unbound = []
+for st in key_policy:
+    if "Service" not in st.get("Principal", {}):
+        continue
+    cond = st.get("Condition", {})
+    keys = {k for op in cond.values() for k in op}
+    bound = ({"aws:SourceAccount", "aws:SourceArn"} <= keys) or ("kms:EncryptionContext:aws:logs:arn" in keys)
+    if not bound:
+        unbound.append(st.get("Sid"))
+check("every service principal of the key policy is bound to this account", not unbound, f"unbound: {unbound}")
+
 # `sam deploy --guided` asks "has no authentication. Is this okay? [y/N]" for an
 # Api event without Auth (on the event or its API): the function authenticates
 # every request itself, and the template says so.
