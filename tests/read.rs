@@ -105,6 +105,33 @@ async fn reads_refuse_what_is_not_the_callers() {
         .send(&app)
         .await
         .error(401, "unauthorized");
+    // Once the user and organization have authenticated, a 401 says what is
+    // wrong with the Element part; a bad user or organization secret keeps
+    // the one message that names neither.
+    let message = |a: &Answer| a.json["message"].as_str().unwrap().to_owned();
+    let missing = request("DELETE", "/instances").header("authorization", &a_creds.authorization()).send(&app).await;
+    missing.error(401, "unauthorized");
+    assert!(message(&missing).contains("Element <token>"), "{}", missing.text);
+    assert!(message(&missing).contains("secrets were accepted"), "{}", missing.text);
+    let mut dead = Vec::new();
+    for auth in [
+        with_token(&b_creds, token),
+        format!("{}, Element not-a-token", a_creds.authorization()),
+        with_token(&a_creds, second_token),
+    ] {
+        let a = request("GET", &format!("/instances/{id}")).header("authorization", &auth).send(&app).await;
+        a.error(401, "unauthorized");
+        dead.push(message(&a));
+    }
+    assert!(dead.iter().all(|m| m == &dead[0] && m.contains("names no instance of this organization")), "{dead:?}");
+    let bad_secret = format!("User wrong-secret, Organization {}, Element {token}", a_creds.organization_secret);
+    let generic = request("GET", "/instances").header("authorization", &bad_secret).send(&app).await;
+    generic.error(401, "unauthorized");
+    assert!(!message(&generic).contains("Element"), "a bad secret is not blamed on the token: {}", generic.text);
+    assert!(message(&generic).contains("Authorization must be"));
+    assert_eq!(generic.headers["www-authenticate"], instances::api::error::CHALLENGE);
+    assert_eq!(missing.headers["www-authenticate"], instances::api::error::ELEMENT_CHALLENGE);
+
     for path in ["/instances/999", "/instances/abc", "/instances/0", "/elements/nope/instances/1"] {
         request("GET", path).header("authorization", &a_creds.authorization()).send(&app).await.error(404, "not_found");
     }

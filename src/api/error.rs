@@ -42,9 +42,18 @@ pub enum ApiError {
     InvalidQuery(String),
     #[error("method not allowed")]
     MethodNotAllowed { allow: &'static str },
-    /// Why, for the log only: the answer never tells (one message for all).
+    /// Why, for the log only: the answer never tells (one message for a bad
+    /// user or organization secret, whichever it was).
     #[error("unauthorized: {0}")]
     Unauthorized(&'static str),
+    /// The user and organization authenticated, but the call acts on the
+    /// instance an `Element` token names and none was given.
+    #[error("unauthorized: no Element token names the instance")]
+    ElementTokenNeeded,
+    /// The user and organization authenticated, but the `Element` token names
+    /// no live instance of the organization (or not the path's).
+    #[error("unauthorized: the Element token names no live instance of the organization")]
+    ElementTokenRefused,
     /// The `Content-Type` received.
     #[error("unsupported content type {0}")]
     UnsupportedMediaType(String),
@@ -103,9 +112,7 @@ impl From<ReadError> for ApiError {
             ReadError::Store(e) => e.into(),
             ReadError::NotFound => ApiError::NoSuchInstance,
             ReadError::NoMatch => ApiError::NoMatch,
-            ReadError::TokenRefused => {
-                ApiError::Unauthorized("element token names no live instance of the organization")
-            }
+            ReadError::TokenRefused => ApiError::ElementTokenRefused,
             ReadError::Disabled => ApiError::InstanceDisabled,
         }
     }
@@ -216,7 +223,9 @@ impl ApiError {
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::InvalidQuery(_) => StatusCode::BAD_REQUEST,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized(_) | ApiError::ElementTokenNeeded | ApiError::ElementTokenRefused => {
+                StatusCode::UNAUTHORIZED
+            }
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MalformedJson(_) | ApiError::InvalidIdempotencyKey | ApiError::Request(_) => {
@@ -238,7 +247,7 @@ impl ApiError {
             ApiError::PreconditionFailed => "precondition_failed",
             ApiError::InvalidQuery(_) => "invalid_request",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
-            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Unauthorized(_) | ApiError::ElementTokenNeeded | ApiError::ElementTokenRefused => "unauthorized",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::MalformedJson(_) => "malformed_json",
@@ -278,6 +287,12 @@ impl ApiError {
             ApiError::MethodNotAllowed { allow } => format!("This method is not served here; allowed: {allow}."),
             ApiError::Unauthorized(_) => {
                 "Authorization must be 'User <user secret>, Organization <organization secret>' naming an enabled user of that organization.".into()
+            }
+            ApiError::ElementTokenNeeded => {
+                "This call acts on the instance an Element token names: add ', Element <token>' (the token its create answered) to the Authorization header, or call the form with the instance's id. The user and organization secrets were accepted.".into()
+            }
+            ApiError::ElementTokenRefused => {
+                "The Element token names no instance of this organization (mistyped, or the instance was deleted), or not the instance this path names. The user and organization secrets were accepted.".into()
             }
             ApiError::UnsupportedMediaType(received) => {
                 format!("The body must be JSON (Content-Type: application/json); the request said {received:?}.")
@@ -347,6 +362,9 @@ impl ApiError {
             ApiError::Unauthorized(_) => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(CHALLENGE));
             }
+            ApiError::ElementTokenNeeded | ApiError::ElementTokenRefused => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(ELEMENT_CHALLENGE));
+            }
             ApiError::Unavailable(_) | ApiError::IdempotencyKeyInFlight => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
@@ -359,6 +377,9 @@ impl ApiError {
 /// The `WWW-Authenticate` challenge of a 401: the two parts the API's
 /// scheme needs (RFC 9110 11.6.1).
 pub const CHALLENGE: &str = r#"User realm="instances", Organization realm="instances""#;
+
+/// The challenge of a 401 for the `Element` part, the other two having passed.
+pub const ELEMENT_CHALLENGE: &str = r#"Element realm="instances""#;
 
 /// The code of a 400 that names several fields: the first kind of problem in
 /// the order the fields are read (unknown, then missing configuration
@@ -451,6 +472,8 @@ mod tests {
             ApiError::PreconditionFailed,
             ApiError::MethodNotAllowed { allow: "POST" },
             ApiError::Unauthorized("no Authorization header"),
+            ApiError::ElementTokenNeeded,
+            ApiError::ElementTokenRefused,
             ApiError::UnsupportedMediaType("text/plain".into()),
             ApiError::PayloadTooLarge,
             ApiError::MalformedJson("eof".into()),
@@ -487,6 +510,8 @@ mod tests {
                 ApiError::PreconditionFailed => 23,
                 ApiError::MethodNotAllowed { .. } => 1,
                 ApiError::Unauthorized(_) => 2,
+                ApiError::ElementTokenNeeded => 29,
+                ApiError::ElementTokenRefused => 30,
                 ApiError::UnsupportedMediaType(_) => 3,
                 ApiError::PayloadTooLarge => 4,
                 ApiError::MalformedJson(_) => 5,
@@ -512,7 +537,7 @@ mod tests {
                 ApiError::ProviderUnavailable(_) => 28,
             })
             .collect();
-        assert_eq!(arms.len(), 28, "every kind of failure has a sample");
+        assert_eq!(arms.len(), 30, "every kind of failure has a sample");
         all
     }
 

@@ -80,7 +80,7 @@ pub async fn change(
 pub(super) fn target(id: Option<&str>, token: Option<&Token>) -> Result<Option<InstanceId>, ApiError> {
     let id = id.map(parse_id).transpose()?;
     if id.is_none() && token.is_none() {
-        return Err(ApiError::Unauthorized("no Element token names the instance"));
+        return Err(ApiError::ElementTokenNeeded);
     }
     Ok(id)
 }

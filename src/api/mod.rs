@@ -110,6 +110,8 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
             // Why a 401 was refused: for the operator, never in the answer.
             let reason = match &error {
                 ApiError::Unauthorized(reason) => Some(*reason),
+                ApiError::ElementTokenNeeded => Some("no Element token names the instance"),
+                ApiError::ElementTokenRefused => Some("the Element token names no live instance of the organization"),
                 _ => None,
             };
             let code = error.code();

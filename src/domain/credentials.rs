@@ -49,7 +49,9 @@ impl Credentials {
             }
         }
         let element = match element {
-            Some(secret) => Some(Token::parse(secret.expose()).ok_or(Malformed)?),
+            // Not a token: it names no instance, which is said once the
+            // user and organization have authenticated.
+            Some(secret) => Some(Token::parse(secret.expose()).unwrap_or_else(|| Token::unresolvable(secret.expose()))),
             None => None,
         };
         match (user, organization) {
@@ -119,9 +121,10 @@ mod tests {
             assert_eq!(c.element.unwrap().expose(), token.expose(), "{h}");
         }
         assert!(Credentials::parse("User u, Organization o").unwrap().element.is_none());
+        let garbage = Credentials::parse("User u, Organization o, Element not-a-token").unwrap();
+        assert!(garbage.element.unwrap().instance_id().is_none(), "text that is not a token names no instance");
         for h in [
             format!("User u, Organization o, Element {0}, Element {0}", token.expose()),
-            "User u, Organization o, Element not-a-token".to_owned(),
             format!("User u, Element {}", token.expose()),
         ] {
             assert_eq!(Credentials::parse(&h).map(|_| ()), Err(Malformed), "{h}");

@@ -49,20 +49,35 @@ impl std::fmt::Display for InstanceId {
     }
 }
 
-/// An element token, as shown once to the client.
-pub struct Token(Secret);
+/// An element token, as shown once to the client; or, as a header gave it,
+/// text that is not one (which names no instance).
+pub struct Token(Secret, Form);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Form {
+    WellFormed,
+    /// Not 32 bytes of standard base64: names nothing.
+    Malformed,
+}
 
 impl Token {
     pub fn mint(id: InstanceId) -> Result<Self, getrandom::Error> {
         let mut raw = Zeroizing::new([0u8; 32]);
         raw[..8].copy_from_slice(&id.get().to_be_bytes());
         getrandom::getrandom(&mut raw[8..])?;
-        Ok(Token(Secret::new(STANDARD.encode(raw.as_ref()))))
+        Ok(Token(Secret::new(STANDARD.encode(raw.as_ref())), Form::WellFormed))
     }
 
     pub fn parse(text: &str) -> Option<Self> {
         let raw = Zeroizing::new(STANDARD.decode(text).ok()?);
-        (raw.len() == 32).then(|| Token(Secret::new(text)))
+        (raw.len() == 32).then(|| Token(Secret::new(text), Form::WellFormed))
+    }
+
+    /// What an `Element` part held when it is not a token: it resolves to
+    /// no instance, so that the caller, once authenticated, hears that the
+    /// token names none (rather than that the whole header is malformed).
+    pub fn unresolvable(text: &str) -> Self {
+        Token(Secret::new(text), Form::Malformed)
     }
 
     pub fn expose(&self) -> &str {
@@ -72,6 +87,9 @@ impl Token {
     /// The instance this token claims to belong to (still to be checked
     /// against the stored digest).
     pub fn instance_id(&self) -> Option<InstanceId> {
+        if self.1 == Form::Malformed {
+            return None;
+        }
         let raw = Zeroizing::new(STANDARD.decode(self.expose()).ok()?);
         InstanceId::new(u64::from_be_bytes(raw.get(..8)?.try_into().ok()?))
     }
