@@ -40,7 +40,7 @@ fn create_without_io(c: &mut Criterion) {
             let principal = auth.cached(&credentials).unwrap();
             let (_key, parsed) = parse_create(&request, bytes, &catalog, None).unwrap();
             let stamp = iso8601(SystemTime::now());
-            let drafted = draft(&principal, &parsed, &data_key, &stamp).unwrap();
+            let drafted = draft(&principal, &parsed, &data_key, &stamp, true).unwrap();
             let response = created_response(drafted.body, false);
             let (parts, body) = response.into_parts();
             let mut proxy = ApiGatewayProxyResponse::default();

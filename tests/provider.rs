@@ -302,12 +302,14 @@ async fn updates_check_changed_credentials_only_and_replays_are_not_checked_agai
     let id = first.id();
     let path = format!("/instances/{id}");
 
-    // Not the credentials: no check.
+    assert_eq!(first.json["valid"], true, "JIRA accepted them");
+    // Not the credentials: no check, still valid.
     let a = with_json("PATCH", &path, &auth, &json!({"name": "x", "configuration": {"event.vendor.type": "polling"}}))
         .send(&app)
         .await;
     assert_eq!(a.status, 200, "{}", a.text);
     assert_eq!(jira.hits(), 1);
+    assert_eq!(a.json["valid"], true);
 
     // A new user name is checked with the stored password.
     let b =
@@ -339,6 +341,23 @@ async fn updates_check_changed_credentials_only_and_replays_are_not_checked_agai
     let now = request("GET", &path).header("authorization", &auth).send(&app).await;
     assert_eq!(now.json["configuration"]["jira.username"], "other-user");
     assert_eq!(now.json["configuration"]["jira.api.url"], jira.url("localhost"));
+    assert_eq!(now.json["valid"], true);
+
+    // With the check off, a change of the credentials is stored unchecked:
+    // `valid` turns false (a change of anything else keeps it).
+    let unchecked = env.app();
+    let f = with_json("PATCH", &path, &auth, &json!({"name": "y"})).send(&unchecked).await;
+    assert_eq!((f.status, &f.json["valid"]), (200, &json!(true)), "{}", f.text);
+    let g = with_json("PATCH", &path, &auth, &json!({"configuration": {"jira.username": "unchecked"}}))
+        .send(&unchecked)
+        .await;
+    assert_eq!((g.status, &g.json["valid"]), (200, &json!(false)), "{}", g.text);
+    assert_eq!(jira.hits(), 4, "JIRA was not asked");
+    // Checked again (check on): true again.
+    jira.answer(account());
+    let h =
+        with_json("PATCH", &path, &auth, &json!({"configuration": {"jira.username": "other-user"}})).send(&app).await;
+    assert_eq!((h.status, &h.json["valid"]), (200, &json!(true)), "{}", h.text);
 }
 
 /// Credentials go only where they were given for: a change of the URL to

@@ -77,7 +77,10 @@ pub async fn create_instance(
     now: SystemTime,
 ) -> Result<Created, CreateError> {
     let fingerprint = key.map(|_| request.fingerprint());
-    if verify::enabled(app, request.element) {
+    // `valid` says whether JIRA accepted the credentials: true only when the
+    // check ran (and passed: else nothing is stored).
+    let checked = verify::enabled(app, request.element);
+    if checked {
         // A replay answers what was created, checked then: not asked again.
         if let (Some(key), Some(fingerprint)) = (key, &fingerprint) {
             if let Some(created) = replay_of(app, principal, key, fingerprint, now).await? {
@@ -90,7 +93,7 @@ pub async fn create_instance(
     let stamp = iso8601(now);
     let mut last = CreateError::NoFreeId;
     for attempt in 0..ATTEMPTS {
-        let Draft { id, mut record, body } = draft(principal, request, &data_key, &stamp)?;
+        let Draft { id, mut record, body } = draft(principal, request, &data_key, &stamp, checked)?;
         let (Some(key), Some(fingerprint)) = (key, fingerprint) else {
             match app.store.put_instance(&record).await? {
                 PutOutcome::Created => return Ok(Created { id, body, replayed: false }),
@@ -172,15 +175,18 @@ pub struct Draft {
     pub body: Vec<u8>,
 }
 
+/// `valid`: whether the vendor accepted the credentials (the check ran).
 pub fn draft(
     principal: &Principal,
     request: &CreateInstance<'_>,
     data_key: &DataKey,
     stamp: &str,
+    valid: bool,
 ) -> Result<Draft, CreateError> {
     let id = InstanceId::random()?;
     let token = Token::mint(id)?;
-    let record = record(principal, request, data_key, id, &token, stamp)?;
+    let mut record = record(principal, request, data_key, id, &token, stamp)?;
+    record.summary.valid = valid;
     let body = instance_json(&record, &request.element.info, &token);
     Ok(Draft { id, record, body })
 }

@@ -96,10 +96,14 @@ pub async fn change_record(
             })
         })?;
         let patch = Patch::parse(body, element, &record.summary, mode).map_err(PatchError::Invalid)?;
+        let mut valid = record.summary.valid;
         if let Some(merged) = &patch.configuration {
-            verify_change(app, element, &record, merged, &mut verified).await?;
+            if let Some(checked) = verify_change(app, element, &record, merged, &mut verified).await? {
+                valid = checked;
+            }
         }
-        let next = apply(app, &record, patch).await?;
+        let mut next = apply(app, &record, patch).await?;
+        next.summary.valid = valid;
         if let Some(updated) = app.store.update_instance(&next).await? {
             return Ok(updated.summary);
         }
@@ -108,17 +112,19 @@ pub async fn change_record(
 
 /// The vendor's verdict when the change touches the credentials or the URL
 /// (a stored password is opened to be sent along with a new user name or
-/// URL). `verified` remembers what passed, so that a write retried after a
-/// concurrent change does not ask again for the same values.
+/// the same site's new path). `verified` remembers what passed, so that a
+/// write retried after a concurrent change does not ask again for the same
+/// values. `Some(valid)` when they changed: whether the vendor accepted them
+/// (`false` when the check is off); `None` when they did not.
 async fn verify_change(
     app: &App,
     element: &Element,
     record: &InstanceRecord,
     merged: &MergedConfiguration,
     verified: &mut Option<[u8; 32]>,
-) -> Result<(), PatchError> {
-    let Some(check) = element.credential_check.as_ref().filter(|_| verify::enabled(app, element)) else {
-        return Ok(());
+) -> Result<Option<bool>, PatchError> {
+    let Some(check) = element.credential_check.as_ref() else {
+        return Ok(None);
     };
     let now = |key: &str| merged.plain.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
     let before = |key: &str| record.summary.configuration.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
@@ -127,13 +133,16 @@ async fn verify_change(
         || now(&check.username) != before(&check.username)
         || new_password.is_some();
     if !changed {
-        return Ok(());
+        return Ok(None);
+    }
+    if !verify::enabled(app, element) {
+        return Ok(Some(false));
     }
     let password = match new_password {
         Some(secret) => Zeroizing::new(secret.expose().to_owned()),
         None => {
             let Some((_, sealed)) = record.secrets().iter().find(|(k, _)| k == &check.password) else {
-                return Ok(()); // no password to check with: the merge's checks refuse that
+                return Ok(Some(false)); // no password to check with: the merge's checks refuse that
             };
             let binding = aad(&record.summary.organization, record.summary.id, &check.password);
             let plain = app.sealer.open(&record.sealed_data_key, &binding, sealed).await?;
@@ -151,11 +160,11 @@ async fn verify_change(
         Sha256::digest(joined.as_bytes()).into()
     };
     if *verified == Some(digest) {
-        return Ok(());
+        return Ok(Some(true));
     }
     verify::credentials(app, element, &values).await?;
     *verified = Some(digest);
-    Ok(())
+    Ok(Some(true))
 }
 
 /// A change of `name`/`tags` only: one conditional write, no read. `None`

@@ -223,7 +223,7 @@ impl Store {
             .update_expression(
                 "SET #name = :name, searchName = :search, tags = :tags, #configuration = :configuration, \
                  configNames = :names, secrets = :secrets, secretKeys = :secretKeys, sealedDataKey = :dataKey, \
-                 updatedDate = :now, #version = :next, writeId = :write",
+                 updatedDate = :now, valid = :valid, #version = :next, writeId = :write",
             )
             .condition_expression(at_version(expected))
             .expression_attribute_names("#name", "name")
@@ -240,6 +240,7 @@ impl Store {
             .expression_attribute_values(":now", s(&summary.updated_date))
             .expression_attribute_values(":version", n(expected))
             .expression_attribute_values(":next", n(summary.version))
+            .expression_attribute_values(":valid", AttributeValue::Bool(summary.valid))
             .expression_attribute_values(":write", s(&write.0))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
