@@ -138,8 +138,10 @@ async fn an_unreachable_slow_broken_or_failing_jira_is_502_and_nothing_is_stored
     assert!(started.elapsed() < Duration::from_millis(2800), "the check gives up at its timeout");
 
     let closed = closed_port_url().replace("http://127.0.0.1", "https://localhost");
+    let started = std::time::Instant::now();
     let c = post(Some(&auth), &body_with_url(&closed)).send(&app).await;
     c.error(502, "provider_unavailable");
+    assert!(started.elapsed() >= Duration::from_millis(1500), "a closed port is answered at the deadline too");
     // A closed port, a silent one and a failed TLS session read alike: the
     // check cannot map the ports of a host.
     assert_eq!(c.json["providerMessage"], instances::provider::UNREACHABLE, "{}", c.text);
@@ -205,6 +207,9 @@ async fn every_refused_address_class_is_a_400_naming_the_entry_before_any_connec
             a.error(400, "invalid_configuration");
             assert_eq!(a.json["invalid"], json!(["jira.api.url"]), "{url}: {}", a.text);
             assert!(a.json["message"].as_str().unwrap().contains("does not connect to"), "{url}: {}", a.text);
+            if url.contains(".test") {
+                assert!(!a.text.contains(ip), "the address a name resolves to is not told: {}", a.text);
+            }
         }
     }
     // The entry is named as the client named it; one refused address among
@@ -418,4 +423,29 @@ async fn the_stored_password_never_goes_to_a_url_the_caller_names_later() {
     let basic = base64::engine::general_purpose::STANDARD.encode("jira-user@example.com:for-elsewhere");
     assert_eq!(elsewhere.asked()[0].authorization.as_deref(), Some(&*format!("Basic {basic}")));
     assert!(jira.asked().iter().all(|a| !a.authorization.as_deref().unwrap_or("").contains(&basic)));
+}
+
+/// URLs that cannot work are told at once: a host DNS says does not exist is
+/// a `400` naming the URL entry (not a `502` to retry later), and the API's
+/// own path after the site is read as the site (checked at `/myself`, not
+/// `/rest/api/2/rest/api/2/myself`).
+#[tokio::test]
+async fn a_host_that_does_not_exist_is_400_and_the_apis_path_is_read_as_the_site() {
+    let env = TestEnv::new().await;
+    let ca = TestCa::new();
+    let jira = StandIn::start(&ca, LOCAL.parse().unwrap(), account()).await;
+    let app = app(&env, &ca, "localhost", no_dns());
+    let auth = env.credentials().await.authorization();
+
+    let a = post(Some(&auth), &body_with_url("https://no-such-site.test")).send(&app).await;
+    a.error(400, "invalid_configuration");
+    assert_eq!(a.json["invalid"], json!(["jira.api.url"]), "{}", a.text);
+    assert!(a.json["message"].as_str().unwrap().contains("does not exist"), "{}", a.text);
+
+    let given = format!("{}/rest/api/2/", jira.url("localhost"));
+    let b = post(Some(&auth), &body_with_url(&given)).send(&app).await;
+    assert_eq!(b.status, 200, "{}", b.text);
+    assert_eq!(jira.asked()[0].path, "/rest/api/2/myself");
+    let read = request("GET", &format!("/instances/{}", b.id())).header("authorization", &auth).send(&app).await;
+    assert_eq!(read.json["configuration"]["jira.api.url"], jira.url("localhost"));
 }

@@ -97,10 +97,26 @@ async fn a_write_whose_answer_was_lost_is_answered_as_made() {
     assert_eq!(b.status, 200, "{}", b.text);
     assert_eq!(b.json["disabled"], true);
 
-    proxy.lose_next_answers_to("DeleteItem", 1);
+    // A delete is one TransactWriteItems, whose retries DynamoDB answers as
+    // committed by their ClientRequestToken: the SDK sends the same token
+    // again. (moto ignores the token, so past it the retry here reads as a
+    // concurrent delete: 404, which is what another caller's delete is.)
+    proxy.lose_next_answers_to("TransactWriteItems", 2);
     let c = request("DELETE", &path).header("authorization", &auth).header("if-match", &etag(&b)).send(&app).await;
-    assert_eq!(c.status, 200, "{}", c.text);
-    assert!(env.instance_items().await.is_empty());
+    let tokens: Vec<String> = proxy
+        .lost_requests()
+        .iter()
+        .filter(|r| r.to_ascii_lowercase().contains("transactwriteitems"))
+        .map(|r| {
+            let body = &r[r.find("\r\n\r\n").unwrap() + 4..];
+            let v: serde_json::Value = serde_json::from_str(body).unwrap();
+            v["ClientRequestToken"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect();
+    assert_eq!(tokens.len(), 2, "the delete and its retry: {tokens:?}");
+    assert!(!tokens[0].is_empty() && tokens[0] == tokens[1], "one token for the retries: {tokens:?}");
+    c.error(404, "not_found");
+    assert!(env.instance_items().await.is_empty(), "deleted");
     // A second delete, after the first was answered, is 404 as ever.
     request("DELETE", &path).header("authorization", &auth).send(&app).await.error(404, "not_found");
 }

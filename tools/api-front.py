@@ -8,6 +8,7 @@ answers a header value or a body that is not UTF-8 with a 500 of its own,
 API Gateway hands such bytes over, and the function answers them.)
 
   api-front.py LISTEN_PORT INVOKE_PORT"""
+import os
 import pathlib
 import signal
 import sys
@@ -24,7 +25,9 @@ class Behind:
 def main():
     listen, invoke = int(sys.argv[1]), int(sys.argv[2])
     front = ApiGatewayFront(Behind(invoke), listen_port=listen)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # At once, with nothing in flight to keep: no interpreter shutdown to race.
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    signal.signal(signal.SIGINT, lambda *_: os._exit(0))
     print(f"front on {front.url}, the function's invoke API on 127.0.0.1:{invoke}", file=sys.stderr, flush=True)
     signal.pause()
 

@@ -18,7 +18,7 @@ log=$(mktemp)
 PORT=$port setsid make --no-print-directory run >"$log" 2>&1 &
 runner=$!
 stop_run() { kill -TERM -- "-$runner" 2>/dev/null; for _ in $(seq 1 100); do kill -0 "$runner" 2>/dev/null || return 0; sleep 0.1; done; kill -KILL -- "-$runner" 2>/dev/null; }
-trap 'stop_run; rm -f "$log"' EXIT
+trap 'stop_run; cp "$log" /tmp/last-make-run.log; rm -f "$log"' EXIT
 for _ in $(seq 1 900); do
   grep -q "Ctrl-C stops everything" "$log" && break
   kill -0 "$runner" 2>/dev/null || break
@@ -34,21 +34,34 @@ out=$(bash -c "$printed -s" 2>&1); status=$(head -1 <<<"$out" | awk '{print $2}'
 ok=1; [ "$status" = 200 ] && grep -q '"token"' <<<"$out" && ok=0
 verdict $ok "the curl make run prints answers 200 with a token" "$out"
 
+answer=$(mktemp)
 auth=$(python3 -c 'import json; print(json.loads(open(".run/make-run/credentials.json").read().splitlines()[-1])["authorization"])')
-ask() { curl -s -o /tmp/make-run-answer.$$ -w '%{http_code}' -X POST "http://127.0.0.1:$port/instances" -H "Authorization: $auth" -H 'Content-Type: application/json' "$@"; }
-shape() { python3 -c 'import json,sys; b=json.load(open(sys.argv[1])); sys.exit(0 if b.get("code")==sys.argv[2] and b.get("requestId") and b.get("message") else 1)' /tmp/make-run-answer.$$ "$1"; }
+ask() { curl -s -o "$answer" -w '%{http_code}' -X POST "http://127.0.0.1:$port/instances" -H "Authorization: $auth" -H 'Content-Type: application/json' "$@"; }
+shape() { python3 -c 'import json,sys; b=json.load(open(sys.argv[1])); sys.exit(0 if b.get("code")==sys.argv[2] and b.get("requestId") and b.get("message") else 1)' "$answer" "$1"; }
 status=$(ask -H $'Idempotency-Key: \xff\xfe' -d '{}')
 ok=1; [ "$status" = 400 ] && shape invalid_idempotency_key && ok=0
-verdict $ok "a header value that is not UTF-8 is the function's 400, in the API's shape" "$status $(cat /tmp/make-run-answer.$$)"
+verdict $ok "a header value that is not UTF-8 is the function's 400, in the API's shape" "$status $(cat "$answer")"
 status=$(ask --data-binary $'\xff\xfe{')
 ok=1; [ "$status" = 400 ] && shape malformed_json && ok=0
-verdict $ok "a body that is not UTF-8 is the function's 400 malformed_json" "$status $(cat /tmp/make-run-answer.$$)"
-rm -f /tmp/make-run-answer.$$
+verdict $ok "a body that is not UTF-8 is the function's 400 malformed_json" "$status $(cat "$answer")"
+# What a hostile client can send the front: it answers as API Gateway does.
+status=$(curl -s -o "$answer" -w '%{http_code}' -X POST "http://127.0.0.1:$port/instances" -H "Authorization: $auth" \
+  -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' -d '{"name": "chunked"}')
+ok=1; [ "$status" = 400 ] && shape invalid_request && ok=0
+verdict $ok "a chunked body reaches the function" "$status $(cat "$answer")"
+raw=$(printf 'POST /instances HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\nConnection: close\r\n\r\n' | timeout 10 python3 -c 'import socket,sys; s=socket.create_connection(("127.0.0.1", int(sys.argv[1]))); s.sendall(sys.stdin.buffer.read()); print(s.recv(200).decode(errors="replace").splitlines()[0])' "$port" 2>&1)
+ok=1; grep -q " 400 " <<<"$raw" && ok=0
+verdict $ok "a Content-Length that is not a number is a 400 from the front, not a hang" "$raw"
+status=$(curl -s -o "$answer" -w '%{http_code}' -X POST "http://127.0.0.1:$port/instances" -H 'Content-Length: 99999999999' --data-binary 'x' 2>/dev/null)
+ok=1; [ "$status" = 413 ] && ok=0
+verdict $ok "a body announced past 10 MiB is 413 before it is read" "$status"
+rm -f "$answer"
 
 stop_run
 sleep 1
+invoke_port=$(cat .run/make-run/invoke-port 2>/dev/null || echo none)
 left=$(python3 -c 'import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); print("free")' "$port" 2>/dev/null)
-ok=1; [ "$left" = free ] && grep -q "^stopped." "$log" && ! pgrep -f "invoke-port.*--bin bootstrap" >/dev/null && ok=0
+ok=1; [ "$left" = free ] && grep -q "^stopped." "$log" && ! pgrep -f -- "--invoke-port $invoke_port " >/dev/null && ok=0
 verdict $ok "Ctrl-C stops the front, the runtime loop and what make run started" "$(tail -3 "$log")"
 echo "make-run: $passed passed, $failed failed"
 [ $failed -eq 0 ]

@@ -8,6 +8,7 @@ guided deploy's authentication question of issue 10).
 Prints a line per check and closes with 'template-findings: N passed, N failed'.
 """
 import copy
+import json
 import os
 import pathlib
 import re
@@ -199,8 +200,10 @@ check("AWS_ENDPOINT_URL is declared for sam local and absent by default",
 
 # Names CloudFormation makes: a FunctionName built from the stack name passes
 # Lambda's 64 characters once the stack's name (up to 128) passes ~48.
-named = [k for k, v in by_type("AWS::Lambda::Function").items() if "FunctionName" in v.get("Properties", {})]
-check("no function carries a fixed name (CloudFormation names it within Lambda's 64 characters)", not named, f"{named}")
+functions = by_type("AWS::Lambda::Function")
+named = [k for k, v in functions.items() if "FunctionName" in v.get("Properties", {})]
+check("no function carries a fixed name (CloudFormation names it within Lambda's 64 characters)",
+      bool(functions) and not named, f"functions {sorted(functions)}, named {named}")
 
 # A service principal in the key policy acts only for this account (the
 # confused-deputy guard): aws:SourceAccount, and aws:SourceArn or the
@@ -211,8 +214,11 @@ for st in key_policy:
     if "Service" not in st.get("Principal", {}):
         continue
     cond = st.get("Condition", {})
-    keys = {k for op in cond.values() for k in op}
-    bound = ({"aws:SourceAccount", "aws:SourceArn"} <= keys) or ("kms:EncryptionContext:aws:logs:arn" in keys)
+    values = {k: v for op in cond.values() for k, v in op.items()}
+    # Each bound to this account: the values name AWS::AccountId, not "*".
+    names_account = lambda k: k in values and "AWS::AccountId" in json.dumps(values[k])
+    bound = (names_account("aws:SourceAccount") and names_account("aws:SourceArn")) \
+        or names_account("kms:EncryptionContext:aws:logs:arn")
     if not bound:
         unbound.append(st.get("Sid"))
 check("every service principal of the key policy is bound to this account", not unbound, f"unbound: {unbound}")

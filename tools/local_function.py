@@ -102,8 +102,11 @@ def served(bin_dir, organization):
 
 class ApiGatewayFront:
     """An HTTP front that does what API Gateway's REST API does with a request:
-    turns it into a proxy event (the body base64-encoded, as API Gateway does
-    for binary media types, so any bytes survive), invokes the function through
+    turns it into a proxy event of the template's routes (`/instances`,
+    `/{proxy+}` with its path parameter; a text body as text, other bytes
+    base64-encoded as API Gateway does for binary media types, so any bytes
+    survive; at most 10 MiB, as API Gateway takes; header bytes read as
+    ISO-8859-1, as HTTP defines them), invokes the function through
     the Lambda Invoke API that `cargo lambda watch` serves, and turns the proxy
     response back into HTTP. (`cargo lambda watch`'s own HTTP front answers a
     non-UTF-8 body with a 500 of its own before the function sees it.)"""
@@ -116,6 +119,8 @@ class ApiGatewayFront:
 
         invoke_path = "/2015-03-31/functions/bootstrap/invocations"
         port = function.port
+        # API Gateway's payload limit.
+        MAX_BODY = 10 * 1024 * 1024
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -123,27 +128,88 @@ class ApiGatewayFront:
             def log_message(self, *args):
                 pass
 
+            def reply(self, status, body):
+                out = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            def read_body(self):
+                """The body as API Gateway takes it: by Content-Length (digits
+                only) or chunked, at most MAX_BODY; else None, answered."""
+                if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                    body = b""
+                    while True:
+                        size_line = self.rfile.readline(64).split(b";")[0].strip()
+                        if not size_line or any(c not in b"0123456789abcdefABCDEF" for c in size_line):
+                            self.reply(400, {"message": "Bad Request"})
+                            return None
+                        size = int(size_line, 16)
+                        if len(body) + size > MAX_BODY:
+                            self.reply(413, {"message": "Request Too Long"})
+                            return None
+                        if size == 0:
+                            while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                                pass
+                            return body
+                        body += self.rfile.read(size)
+                        self.rfile.readline(8)
+                given = self.headers.get("Content-Length")
+                if given is None:
+                    return b""
+                if not given.strip().isdigit():
+                    self.reply(400, {"message": "Bad Request"})
+                    return None
+                length = int(given.strip())
+                if length > MAX_BODY:
+                    self.reply(413, {"message": "Request Too Long"})
+                    return None
+                return self.rfile.read(length) if length else b""
+
             def handle_any(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
+                try:
+                    self.forward()
+                except Exception:  # noqa: BLE001 - what API Gateway answers when the integration fails
+                    try:
+                        self.reply(502, {"message": "Internal server error"})
+                    except OSError:
+                        pass
+
+            def forward(self):
+                body = self.read_body()
+                if body is None:
+                    return
                 path, _, query = self.path.partition("?")
                 pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
                 multi = {}
                 for k, v in pairs:
                     multi.setdefault(k, []).append(v)
                 headers = {k: v for k, v in self.headers.items()}
+                # The template's routes: POST/ANY /instances, ANY /{proxy+}.
+                if path == "/instances":
+                    resource, parameters = "/instances", None
+                else:
+                    resource, parameters = "/{proxy+}", {"proxy": urllib.parse.unquote(path[1:])}
+                try:
+                    text, encoded = body.decode("utf-8"), False
+                except UnicodeDecodeError:
+                    # Bytes that are not text reach the function as a binary body.
+                    text, encoded = base64.b64encode(body).decode(), True
                 event = {
-                    "resource": "/{proxy+}", "path": path, "httpMethod": self.command,
+                    "resource": resource, "path": path, "httpMethod": self.command,
                     "headers": headers, "multiValueHeaders": {k: [v] for k, v in headers.items()},
                     # As API Gateway hands them over: the last value of each, and all of them.
                     "queryStringParameters": {k: vs[-1] for k, vs in multi.items()} or None,
                     "multiValueQueryStringParameters": multi or None,
-                    "pathParameters": None, "stageVariables": None,
+                    "pathParameters": parameters, "stageVariables": None,
                     "requestContext": {"accountId": "123456789012", "apiId": "local", "resourceId": "r",
+                                       "resourcePath": resource,
                                        "stage": "prod", "httpMethod": self.command, "path": "/prod" + path,
                                        "requestId": secrets.token_hex(16), "identity": {"sourceIp": "127.0.0.1"}},
-                    "body": base64.b64encode(body).decode() if body else None,
-                    "isBase64Encoded": bool(body),
+                    "body": text if body else None,
+                    "isBase64Encoded": encoded,
                 }
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
                 conn.request("POST", invoke_path, json.dumps(event), {"Content-Type": "application/json"})
@@ -153,13 +219,7 @@ class ApiGatewayFront:
                     proxy = json.loads(raw)
                     status = int(proxy["statusCode"])
                 except (ValueError, KeyError, TypeError):
-                    # What API Gateway answers when the integration fails.
-                    self.send_response(502)
-                    self.send_header("Content-Type", "application/json")
-                    out = b'{"message": "Internal server error"}'
-                    self.send_header("Content-Length", str(len(out)))
-                    self.end_headers()
-                    self.wfile.write(out)
+                    self.reply(502, {"message": "Internal server error"})
                     return
                 out = proxy.get("body") or ""
                 out = base64.b64decode(out) if proxy.get("isBase64Encoded") else out.encode()

@@ -33,7 +33,9 @@ echo $$ >"$state/run.pid"
 echo "$port" >"$state/port"
 watch_pid=""; front_pid=""
 stop() {
-  trap - INT TERM EXIT
+  # A second signal (a group's TERM reaches make and this script alike) must
+  # not cut the cleanup short.
+  trap '' INT TERM; trap - EXIT
   [ -n "$front_pid" ] && kill -TERM "$front_pid" 2>/dev/null || true
   [ -n "$watch_pid" ] && kill -TERM -- "-$watch_pid" 2>/dev/null || true
   tools/moto.sh stop "$state"
@@ -65,6 +67,7 @@ env | grep -E '^(AWS_[A-Z_]+|TABLE_NAME|KMS_KEY_ID|RUST_LOG|PROVIDER_[A-Z_]+)=' 
 # this server and table instead of whatever AWS account the shell would reach.
 while IFS='=' read -r name value; do printf 'export %s=%q\n' "$name" "$value"; done <"$state/function.env" >"$state/env"
 invoke_port=$(tools/free-port)
+echo "$invoke_port" >"$state/invoke-port"
 setsid "$local_bin/cargo-lambda" lambda watch --invoke-address 127.0.0.1 --invoke-port "$invoke_port" \
   --env-file "$state/function.env" --disable-cors --ignore-changes --bin bootstrap &
 watch_pid=$!

@@ -27,7 +27,8 @@ impl Origin {
     /// `None` for what is not an absolute URL with a host.
     pub fn of(url: &str) -> Option<Origin> {
         let parsed = url::Url::parse(url.trim()).ok()?;
-        let host = parsed.host_str()?.trim_end_matches('.').to_ascii_lowercase();
+        let host = parsed.host_str()?;
+        let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
         Some(Origin { scheme: parsed.scheme().to_owned(), port: parsed.port_or_known_default(), host })
     }
 }

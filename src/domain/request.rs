@@ -12,6 +12,9 @@ use super::text::plain_text;
 pub const MAX_NAME_CHARS: usize = 255;
 pub const MAX_TAGS: usize = 50;
 pub const MAX_TAG_CHARS: usize = 100;
+/// How much longer than its limit a name or tag may be given (in bytes),
+/// markup included, before it is refused without being parsed.
+const MAX_RAW_FACTOR: usize = 16;
 
 /// A non-blank instance name of at most 255 characters: plain text (HTML
 /// markup removed, see [`plain_text`]), trimmed.
@@ -22,6 +25,11 @@ impl InstanceName {
     pub fn parse(v: Option<&Value>) -> Result<Self, String> {
         let text = match v {
             None | Some(Value::Null) => return Err("is required".into()),
+            // Markup may make a name longer than its text, not 16 times longer:
+            // what is far past the limit is refused before it is parsed.
+            Some(Value::String(s)) if s.len() > MAX_RAW_FACTOR * MAX_NAME_CHARS => {
+                return Err(format!("must be at most {MAX_NAME_CHARS} characters"))
+            }
             Some(Value::String(s)) => plain_text(s).map_err(|e| e.to_string())?,
             Some(_) => return Err("must be a string".into()),
         };
@@ -57,23 +65,40 @@ impl Tags {
         if items.len() > MAX_TAGS {
             return Err(format!("must be at most {MAX_TAGS}, {} were given", items.len()));
         }
+        // Every problem of every tag, in one message.
         let mut tags: Vec<String> = Vec::with_capacity(items.len());
-        for item in items {
+        let mut problems: Vec<String> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
             let Value::String(s) = item else {
                 return Err("must be an array of strings".into());
             };
-            let text = plain_text(s).map_err(|e| format!("must be plain text: one {e}"))?;
+            if s.len() > MAX_RAW_FACTOR * MAX_TAG_CHARS {
+                problems.push(format!("tag {} is longer than {MAX_TAG_CHARS} characters", i + 1));
+                continue;
+            }
+            let text = match plain_text(s) {
+                Ok(text) => text,
+                Err(e) => {
+                    problems.push(format!("tag {} must be plain text: one {e}", i + 1));
+                    continue;
+                }
+            };
             let t = text.trim();
             if t.is_empty() {
-                return Err("must not be blank".into());
+                problems.push(format!("tag {} is blank", i + 1));
+            } else if t.chars().count() > MAX_TAG_CHARS {
+                problems.push(format!("tag {} is longer than {MAX_TAG_CHARS} characters", i + 1));
+            } else if tags.iter().any(|seen| seen == t) {
+                problems.push(format!("{t:?} is given twice"));
+            } else {
+                tags.push(t.to_owned());
             }
-            if t.chars().count() > MAX_TAG_CHARS {
-                return Err(format!("must each be at most {MAX_TAG_CHARS} characters"));
-            }
-            if tags.iter().any(|seen| seen == t) {
-                return Err(format!("must be distinct; {t:?} is given twice"));
-            }
-            tags.push(t.to_owned());
+        }
+        if !problems.is_empty() {
+            return Err(format!(
+                "must be distinct, non-blank and at most {MAX_TAG_CHARS} characters each: {}",
+                problems.join("; ")
+            ));
         }
         Ok(Tags(tags))
     }
@@ -290,6 +315,23 @@ mod tests {
             assert!(InstanceName::parse(Some(&bad)).is_err(), "{bad}");
         }
         assert!(InstanceName::parse(None).is_err());
+    }
+
+    #[test]
+    fn every_problem_of_the_tags_is_named_at_once() {
+        let e = Tags::parse(Some(&json!(["a", "a", " ", "x".repeat(101)]))).unwrap_err();
+        assert!(e.contains("\"a\" is given twice"), "{e}");
+        assert!(e.contains("tag 3 is blank"), "{e}");
+        assert!(e.contains("tag 4 is longer than 100"), "{e}");
+        // Far past the limit: refused before any parse.
+        let huge = "<b>".repeat(5000);
+        assert!(Tags::parse(Some(&json!([huge]))).unwrap_err().contains("longer than 100"));
+        assert!(InstanceName::parse(Some(&json!("<i>".repeat(2000)))).unwrap_err().contains("at most 255"));
+        // Markup around a name within the bound is still read as text.
+        assert_eq!(
+            InstanceName::parse(Some(&json!(format!("<b>{}</b>", "n".repeat(255))))).unwrap().as_str().len(),
+            255
+        );
     }
 
     #[test]

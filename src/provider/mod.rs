@@ -38,7 +38,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use address::{refusal, AllowList};
-use resolve::{CheckedResolver, Lookup, Refused};
+use resolve::{CheckedResolver, Lookup, NoSuchHost, Refused};
 
 /// The most of an answer the check reads: an account is a few hundred bytes.
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
@@ -143,17 +143,30 @@ impl Checker {
             .body(Empty::new())
             .map_err(|e| url_problem(format!("cannot be asked ({e})")))?;
         let timeout = self.timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
         let exchange = async {
             let response = self.client.request(http).await.map_err(connect_error)?;
             let (parts, body) = response.into_parts();
             let body = Limited::new(body, MAX_ANSWER_BYTES).collect().await.map(|b| b.to_bytes());
             Ok::<_, CheckError>((parts, body))
         };
-        let (parts, body) = tokio::time::timeout(timeout, exchange).await.map_err(|_| {
+        let outcome = tokio::time::timeout_at(deadline, exchange).await.unwrap_or_else(|_| {
             tracing::info!(ms = timeout.as_millis() as u64, "credential check: no answer in time");
-            unreachable_site()
-        })??;
-        verdict(parts.status, &parts.headers, body.ok().as_deref(), request.account_fields)
+            Err(unreachable_site())
+        });
+        match outcome {
+            Ok((parts, body)) => verdict(parts.status, &parts.headers, body.ok().as_deref(), request.account_fields),
+            Err(e) => {
+                // A closed port answers at once, a filtered one at the connect
+                // timeout, a silent one at the deadline: every failure to
+                // reach the site is answered at the deadline, so that neither
+                // the words nor the time tell the ports of a host apart.
+                if e == unreachable_site() {
+                    tokio::time::sleep_until(deadline).await;
+                }
+                Err(e)
+            }
+        }
     }
 }
 
@@ -250,10 +263,18 @@ fn connect_error(e: hyper_util::client::legacy::Error) -> CheckError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     let mut causes = Vec::new();
     while let Some(err) = source {
-        if let Some(refused) = err.downcast_ref::<Refused>() {
+        if let Some(missing) = err.downcast_ref::<NoSuchHost>() {
             return url_problem(format!(
-                "names {}, which resolves to {}, {}, which the service does not connect to",
-                refused.host, refused.address, refused.why
+                "names {}, a host that does not exist (DNS has no such name): check the site's address",
+                missing.host
+            ));
+        }
+        if let Some(refused) = err.downcast_ref::<Refused>() {
+            // The kind of address, not the address: the answer does not map
+            // the names of a private network.
+            return url_problem(format!(
+                "names {}, which resolves to {}, which the service does not connect to",
+                refused.host, refused.why
             ));
         }
         let text = err.to_string();

@@ -2,7 +2,6 @@
 //! its idempotency record), reads by id and by token, the organization's
 //! index.
 
-use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -12,7 +11,10 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::idempotency::{replay_item, replay_pk};
-use super::{b, bug, failed, item, key, n, s, Item, Reader, ReplayRecord, Store, StoreError, GSI1, TTL_ATTRIBUTE};
+use super::{
+    b, bug, failed, failed_transaction, item, key, n, s, Item, Reader, ReplayRecord, Store, StoreError, GSI1,
+    TTL_ATTRIBUTE,
+};
 use crate::domain::instance::{InstanceRecord, InstanceSummary};
 use crate::domain::listing::{Cursor, ListFilter};
 use crate::domain::secret::SecretDigest;
@@ -91,7 +93,7 @@ impl Store {
             Err(e) => e,
         };
         let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = e.as_service_error() else {
-            return Err(failed("TransactWriteItems", e));
+            return Err(failed_transaction("TransactWriteItems", e));
         };
         let reasons = cancelled.cancellation_reasons();
         let code = |i: usize| reasons.get(i).and_then(|r| r.code());
@@ -102,7 +104,7 @@ impl Store {
             (_, Some("ConditionalCheckFailed")) => Ok(PutOutcome::KeyTaken),
             (Some("ConditionalCheckFailed"), _) => Ok(PutOutcome::IdTaken),
             (_, Some("TransactionConflict")) => Ok(PutOutcome::KeyBusy),
-            _ => Err(failed("TransactWriteItems", e)),
+            _ => Err(failed_transaction("TransactWriteItems", e)),
         }
     }
 
@@ -250,30 +252,65 @@ impl Store {
     }
 
     /// Deletes an instance and the idempotency record that replays its
-    /// token, all or none: one `TransactWriteItems` of two deletes (one
-    /// `DeleteItem` when it was created without a key), conditioned on the
-    /// instance still being at its `version`. The record is deleted only if it
-    /// still names this instance (past its 24 h the key may have created
-    /// another); if it names another, or is gone, the instance alone is
-    /// deleted.
+    /// token, all or none: one `TransactWriteItems` of the two deletes (of
+    /// the instance alone when it was created without a key), conditioned on
+    /// the instance still being at its `version`. The record is deleted only
+    /// if it still names this instance (past its 24 h the key may have
+    /// created another); if it names another, or is gone, the instance goes
+    /// alone.
     ///
-    /// When the condition fails on an instance that is no longer there, it
-    /// was deleted after the caller read it: by this very call (an attempt
-    /// whose answer was lost, retried by the SDK) or by a concurrent delete.
-    /// Either way it is gone, as asked: [`DeleteOutcome::Deleted`].
+    /// A transaction even for one item: the SDK gives it a
+    /// `ClientRequestToken` and sends the same one again when an answer is
+    /// lost, and DynamoDB answers such a retry of a committed transaction as
+    /// committed (for 10 minutes). So an instance found gone at the write
+    /// was deleted by another call, after this one read it: `Changed` (read
+    /// again: `404`). (moto ignores the token: there, a lost answer's retry
+    /// reads as that race.)
     pub async fn delete_instance(&self, record: &InstanceRecord) -> Result<DeleteOutcome, StoreError> {
+        let with_record = record.replay_key.is_some();
+        let result = self.delete_transaction(record, with_record).await?;
+        let verdict = match result {
+            None => return Ok(DeleteOutcome::Deleted),
+            Some(reasons) => transaction_verdict(&reasons),
+        };
+        match verdict {
+            TransactionVerdict::Outcome(outcome) => Ok(outcome),
+            // Only the record's condition failed: it is gone or names another.
+            TransactionVerdict::RecordOnly if with_record => match self.delete_transaction(record, false).await? {
+                None => Ok(DeleteOutcome::Deleted),
+                Some(reasons) => match transaction_verdict(&reasons) {
+                    TransactionVerdict::Outcome(outcome) => Ok(outcome),
+                    _ => Err(StoreError::Bug("a one-item delete was cancelled for another item".into())),
+                },
+            },
+            // (delete_transaction answers no other cancellation.)
+            TransactionVerdict::RecordOnly | TransactionVerdict::Failed => {
+                Err(StoreError::Bug("a one-item delete was cancelled for another item".into()))
+            }
+        }
+    }
+
+    /// The delete transaction; `None` when it committed, else the reasons
+    /// of its cancellation (a cancellation for transient reasons only is
+    /// `Unavailable`).
+    async fn delete_transaction(
+        &self,
+        record: &InstanceRecord,
+        with_record: bool,
+    ) -> Result<Option<Vec<CancellationReason>>, StoreError> {
         let pk = instance_pk(record.summary.id);
-        let condition = at_version(record.summary.version);
-        if let Some(digest) = &record.replay_key {
-            let instance = Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(&pk, "INSTANCE")))
-                .condition_expression(condition)
-                .expression_attribute_names("#version", "version")
-                .expression_attribute_values(":version", n(record.summary.version))
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-                .build()
-                .map_err(bug)?;
+        let instance = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(&pk, "INSTANCE")))
+            .condition_expression(at_version(record.summary.version))
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":version", n(record.summary.version))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(bug)?;
+        let mut request =
+            self.client.transact_write_items().transact_items(TransactWriteItem::builder().delete(instance).build());
+        if let (true, Some(digest)) = (with_record, &record.replay_key) {
             let replay = Delete::builder()
                 .table_name(&self.table)
                 .set_key(Some(key(&replay_pk(&record.summary.organization, digest), "IDEMPOTENCY")))
@@ -281,47 +318,17 @@ impl Store {
                 .expression_attribute_values(":id", n(record.summary.id.get()))
                 .build()
                 .map_err(bug)?;
-            let result = self
-                .client
-                .transact_write_items()
-                .transact_items(TransactWriteItem::builder().delete(instance).build())
-                .transact_items(TransactWriteItem::builder().delete(replay).build())
-                .send()
-                .await;
-            let e = match result {
-                Ok(_) => return Ok(DeleteOutcome::Deleted),
-                Err(e) => e,
-            };
-            let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = e.as_service_error() else {
-                return Err(failed("TransactWriteItems", e));
-            };
-            match transaction_verdict(cancelled.cancellation_reasons()) {
-                TransactionVerdict::Outcome(outcome) => return Ok(outcome),
-                // Only the record's condition failed: it is gone or names another.
-                TransactionVerdict::RecordOnly => {}
-                TransactionVerdict::Failed => return Err(failed("TransactWriteItems", e)),
-            }
+            request = request.transact_items(TransactWriteItem::builder().delete(replay).build());
         }
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(&pk, "INSTANCE")))
-            .condition_expression(condition)
-            .expression_attribute_names("#version", "version")
-            .expression_attribute_values(":version", n(record.summary.version))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(DeleteOutcome::Deleted),
+        match request.send().await {
+            Ok(_) => Ok(None),
             Err(e) => match e.as_service_error() {
-                Some(DeleteItemError::ConditionalCheckFailedException(c)) if c.item().is_none() => {
-                    Ok(DeleteOutcome::Deleted)
+                Some(TransactWriteItemsError::TransactionCanceledException(c))
+                    if transaction_verdict(c.cancellation_reasons()) != TransactionVerdict::Failed =>
+                {
+                    Ok(Some(c.cancellation_reasons().to_vec()))
                 }
-                Some(DeleteItemError::ConditionalCheckFailedException(_)) => Ok(DeleteOutcome::Changed),
-                Some(DeleteItemError::TransactionConflictException(_)) => Ok(DeleteOutcome::Changed),
-                _ => Err(failed("DeleteItem", e)),
+                _ => Err(failed_transaction("TransactWriteItems", e)),
             },
         }
     }
@@ -431,17 +438,17 @@ fn at_version(version: u64) -> &'static str {
 /// What a delete found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeleteOutcome {
-    /// The instance is gone (by this call, or by one that raced it).
+    /// This call deleted it.
     Deleted,
-    /// It is at another version, or another transaction is writing it: read
-    /// it again and decide again.
+    /// It is at another version, gone (another call deleted it), or another
+    /// transaction is writing it: read it again and decide again.
     Changed,
 }
 
 /// What a cancelled delete transaction (the instance, then its idempotency
 /// record) means.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum TransactionVerdict {
+pub enum TransactionVerdict {
     Outcome(DeleteOutcome),
     /// Only the record's condition failed: the instance may go alone.
     RecordOnly,
@@ -449,7 +456,7 @@ pub(super) enum TransactionVerdict {
     Failed,
 }
 
-pub(super) fn transaction_verdict(reasons: &[CancellationReason]) -> TransactionVerdict {
+pub fn transaction_verdict(reasons: &[CancellationReason]) -> TransactionVerdict {
     let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
     let known = |c: &str| matches!(c, "None" | "ConditionalCheckFailed" | "TransactionConflict");
     if reasons.is_empty() || !(0..reasons.len()).all(|i| known(code(i))) {
@@ -459,8 +466,9 @@ pub(super) fn transaction_verdict(reasons: &[CancellationReason]) -> Transaction
     if (0..reasons.len()).any(|i| code(i) == "TransactionConflict") {
         return TransactionVerdict::Outcome(DeleteOutcome::Changed);
     }
+    // The instance's condition failed: at another version, or gone (deleted
+    // by another call: this call's own retry is answered as committed).
     match code(0) {
-        "ConditionalCheckFailed" if reasons[0].item().is_none() => TransactionVerdict::Outcome(DeleteOutcome::Deleted),
         "ConditionalCheckFailed" => TransactionVerdict::Outcome(DeleteOutcome::Changed),
         _ => TransactionVerdict::RecordOnly,
     }
@@ -714,4 +722,41 @@ fn read_instance(pk: &str, item: &Item) -> Result<InstanceRecord, StoreError> {
         .collect::<Result<_, _>>()?;
     let replay_key = if r.has("replayKey") { Some(r.s("replayKey")?) } else { None };
     Ok(InstanceRecord::new(read_summary(item)?, secrets, r.b("sealedDataKey")?, r.digest("tokenDigest")?, replay_key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reasons(codes: &[(&str, bool)]) -> Vec<CancellationReason> {
+        codes
+            .iter()
+            .map(|(code, with_item)| {
+                let r = CancellationReason::builder().code(*code);
+                if *with_item {
+                    r.item("PK", s("INSTANCE#1")).build()
+                } else {
+                    r.build()
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_cancelled_delete_is_read_as_a_change_meanwhile_never_as_done() {
+        use TransactionVerdict::*;
+        let changed = Outcome(DeleteOutcome::Changed);
+        // At another version, or gone: another call changed or deleted it.
+        assert_eq!(transaction_verdict(&reasons(&[("ConditionalCheckFailed", true)])), changed);
+        assert_eq!(transaction_verdict(&reasons(&[("ConditionalCheckFailed", false)])), changed);
+        assert_eq!(transaction_verdict(&reasons(&[("ConditionalCheckFailed", false), ("None", false)])), changed);
+        // Another transaction on either item.
+        assert_eq!(transaction_verdict(&reasons(&[("TransactionConflict", false), ("None", false)])), changed);
+        assert_eq!(transaction_verdict(&reasons(&[("None", false), ("TransactionConflict", false)])), changed);
+        // Only the record's condition: the instance may go alone.
+        assert_eq!(transaction_verdict(&reasons(&[("None", false), ("ConditionalCheckFailed", false)])), RecordOnly);
+        // Anything else is not a verdict.
+        assert_eq!(transaction_verdict(&reasons(&[("ThrottlingError", false), ("None", false)])), Failed);
+        assert_eq!(transaction_verdict(&[]), Failed);
+    }
 }

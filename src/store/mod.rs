@@ -30,7 +30,9 @@
 //! the old item, whose `writeId` tells a retried write that landed from a
 //! concurrent change); delete it (one `TransactWriteItems` of the instance
 //! and its idempotency record, or one `DeleteItem`, conditioned on its
-//! `version`; an instance found gone is deleted, as asked); a
+//! `version`, always a transaction, whose retries the SDK's
+//! `ClientRequestToken` makes idempotent; an instance found gone was deleted
+//! by another call); a
 //! `TransactionConflict` (another transaction writing the item, which the
 //! SDK does not retry) is a change meanwhile: read again, decide again; authenticate (one strongly
 //! consistent `BatchGetItem` of the two secret items). Every put of a new item
@@ -154,7 +156,7 @@ impl Store {
                 {
                     Ok(c.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_owned()).collect())
                 }
-                _ => Err(failed(operation, e)),
+                _ => Err(failed_transaction(operation, e)),
             },
         }
     }
@@ -167,6 +169,37 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn new(pk: &'a str, item: &'a Item) -> Self {
+/// Codes a transaction's cancellation reason carries that retrying later may
+/// get past: another transaction on the item, throttling, capacity.
+const TRANSIENT_REASONS: &[&str] =
+    &["TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"];
+
+/// Whether a cancelled transaction may go through later: every reason that
+/// is not `None` is a transient one. (The cancellation itself is a `400`
+/// `TransactionCanceledException`, whatever its reasons, so the SDK's
+/// classification alone would call it permanent.)
+fn cancelled_transiently(reasons: &[aws_sdk_dynamodb::types::CancellationReason]) -> bool {
+    let codes: Vec<&str> = reasons.iter().filter_map(|r| r.code()).filter(|c| *c != "None").collect();
+    !codes.is_empty() && codes.iter().all(|c| TRANSIENT_REASONS.contains(c))
+}
+
+/// A failed `TransactWriteItems`, told apart as [`failed`] does, and a
+/// cancellation for transient reasons only is `Unavailable` (`503`).
+fn failed_transaction(
+    operation: &'static str,
+    e: SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, HttpResponse>,
+) -> StoreError {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(c))
+            if cancelled_transiently(c.cancellation_reasons()) =>
+        {
+            StoreError::Unavailable { operation, detail: describe_error(&e) }
+        }
+        _ => failed(operation, e),
+    }
+}
+
         Reader { pk, item }
     }
     fn corrupt(&self, attribute: &str) -> StoreError {
@@ -237,4 +270,23 @@ where
 
 fn bug(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
     StoreError::Bug(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::types::CancellationReason;
+
+    #[test]
+    fn a_transaction_cancelled_by_conflicts_or_throttling_only_may_succeed_later() {
+        let of = |codes: &[&str]| -> Vec<CancellationReason> {
+            codes.iter().map(|c| CancellationReason::builder().code(*c).build()).collect()
+        };
+        assert!(cancelled_transiently(&of(&["TransactionConflict", "None"])));
+        assert!(cancelled_transiently(&of(&["None", "ThrottlingError", "TransactionConflict"])));
+        assert!(cancelled_transiently(&of(&["ProvisionedThroughputExceeded"])));
+        assert!(!cancelled_transiently(&of(&["ConditionalCheckFailed", "TransactionConflict"])));
+        assert!(!cancelled_transiently(&of(&["ValidationError"])));
+        assert!(!cancelled_transiently(&of(&["None", "None"])));
+    }
 }

@@ -35,6 +35,8 @@ pub struct Proxy {
     lose: Arc<AtomicUsize>,
     /// The operation whose answers are lost (`X-Amz-Target`'s, lower case); empty: any.
     lose_of: Arc<std::sync::Mutex<String>>,
+    /// The requests whose answers were lost, as sent.
+    lost: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Proxy {
@@ -45,22 +47,28 @@ impl Proxy {
         let mode = Arc::new(AtomicU8::new(Mode::Forward as u8));
         let lose = Arc::new(AtomicUsize::new(0));
         let lose_of = Arc::new(std::sync::Mutex::new(String::new()));
-        let (m, l, o) = (mode.clone(), lose.clone(), lose_of.clone());
+        let lost = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (m, l, o, kept) = (mode.clone(), lose.clone(), lose_of.clone(), lost.clone());
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let upstream = upstream.clone();
-                let (m, l, o) = (m.clone(), l.clone(), o.clone());
+                let (m, l, o, kept) = (m.clone(), l.clone(), o.clone(), kept.clone());
                 tokio::spawn(async move {
                     if l.load(Ordering::SeqCst) > 0 {
                         let of = o.lock().unwrap().clone();
-                        lose_answer(client, &upstream, &l, &of).await
+                        lose_answer(client, &upstream, &l, &of, &kept).await
                     } else {
                         serve(client, &upstream, m).await
                     }
                 });
             }
         });
-        Proxy { url, mode, lose, lose_of }
+        Proxy { url, mode, lose, lose_of, lost }
+    }
+
+    /// The requests whose answers were lost, as sent (head and body).
+    pub fn lost_requests(&self) -> Vec<String> {
+        self.lost.lock().unwrap().clone()
     }
 
     /// The next `n` requests of `operation` (`UpdateItem`, `DeleteItem`, ...)
@@ -168,7 +176,13 @@ async fn serve(mut client: TcpStream, upstream: &str, mode: Arc<AtomicU8>) {
     }
 }
 
-async fn lose_answer(mut client: TcpStream, upstream: &str, lose: &AtomicUsize, of: &str) {
+async fn lose_answer(
+    mut client: TcpStream,
+    upstream: &str,
+    lose: &AtomicUsize,
+    of: &str,
+    lost: &std::sync::Mutex<Vec<String>>,
+) {
     let Some(request) = read_request(&mut client).await else {
         return;
     };
@@ -181,6 +195,7 @@ async fn lose_answer(mut client: TcpStream, upstream: &str, lose: &AtomicUsize, 
         return;
     }
     lose.fetch_sub(1, Ordering::SeqCst);
+    lost.lock().unwrap().push(String::from_utf8_lossy(&request).into_owned());
     let Ok(mut server) = TcpStream::connect(upstream).await else {
         return;
     };
