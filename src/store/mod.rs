@@ -16,10 +16,11 @@
 //! |---|---|---|---|
 //! | instance | `INSTANCE#<id>` | `INSTANCE` | `GSI1PK`=`ORG#<org>`, `GSI1SK`=`INSTANCE#<createdDate>#<id>`, `id` N, `organization`, `user`, `name`, `tags` L, `elementKey`, `elementId` N, `configuration` M (non-secret values, S), `configNames` M (entry key to the alias its client gave it by, S; empty when none), `secrets` M (sealed values, B), `sealedDataKey` B, `tokenDigest` B, `createdDate`, `updatedDate`, `valid`, `disabled`, `cachingEnabled` BOOL, `maxCacheSize`, `cacheTimeToLive` N, `secretKeys` L (the secret entries set), `searchName` (the name in lower case), `version` N (1 at the create, +1 a change), `writeId` (the mark of the last change conditioned on a version, so that an SDK retry of a write that landed knows it), `replayKey` (the key digest of its idempotency record, when created with one) |
 //! | idempotency record | `IDEMPOTENCY#<org>#<sha256(key) hex>` | `IDEMPOTENCY` | `instanceId` N, `sealedDataKey` B, `sealedResponse` B (the first response and the request's fingerprint, sealed), `createdDate`, `expiresAt` N (created + 24 h; TTL) |
-//! | organization | `ORG#<org>` | `ORG` | `organization`, `secretDigest` B, `createdDate` |
-//! | organization secret | `ORGSECRET#<sha256 hex>` | `ORGSECRET` | `organization`, `secretDigest` B |
-//! | user | `ORG#<org>` | `USER#<email>` | `email`, `secretDigest` B, `enabled` BOOL, `createdDate` |
-//! | user secret | `USERSECRET#<sha256 hex>` | `USERSECRET` | `organization`, `email`, `secretDigest` B, `enabled` BOOL |
+//! | organization | `ORG#<org>` | `ORG` | `organization`, `secretDigest` B, `createdDate`, `usersVersion` N (+1 at every user added; a deletion is conditioned on it), `previousDigest` B and `previousValidUntil` N (epoch ms: the secret a rotation replaced with a grace period, until when it works) |
+//! | organization registry entry | `ORGS` | `ORG#<org>` | `organization`, `createdDate`: one per organization, put and deleted in the organization's own transactions (`admin list-organizations` is one `Query` of `ORGS`; `admin register-organizations` enters those created before it) |
+//! | organization secret | `ORGSECRET#<sha256 hex>` | `ORGSECRET` | `organization`, `secretDigest` B; once replaced with a grace period, `validUntil` N (epoch ms, compared at authentication) and `expiresAt` N (TTL, which deletes lazily) |
+//! | user | `ORG#<org>` | `USER#<email>` | `email`, `secretDigest` B, `enabled` BOOL, `createdDate`, `previousDigest` B and `previousValidUntil` N (as the organization's) |
+//! | user secret | `USERSECRET#<sha256 hex>` | `USERSECRET` | `organization`, `email`, `secretDigest` B, `enabled` BOOL; `validUntil` N and `expiresAt` N (as the organization secret's) |
 //!
 //! Access patterns: create an instance (one conditional `PutItem`; with an
 //! idempotency key, one `TransactWriteItems` of the instance and its record);
@@ -35,7 +36,13 @@
 //! by another call); a
 //! `TransactionConflict` (another transaction writing the item, which the
 //! SDK does not retry) is a change meanwhile: read again, decide again; authenticate (one strongly
-//! consistent `BatchGetItem` of the two secret items). Every put of a new item
+//! consistent `BatchGetItem` of the two secret items; a replaced secret past
+//! its `validUntil` is refused). The operator's lists: organizations (one
+//! strongly consistent `Query` of `ORGS`, then per organization a counting
+//! `Query` of its partition and of `GSI1`), users (one `Query` of `ORG#<org>`,
+//! `begins_with(SK, "USER#")`). A rotation, a disable, a user's or an
+//! organization's deletion is one `TransactWriteItems` conditioned on the
+//! digest read. Every put of a new item
 //! is conditional on `attribute_not_exists(PK)`: nothing is ever overwritten.
 
 mod credentials;
