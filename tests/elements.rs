@@ -66,6 +66,15 @@ async fn elements_errors() {
     for path in ["/elements/nope", "/elements/999", "/elements/jira/things"] {
         request("GET", path).header("authorization", &auth).send(&app).await.error(404, "not_found");
     }
+    // A key in the wrong case is suggested, as the create suggests it; the
+    // message names the element, not the path called.
+    for path in ["/elements/JIRA", "/elements/Jira/instances"] {
+        let a = request("GET", path).header("authorization", &auth).send(&app).await;
+        a.error(404, "not_found");
+        let message = a.json["message"].as_str().unwrap();
+        assert!(message.contains("Did you mean \"jira\"?") && !message.contains("/instances/{id}"), "{message}");
+        assert_eq!(a.headers["instances-version"], env!("CARGO_PKG_VERSION"), "every answer says its version");
+    }
     for (method, path) in [("POST", "/elements"), ("DELETE", "/elements/jira"), ("PUT", "/elements")] {
         let a = request(method, path).header("authorization", &auth).send(&app).await;
         a.error(405, "method_not_allowed");

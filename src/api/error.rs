@@ -22,6 +22,9 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub enum ApiError {
     #[error("no route")]
     NotFound,
+    /// `/elements/{keyOrId}` naming no element of the catalog.
+    #[error("no element {given}")]
+    NoSuchElement { given: String, known: Vec<String>, suggestion: Option<String> },
     /// No instance with that id in the caller's organization.
     #[error("no such instance")]
     NoSuchInstance,
@@ -216,9 +219,11 @@ struct ErrorBody<'a> {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::NotFound | ApiError::NoSuchInstance | ApiError::NoSuchEntry | ApiError::NoMatch => {
-                StatusCode::NOT_FOUND
-            }
+            ApiError::NotFound
+            | ApiError::NoSuchElement { .. }
+            | ApiError::NoSuchInstance
+            | ApiError::NoSuchEntry
+            | ApiError::NoMatch => StatusCode::NOT_FOUND,
             ApiError::InstanceDisabled => StatusCode::FORBIDDEN,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::InvalidQuery(_) => StatusCode::BAD_REQUEST,
@@ -242,7 +247,11 @@ impl ApiError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::NotFound | ApiError::NoSuchInstance | ApiError::NoSuchEntry | ApiError::NoMatch => "not_found",
+            ApiError::NotFound
+            | ApiError::NoSuchElement { .. }
+            | ApiError::NoSuchInstance
+            | ApiError::NoSuchEntry
+            | ApiError::NoMatch => "not_found",
             ApiError::InstanceDisabled => "instance_disabled",
             ApiError::PreconditionFailed => "precondition_failed",
             ApiError::InvalidQuery(_) => "invalid_request",
@@ -272,6 +281,10 @@ impl ApiError {
                  /instances/{id}/enabled, /instances/{id}/configuration[/{configId}], /elements, \
                  /elements/{keyOrId}, /elements/{keyOrId}/instances and /elements/{keyOrId}/instances/{id}."
                 .into(),
+            ApiError::NoSuchElement { given, known, suggestion } => {
+                let hint = suggestion.as_ref().map(|s| format!(" Did you mean {s:?}?")).unwrap_or_default();
+                format!("No element {given:?} in the catalog.{hint} Its elements: {}.", known.join(", "))
+            }
             ApiError::NoSuchInstance => "No instance with this id in your organization.".into(),
             ApiError::NoSuchEntry => {
                 "No configuration entry with this id; GET the instance's configuration for the ids.".into()
@@ -464,6 +477,11 @@ mod tests {
         };
         let all = vec![
             ApiError::NotFound,
+            ApiError::NoSuchElement {
+                given: "JIRA".into(),
+                known: vec!["jira".into()],
+                suggestion: Some("jira".into()),
+            },
             ApiError::NoSuchInstance,
             ApiError::NoSuchEntry,
             ApiError::NoMatch,
@@ -502,6 +520,7 @@ mod tests {
             .iter()
             .map(|e| match e {
                 ApiError::NotFound => 0,
+                ApiError::NoSuchElement { .. } => 31,
                 ApiError::NoSuchInstance => 19,
                 ApiError::NoSuchEntry => 24,
                 ApiError::NoMatch => 20,
@@ -537,7 +556,7 @@ mod tests {
                 ApiError::ProviderUnavailable(_) => 28,
             })
             .collect();
-        assert_eq!(arms.len(), 30, "every kind of failure has a sample");
+        assert_eq!(arms.len(), 31, "every kind of failure has a sample");
         all
     }
 

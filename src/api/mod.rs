@@ -44,7 +44,13 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
         if !route.serves(&method) {
             return Err(ApiError::MethodNotAllowed { allow: route.allow() });
         }
-        let element_of = |key_or_id: &str| app.catalog.by_key_or_id(key_or_id).ok_or(ApiError::NotFound);
+        let element_of = |key_or_id: &str| {
+            app.catalog.by_key_or_id(key_or_id).ok_or_else(|| {
+                let known: Vec<String> = app.catalog.keys().into_iter().map(str::to_owned).collect();
+                let suggestion = crate::domain::suggest::closest(key_or_id, known.iter().map(String::as_str));
+                ApiError::NoSuchElement { given: key_or_id.chars().take(100).collect(), known, suggestion }
+            })
+        };
         let (post, delete) = (method == Method::POST, method == Method::DELETE);
         let change = match method {
             Method::PATCH => Some(Mode::Merge),
@@ -131,8 +137,13 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
         durationMs = started.elapsed().as_secs_f64() * 1000.0,
         "request completed"
     );
+    let mut response = response;
+    response.headers_mut().insert(VERSION_HEADER, HeaderValue::from_static(env!("CARGO_PKG_VERSION")));
     response
 }
+
+/// Every answer says which version of the service gave it (`CHANGELOG.md`).
+pub const VERSION_HEADER: &str = "instances-version";
 
 struct Done {
     response: Response<Body>,

@@ -81,6 +81,10 @@ pub struct ConfigEntry {
     /// again (`domain::origin`).
     #[serde(default)]
     pub sent_to: Option<String>,
+    /// For a `url` entry: the API's own paths, which a client may give after
+    /// the site (`/rest/api/2`); read as the site.
+    #[serde(default)]
+    pub api_paths: Vec<String>,
 }
 
 /// How the vendor is asked whether an instance's credentials work: `GET`

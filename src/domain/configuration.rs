@@ -170,7 +170,7 @@ fn check(entry: &ConfigEntry, v: &Value) -> Result<String, String> {
         (EntryType::String, Value::String(s)) if entry.secret => Ok(s.clone()),
         (EntryType::String, Value::String(s)) => Ok(s.trim().to_owned()),
         (EntryType::String, _) => Err("must be a string".into()),
-        (EntryType::Url, Value::String(s)) => https_url(s.trim()),
+        (EntryType::Url, Value::String(s)) => https_url(s.trim()).map(|url| without_api_path(&url, &entry.api_paths)),
         (EntryType::Url, _) => Err("must be an https URL given as a string".into()),
         (EntryType::Boolean, Value::Bool(b)) => Ok(b.to_string()),
         (EntryType::Boolean, Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
@@ -243,6 +243,28 @@ pub fn https_url(text: &str) -> Result<String, String> {
     Ok(canonical)
 }
 
+/// A site's URL given with the API's own path after it (`.../rest/api/2`,
+/// which a client copies from the API's documentation) read as the site:
+/// the catalog's `apiPaths` of the entry, removed from the end of the path
+/// (in any case, with or without a trailing `/`), again until none is left.
+fn without_api_path(canonical: &str, api_paths: &[String]) -> String {
+    let mut url = canonical.to_owned();
+    loop {
+        let Ok(mut parsed) = url::Url::parse(&url) else { return url };
+        let path = parsed.path().trim_end_matches('/').to_owned();
+        let Some(suffix) = api_paths.iter().find(|s| path.to_ascii_lowercase().ends_with(&s.to_ascii_lowercase()))
+        else {
+            return url;
+        };
+        parsed.set_path(&path[..path.len() - suffix.len()]);
+        let mut next = String::from(parsed.clone());
+        if parsed.path() == "/" && parsed.query().is_none() && parsed.fragment().is_none() {
+            next.pop();
+        }
+        url = next;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,6 +278,31 @@ mod tests {
 
     fn parse(v: Value) -> Result<Configuration, ConfigurationError> {
         Configuration::parse(&jira(), Some(&v))
+    }
+
+    #[test]
+    fn the_apis_own_path_after_the_site_is_read_as_the_site() {
+        let url_of = |given: &str| {
+            let mut v = good();
+            v["jira.api.url"] = json!(given);
+            parse(v).unwrap().get("jira.api.url").map(|c| c.expose().to_owned()).unwrap()
+        };
+        for (given, site) in [
+            ("x.atlassian.net/rest/api/2", "https://x.atlassian.net"),
+            ("https://x.atlassian.net/rest/api/3/", "https://x.atlassian.net"),
+            ("https://x.atlassian.net/REST/API/latest", "https://x.atlassian.net"),
+            ("https://jira.example.com/jira/rest/api/2", "https://jira.example.com/jira"),
+            ("https://x.atlassian.net/rest/api/2/rest/api/2", "https://x.atlassian.net"),
+            ("https://x.atlassian.net/rest/api/25", "https://x.atlassian.net/rest/api/25"),
+            ("https://x.atlassian.net/jira", "https://x.atlassian.net/jira"),
+        ] {
+            assert_eq!(url_of(given), site, "{given}");
+        }
+        // Only the site's entry: a callback URL keeps its path.
+        let mut v = good();
+        v["event.notification.callback.url"] = json!("https://app.example.com/rest/api/2");
+        let c = parse(v).unwrap();
+        assert_eq!(c.get("event.notification.callback.url").unwrap().expose(), "https://app.example.com/rest/api/2");
     }
 
     fn good() -> Value {

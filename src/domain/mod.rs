@@ -11,7 +11,7 @@ pub mod origin;
 pub mod representation;
 pub mod request;
 pub mod secret;
-mod suggest;
+pub(crate) mod suggest;
 pub mod text;
 pub mod time;
 pub mod token;
