@@ -1,14 +1,32 @@
 //! The operator's commands (`admin`): set up the table and key for a local
-//! DynamoDB/KMS API server, create organizations and users, disable and
-//! rotate. Each prints one JSON object as its last line on standard output.
-//! Secrets are shown once, here, and stored only as digests.
+//! DynamoDB/KMS API server, create, list and delete organizations and users,
+//! disable and rotate. Each prints one JSON object as its last line on
+//! standard output. Secrets are shown once, here, and stored only as digests.
+//! A change that removes access says how long running functions may still
+//! accept what it removed (`takesEffectWithinSeconds`, their credential
+//! cache), and a `note` for the operator, which `admin` also writes on
+//! standard error.
+
+use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
 
+use crate::auth::MAX_CACHE_SECONDS;
 use crate::domain::secret::Secret;
 use crate::domain::time::iso8601;
 use crate::settings::Settings;
-use crate::store::{AdminOutcome, Store, StoreError};
+use crate::store::{AdminOutcome, DeleteOutcome, Store, StoreError};
+
+/// The default grace period of a rotation: one day.
+pub const DEFAULT_GRACE_SECONDS: u64 = 86_400;
+/// The longest grace period: 30 days.
+pub const MAX_GRACE_SECONDS: u64 = 30 * 86_400;
+
+/// What the `authorization` line holds where `admin` cannot know the
+/// organization secret (it is stored only as a digest).
+pub const ORGANIZATION_SECRET_PLACEHOLDER: &str = "<your organization secret>";
+/// The same for a user secret.
+pub const USER_SECRET_PLACEHOLDER: &str = "<your user secret>";
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -65,8 +83,24 @@ fn refused(outcome: AdminOutcome, org: &str, user: &str) -> AdminError {
     })
 }
 
-fn authorization(user: &Secret, org: &Secret) -> String {
-    format!("User {}, Organization {}", user.expose(), org.expose())
+fn authorization(user: &str, org: &str) -> String {
+    format!("User {user}, Organization {org}")
+}
+
+/// The note of a change that reaches running functions only when their
+/// credential cache expires.
+fn cache_note(what: &str) -> String {
+    format!(
+        "{what} within {MAX_CACHE_SECONDS} s: running functions trust a credential they verified for \
+         AUTH_CACHE_SECONDS (at most {MAX_CACHE_SECONDS})"
+    )
+}
+
+/// A rotation's grace period: at most [`MAX_GRACE_SECONDS`].
+pub fn check_grace(seconds: u64) -> Result<Duration, AdminError> {
+    (seconds <= MAX_GRACE_SECONDS).then(|| Duration::from_secs(seconds)).ok_or_else(|| {
+        AdminError::Usage(format!("--grace {seconds} is longer than {MAX_GRACE_SECONDS} seconds (30 days)"))
+    })
 }
 
 impl Admin {
@@ -126,6 +160,14 @@ impl Admin {
     pub async fn create_credentials(&self, org: &str, email: &str) -> Result<Value, AdminError> {
         check_organization(org)?;
         check_email(email)?;
+        // A deleted organization's instances are never handed to a new one of the same name.
+        let left = self.store.count_instances(org).await?;
+        if left > 0 && self.store.organization_state(org).await?.is_none() {
+            return Err(AdminError::Refused(format!(
+                "organization {org} was deleted but {left} of its instances remain: \
+                 admin delete-organization --organization {org} --force deletes them"
+            )));
+        }
         let (org_secret, user_secret) = (fresh_secret()?, fresh_secret()?);
         match self.store.create_organization(org, &org_secret.digest(), email, &user_secret.digest(), &now()).await? {
             AdminOutcome::Done => Ok(json!({
@@ -133,34 +175,110 @@ impl Admin {
                 "user": email,
                 "organizationSecret": org_secret.expose(),
                 "userSecret": user_secret.expose(),
-                "authorization": authorization(&user_secret, &org_secret),
+                "authorization": authorization(user_secret.expose(), org_secret.expose()),
             })),
             other => Err(refused(other, org, email)),
         }
     }
 
+    /// A further user. Its `authorization` line holds the new user secret
+    /// and a placeholder for the organization secret, which `admin` cannot
+    /// show (it is stored only as a digest; `create-credentials` or
+    /// `rotate-organization-secret` printed it once).
     pub async fn add_user(&self, org: &str, email: &str) -> Result<Value, AdminError> {
         check_organization(org)?;
         check_email(email)?;
         let user_secret = fresh_secret()?;
         match self.store.add_user(org, email, &user_secret.digest(), &now()).await? {
-            AdminOutcome::Done => Ok(json!({"organization": org, "user": email, "userSecret": user_secret.expose()})),
+            AdminOutcome::Done => Ok(json!({
+                "organization": org,
+                "user": email,
+                "userSecret": user_secret.expose(),
+                "authorization": authorization(user_secret.expose(), ORGANIZATION_SECRET_PLACEHOLDER),
+                "note": format!(
+                    "put the organization secret of {org} in place of {ORGANIZATION_SECRET_PLACEHOLDER}: \
+                     it is stored only as a digest, so admin cannot show it (create-credentials or \
+                     rotate-organization-secret printed it)"
+                ),
+            })),
             other => Err(refused(other, org, email)),
         }
     }
 
     pub async fn set_user_enabled(&self, org: &str, email: &str, enabled: bool) -> Result<Value, AdminError> {
         match self.store.set_user_enabled(org, email, enabled).await? {
-            AdminOutcome::Done => Ok(json!({"organization": org, "user": email, "enabled": enabled})),
+            AdminOutcome::Done if enabled => Ok(json!({"organization": org, "user": email, "enabled": true})),
+            AdminOutcome::Done => Ok(json!({
+                "organization": org,
+                "user": email,
+                "enabled": false,
+                "takesEffectWithinSeconds": MAX_CACHE_SECONDS,
+                "note": cache_note(&format!("{email} is refused")),
+            })),
             other => Err(refused(other, org, email)),
         }
     }
 
-    pub async fn rotate_user_secret(&self, org: &str, email: &str) -> Result<Value, AdminError> {
+    /// The end of a grace of `grace` from now, or `None` for none.
+    fn grace_end(grace: Duration) -> Option<SystemTime> {
+        (!grace.is_zero()).then(|| SystemTime::now() + grace)
+    }
+
+    /// What a rotation's answer says of the old secret.
+    fn old_secret_fields(out: &mut Value, what: &str, until: Option<SystemTime>) {
+        match until {
+            Some(until) => {
+                out["oldSecretValidUntil"] = json!(iso8601(until));
+                out["note"] = json!(format!(
+                    "the old {what} secret keeps working until {} (the new one works now): move clients to the new one before then",
+                    iso8601(until)
+                ));
+            }
+            None => {
+                out["oldSecretValidUntil"] = json!(now());
+                out["takesEffectWithinSeconds"] = json!(MAX_CACHE_SECONDS);
+                out["note"] = json!(cache_note(&format!("the old {what} secret is refused")));
+            }
+        }
+    }
+
+    /// Replaces a user's secret; the old one keeps working for `grace`
+    /// (zero: it is refused now, within the functions' credential cache).
+    pub async fn rotate_user_secret(&self, org: &str, email: &str, grace: Duration) -> Result<Value, AdminError> {
         let user_secret = fresh_secret()?;
-        match self.store.rotate_user_secret(org, email, &user_secret.digest()).await? {
-            AdminOutcome::Done => Ok(json!({"organization": org, "user": email, "userSecret": user_secret.expose()})),
+        let until = Self::grace_end(grace);
+        match self.store.rotate_user_secret(org, email, &user_secret.digest(), until).await? {
+            AdminOutcome::Done => {
+                let mut out = json!({
+                    "organization": org,
+                    "user": email,
+                    "userSecret": user_secret.expose(),
+                    "authorization": authorization(user_secret.expose(), ORGANIZATION_SECRET_PLACEHOLDER),
+                    "graceSeconds": grace.as_secs(),
+                });
+                Self::old_secret_fields(&mut out, "user", until);
+                Ok(out)
+            }
             other => Err(refused(other, org, email)),
+        }
+    }
+
+    /// Replaces an organization's secret; `grace` as for a user.
+    pub async fn rotate_organization_secret(&self, org: &str, grace: Duration) -> Result<Value, AdminError> {
+        let org_secret = fresh_secret()?;
+        let until = Self::grace_end(grace);
+        match self.store.rotate_organization_secret(org, &org_secret.digest(), until).await? {
+            AdminOutcome::Done => {
+                let mut out = json!({
+                    "organization": org,
+                    "organizationSecret": org_secret.expose(),
+                    "authorization": authorization(USER_SECRET_PLACEHOLDER, org_secret.expose()),
+                    "graceSeconds": grace.as_secs(),
+                });
+                Self::old_secret_fields(&mut out, "organization", until);
+                Ok(out)
+            }
+            other => Err(refused(other, org, "")),
         }
     }
 
@@ -171,12 +289,128 @@ impl Admin {
         Ok(json!({"tableName": self.store.table(), "rewritten": rewritten, "changedMeanwhile": left}))
     }
 
-    pub async fn rotate_organization_secret(&self, org: &str) -> Result<Value, AdminError> {
-        let org_secret = fresh_secret()?;
-        match self.store.rotate_organization_secret(org, &org_secret.digest()).await? {
-            AdminOutcome::Done => Ok(json!({"organization": org, "organizationSecret": org_secret.expose()})),
-            other => Err(refused(other, org, "")),
+    /// Enters organizations created before the registry into it (see
+    /// [`Store::register_organizations`]).
+    pub async fn register_organizations(&self) -> Result<Value, AdminError> {
+        let registered = self.store.register_organizations().await?;
+        Ok(json!({"tableName": self.store.table(), "registered": registered}))
+    }
+
+    /// Every organization of the registry, with its numbers of users and
+    /// instances.
+    pub async fn list_organizations(&self) -> Result<Value, AdminError> {
+        let mut organizations = Vec::new();
+        for entry in self.store.list_organizations().await? {
+            let users = self.store.count_users(&entry.organization).await?;
+            let instances = self.store.count_instances(&entry.organization).await?;
+            organizations.push(json!({
+                "organization": entry.organization,
+                "createdDate": entry.created_date,
+                "users": users,
+                "instances": instances,
+            }));
         }
+        Ok(json!({"count": organizations.len(), "organizations": organizations}))
+    }
+
+    pub async fn list_users(&self, org: &str) -> Result<Value, AdminError> {
+        check_organization(org)?;
+        if self.store.organization_state(org).await?.is_none() {
+            return Err(refused(AdminOutcome::NoSuchOrganization, org, ""));
+        }
+        let users: Vec<Value> = self
+            .store
+            .list_users(org)
+            .await?
+            .into_iter()
+            .map(|u| {
+                let mut user = json!({"user": u.email, "enabled": u.enabled, "createdDate": u.created_date});
+                if let Some(until) = u.previous_valid_until {
+                    user["oldSecretValidUntil"] = json!(iso8601(until));
+                }
+                user
+            })
+            .collect();
+        Ok(json!({"organization": org, "count": users.len(), "users": users}))
+    }
+
+    /// Deletes a user and its secrets (a secret in a rotation's grace too).
+    pub async fn delete_user(&self, org: &str, email: &str) -> Result<Value, AdminError> {
+        match self.store.delete_user(org, email).await? {
+            AdminOutcome::Done => Ok(json!({
+                "organization": org,
+                "user": email,
+                "deleted": true,
+                "takesEffectWithinSeconds": MAX_CACHE_SECONDS,
+                "note": cache_note(&format!("{email} is refused")),
+            })),
+            other => Err(refused(other, org, email)),
+        }
+    }
+
+    /// Deletes an organization: refused while it has users (each is removed
+    /// with `delete-user`, deliberately); refused while it has instances
+    /// unless `force`, which deletes them after the organization (so that
+    /// none can be created meanwhile but by a credential a function
+    /// verified in the last [`MAX_CACHE_SECONDS`]). With `force`, an
+    /// organization already deleted whose instances remain has them deleted.
+    pub async fn delete_organization(&self, org: &str, force: bool) -> Result<Value, AdminError> {
+        check_organization(org)?;
+        let state = self.store.organization_state(org).await?;
+        let users = self.store.count_users(org).await?;
+        if users > 0 {
+            return Err(AdminError::Refused(format!(
+                "organization {org} still has {users} user(s): delete each with \
+                 admin delete-user --organization {org} --user EMAIL (admin list-users --organization {org} lists them)"
+            )));
+        }
+        let instances = self.store.list_instances(org).await?;
+        if state.is_none() && (instances.is_empty() || !force) {
+            return Err(refused(AdminOutcome::NoSuchOrganization, org, ""));
+        }
+        if !instances.is_empty() && !force {
+            return Err(AdminError::Refused(format!(
+                "organization {org} still has {} instance(s): delete them through the API (DELETE /instances/{{id}}) \
+                 while a user can, or add --force to delete them with the organization",
+                instances.len()
+            )));
+        }
+        let deleted_organization = match &state {
+            Some(seen) => match self.store.delete_organization(org, seen).await? {
+                AdminOutcome::Done => true,
+                other => return Err(refused(other, org, "")),
+            },
+            None => false,
+        };
+        let mut deleted = 0;
+        for summary in &instances {
+            deleted += usize::from(self.delete_instance_as_found(summary.id).await?);
+        }
+        Ok(json!({
+            "organization": org,
+            "organizationDeleted": deleted_organization,
+            "instancesDeleted": deleted,
+            "takesEffectWithinSeconds": MAX_CACHE_SECONDS,
+            "note": format!(
+                "{org}'s secrets are refused within {MAX_CACHE_SECONDS} s (the functions' credential cache); \
+                 an instance created meanwhile by a credential verified before is deleted by running \
+                 admin delete-organization --organization {org} --force again after that"
+            ),
+        }))
+    }
+
+    /// Deletes an instance as it is found now (a change meanwhile reads it
+    /// again); whether it was there.
+    async fn delete_instance_as_found(&self, id: crate::domain::token::InstanceId) -> Result<bool, AdminError> {
+        for _ in 0..5 {
+            let Some(record) = self.store.get_instance(id).await? else {
+                return Ok(false);
+            };
+            if self.store.delete_instance(&record).await? == DeleteOutcome::Deleted {
+                return Ok(true);
+            }
+        }
+        Err(AdminError::Refused(format!("instance {id} kept changing meanwhile; run the command again")))
     }
 }
 
@@ -191,6 +425,9 @@ mod tests {
             assert!(check_organization(bad).is_err());
         }
         assert!(check_email("ops@acme.io").is_ok());
+        assert_eq!(check_grace(0).unwrap(), Duration::ZERO);
+        assert_eq!(check_grace(MAX_GRACE_SECONDS).unwrap(), Duration::from_secs(MAX_GRACE_SECONDS));
+        assert!(check_grace(MAX_GRACE_SECONDS + 1).is_err());
         for bad in ["", "ops", "@acme", "a@b@c", "a b@c"] {
             assert!(check_email(bad).is_err());
         }

@@ -1,7 +1,7 @@
 //! `admin`: the operator command. See `instances::admin`.
 
 use clap::{Parser, Subcommand};
-use instances::admin::{Admin, AdminError};
+use instances::admin::{check_grace, Admin, AdminError, DEFAULT_GRACE_SECONDS};
 use instances::sdk::load_sdk_config;
 use instances::settings::Settings;
 use instances::store::Store;
@@ -10,7 +10,7 @@ use instances::store::Store;
 /// and the AWS SDK's variables (AWS_ENDPOINT_URL, AWS_REGION, ...), like the
 /// function. Each command prints one JSON object as its last line.
 #[derive(Parser)]
-#[command(name = "admin")]
+#[command(name = "admin", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -34,6 +34,28 @@ enum Command {
         #[arg(long)]
         user: String,
     },
+    /// Every organization, with its creation date and numbers of users and instances.
+    ListOrganizations,
+    /// An organization's users: e-mail address, enabled, creation date.
+    ListUsers {
+        #[arg(long)]
+        organization: String,
+    },
+    /// Delete a user and its secrets: refused within AUTH_CACHE_SECONDS (60 s at most).
+    DeleteUser {
+        #[arg(long)]
+        organization: String,
+        #[arg(long)]
+        user: String,
+    },
+    /// Delete an organization without users; refused while it has instances unless --force.
+    DeleteOrganization {
+        #[arg(long)]
+        organization: String,
+        /// Delete its instances too (after the organization).
+        #[arg(long)]
+        force: bool,
+    },
     /// Disable a user: refused within AUTH_CACHE_SECONDS (60 s at most).
     DisableUser {
         #[arg(long)]
@@ -48,20 +70,28 @@ enum Command {
         #[arg(long)]
         user: String,
     },
-    /// Replace a user's secret; prints the new one.
+    /// Replace a user's secret; prints the new one. The old one works for --grace seconds more.
     RotateUserSecret {
         #[arg(long)]
         organization: String,
         #[arg(long)]
         user: String,
+        /// How long the old secret keeps working, in seconds (0: refused now; at most 30 days).
+        #[arg(long, default_value_t = DEFAULT_GRACE_SECONDS)]
+        grace: u64,
     },
-    /// Replace an organization's secret; prints the new one.
+    /// Replace an organization's secret; prints the new one. The old one works for --grace seconds more.
     RotateOrganizationSecret {
         #[arg(long)]
         organization: String,
+        /// How long the old secret keeps working, in seconds (0: refused now; at most 30 days).
+        #[arg(long, default_value_t = DEFAULT_GRACE_SECONDS)]
+        grace: u64,
     },
     /// Rewrite instances stored with timestamps of another width than .SSS (before 2026-11-29) so lists sort in time order; safe to run again.
     MigrateDates,
+    /// Enter organizations created by a build before the registry (list-organizations) into it; safe to run again.
+    RegisterOrganizations,
 }
 
 /// One JSON object on standard output, the reason also on standard error.
@@ -102,6 +132,9 @@ async fn main() {
     }
     let settings = Settings::from_env();
     let sdk = load_sdk_config().await;
+    if let Err(message) = check_credentials(&sdk).await {
+        fail(&message, 1);
+    }
     let admin = Admin {
         store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), settings.table_name.clone()),
         kms: aws_sdk_kms::Client::new(&sdk),
@@ -113,12 +146,65 @@ async fn main() {
         Command::AddUser { organization, user } => admin.add_user(organization, user).await,
         Command::DisableUser { organization, user } => admin.set_user_enabled(organization, user, false).await,
         Command::EnableUser { organization, user } => admin.set_user_enabled(organization, user, true).await,
-        Command::RotateUserSecret { organization, user } => admin.rotate_user_secret(organization, user).await,
-        Command::RotateOrganizationSecret { organization } => admin.rotate_organization_secret(organization).await,
+        Command::RotateUserSecret { organization, user, grace } => match check_grace(*grace) {
+            Ok(grace) => admin.rotate_user_secret(organization, user, grace).await,
+            Err(e) => Err(e),
+        },
+        Command::RotateOrganizationSecret { organization, grace } => match check_grace(*grace) {
+            Ok(grace) => admin.rotate_organization_secret(organization, grace).await,
+            Err(e) => Err(e),
+        },
         Command::MigrateDates => admin.migrate_dates().await,
+        Command::RegisterOrganizations => admin.register_organizations().await,
+        Command::ListOrganizations => admin.list_organizations().await,
+        Command::ListUsers { organization } => admin.list_users(organization).await,
+        Command::DeleteUser { organization, user } => admin.delete_user(organization, user).await,
+        Command::DeleteOrganization { organization, force } => admin.delete_organization(organization, *force).await,
     };
     match result {
-        Ok(value) => println!("{value}"),
+        Ok(value) => {
+            if let Some(note) = value["note"].as_str() {
+                eprintln!("admin: {note}");
+            }
+            println!("{value}")
+        }
         Err(e) => fail(&e.to_string(), if matches!(e, AdminError::Usage(_)) { 2 } else { 1 }),
     }
 }
+
+/// Credentials resolved before any call, so that their absence reads as
+/// what it is (the SDK's own account is the last provider's failure, such as
+/// "IMDS is disabled or the caller has insufficient permissions").
+async fn check_credentials(sdk: &aws_config::SdkConfig) -> Result<(), String> {
+    use aws_sdk_dynamodb::config::ProvideCredentials;
+    let Some(provider) = sdk.credentials_provider() else {
+        return Err(NO_CREDENTIALS.into());
+    };
+    let Err(e) = provider.provide_credentials().await else {
+        return Ok(());
+    };
+    // Not found anywhere: the chain's own "not loaded", or the instance
+    // metadata service (its last resort) refusing or failing, as it does
+    // off EC2.
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    let mut root = e.to_string();
+    let mut not_found = root == "the credential provider was not enabled";
+    while let Some(c) = cause {
+        not_found |= c.is::<aws_config::imds::client::error::ImdsError>()
+            || c.is::<aws_config::imds::client::error::TokenError>();
+        root = c.to_string();
+        cause = c.source();
+    }
+    if not_found {
+        Err(match std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()) {
+            Some(profile) => format!("{NO_CREDENTIALS} (AWS_PROFILE={profile} gave none: is it in ~/.aws/config?)"),
+            None => NO_CREDENTIALS.into(),
+        })
+    } else {
+        Err(format!("AWS credentials could not be loaded: {}", root.trim_end_matches('.')))
+    }
+}
+
+const NO_CREDENTIALS: &str = "no AWS credentials found: give them with AWS_PROFILE (a profile of ~/.aws/config), \
+     or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN); \
+     for the local server of `make run`, first run: . .run/make-run/env";
