@@ -48,12 +48,10 @@ impl Credentials {
                 return Err(Malformed);
             }
         }
-        let element = match element {
-            // Not a token: it names no instance, which is said once the
-            // user and organization have authenticated.
-            Some(secret) => Some(Token::parse(secret.expose()).unwrap_or_else(|| Token::unresolvable(secret.expose()))),
-            None => None,
-        };
+        // Text that is not a token names no instance, which is said once the
+        // user and organization have authenticated.
+        let element =
+            element.map(|secret| Token::parse(secret.expose()).unwrap_or_else(|| Token::unresolvable(secret.expose())));
         match (user, organization) {
             (Some(user), Some(organization)) if parts == 2 + usize::from(element.is_some()) => {
                 Ok(Credentials { user, organization, element })
