@@ -169,13 +169,6 @@ impl Store {
     }
 }
 
-struct Reader<'a> {
-    pk: &'a str,
-    item: &'a Item,
-}
-
-impl<'a> Reader<'a> {
-    fn new(pk: &'a str, item: &'a Item) -> Self {
 /// Codes a transaction's cancellation reason carries that retrying later may
 /// get past: another transaction on the item, throttling, capacity.
 const TRANSIENT_REASONS: &[&str] =
@@ -207,6 +200,13 @@ fn failed_transaction(
     }
 }
 
+struct Reader<'a> {
+    pk: &'a str,
+    item: &'a Item,
+}
+
+impl<'a> Reader<'a> {
+    fn new(pk: &'a str, item: &'a Item) -> Self {
         Reader { pk, item }
     }
     fn corrupt(&self, attribute: &str) -> StoreError {
