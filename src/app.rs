@@ -7,8 +7,8 @@ use aws_config::SdkConfig;
 
 use crate::auth::Authenticator;
 use crate::domain::catalog::{Catalog, CatalogError};
-use crate::provider::resolve::{Lookup, SystemLookup};
-use crate::provider::{CheckSettings, Checker};
+use crate::outbound::resolve::{Lookup, SystemLookup};
+use crate::outbound::{self, ClientSettings};
 use crate::sdk::{load_function_sdk_config, Deferred};
 use crate::seal::{KeyPolicy, Sealer};
 use crate::settings::Settings;
@@ -20,10 +20,11 @@ pub struct App {
     pub store: Store,
     pub sealer: Sealer,
     pub auth: Authenticator,
-    /// The vendor credential check, when `PROVIDER_CHECK` is on: built on
-    /// first use (it reads the system's root certificates); an error here
-    /// (an unreadable `PROVIDER_TEST_CA_FILE`) fails every check with 500.
-    pub checker: Option<Deferred<Result<Checker, String>>>,
+    /// The guarded client to the sites instances name (the credential check,
+    /// the hub), with `PROVIDER_ALLOWED_HOSTS`: built on first use (it reads
+    /// the system's root certificates); an error here (an unreadable
+    /// `PROVIDER_TEST_CA_FILE`) fails every request that needs it with 500.
+    pub vendor: Deferred<Result<outbound::Client, String>>,
 }
 
 impl App {
@@ -62,34 +63,29 @@ impl App {
             store: Store::deferred(dynamodb, settings.table_name.clone()),
             sealer: Sealer::deferred(kms, settings.kms_key_id.clone(), policy),
             auth: Authenticator::new(settings.auth_cache),
-            checker: checker(&settings, Arc::new(SystemLookup)),
+            vendor: vendor_client(&settings, Arc::new(SystemLookup)),
             settings,
         })
     }
 
-    /// The same, its credential check resolving names through `lookup` (a
+    /// The same, its outbound client resolving names through `lookup` (a
     /// test's DNS).
     pub fn with_lookup(mut self, lookup: Arc<dyn Lookup>) -> Self {
-        self.checker = checker(&self.settings, lookup);
+        self.vendor = vendor_client(&self.settings, lookup);
         self
     }
 }
 
-fn checker(settings: &Settings, lookup: Arc<dyn Lookup>) -> Option<Deferred<Result<Checker, String>>> {
-    if !settings.provider_check {
-        return None;
-    }
+fn vendor_client(settings: &Settings, lookup: Arc<dyn Lookup>) -> Deferred<Result<outbound::Client, String>> {
     let settings = settings.clone();
-    Some(Deferred::new(move || {
+    Deferred::new(move || {
         let extra_roots_pem = match &settings.provider_test_ca_file {
             Some(path) => Some(std::fs::read(path).map_err(|e| format!("PROVIDER_TEST_CA_FILE {path}: {e}"))?),
             None => None,
         };
-        let check = CheckSettings {
-            timeout: settings.provider_check_timeout,
-            allow: settings.provider_allowed_hosts.clone(),
-            extra_roots_pem,
-        };
-        Checker::new(&check, lookup)
-    }))
+        let client = ClientSettings { allow: settings.provider_allowed_hosts.clone(), extra_roots_pem };
+        // Connecting gets half the check's budget, so that a host that does
+        // not answer leaves time to say so.
+        outbound::Client::new(&client, lookup, settings.provider_check_timeout / 2)
+    })
 }

@@ -7,6 +7,7 @@ pub mod app;
 pub mod auth;
 pub mod domain;
 pub mod logging;
+pub mod outbound;
 pub mod provider;
 pub mod sdk;
 pub mod seal;

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::provider::address::AllowList;
+use crate::outbound::address::AllowList;
 
 #[derive(Debug, Clone)]
 pub struct Settings {

@@ -14,7 +14,7 @@ use base64::Engine as _;
 use common::jira::{Reply, StandIn, TestCa, TestDns};
 use common::*;
 use instances::app::App;
-use instances::provider::address::AllowList;
+use instances::outbound::address::AllowList;
 use serde_json::{json, Value};
 
 const LOCAL: &str = "127.0.0.1";

@@ -16,46 +16,23 @@
 //!   account: the URL is not the JIRA site's ([`CheckError::Url`]); so is a
 //!   host whose addresses the check does not connect to (`address`).
 //!
-//! One client per cold start (`Checker::new`): its connections are reused;
-//! it connects through [`resolve::CheckedResolver`], so what was checked is
-//! what is connected to; it trusts the system's roots (plus, in tests only, a
-//! stand-in's certificate); it has a connect timeout and a total one, and
-//! reads at most [`MAX_ANSWER_BYTES`] of an answer.
+//! It goes out through the guarded client ([`crate::outbound`], the one
+//! the hub uses too) with its own limits: the check's timeout, at most
+//! [`MAX_ANSWER_BYTES`] of an answer.
 
-pub mod address;
-pub mod resolve;
-
-use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use http_body_util::{BodyExt as _, Empty, Limited};
 use hyper::body::Bytes;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 
-use address::{refusal, AllowList};
-use resolve::{CheckedResolver, Lookup, NoSuchHost, Refused};
+pub use crate::outbound::UNREACHABLE;
+use crate::outbound::{self, Limits, OutboundError};
 
 /// The most of an answer the check reads: an account is a few hundred bytes.
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// The most of the vendor's message an error answer carries.
 const MAX_MESSAGE_CHARS: usize = 300;
-
-/// How the check is set up (see `Settings`).
-#[derive(Debug, Clone)]
-pub struct CheckSettings {
-    /// Connect, TLS and answer together.
-    pub timeout: Duration,
-    pub allow: AllowList,
-    /// PEM certificates trusted besides the system's: only a test's stand-in
-    /// (`PROVIDER_TEST_CA_FILE`); a deployment never sets it.
-    pub extra_roots_pem: Option<Vec<u8>>,
-}
 
 /// What to ask, and with what.
 pub struct CheckRequest<'a> {
@@ -83,89 +60,53 @@ pub enum CheckError {
     Unavailable { provider_message: String },
 }
 
-type Connector = HttpsConnector<HttpConnector<CheckedResolver>>;
-
-pub struct Checker {
-    client: Client<Connector, Empty<Bytes>>,
-    allow: Arc<AllowList>,
-    timeout: Duration,
+/// Whether the vendor accepts the credentials: `GET` of the site's API path
+/// with HTTP basic auth, through `client`, within `timeout`.
+pub async fn check(client: &outbound::Client, timeout: Duration, request: &CheckRequest<'_>) -> Result<(), CheckError> {
+    // The path goes under the site's own (a context path such as /jira is
+    // kept); a query or fragment of the stored URL is not the API's.
+    let mut url = url::Url::parse(request.base_url).map_err(|e| url_problem(format!("is not a URL ({e})")))?;
+    let path = format!("{}{}", url.path().trim_end_matches('/'), request.path);
+    url.set_path(&path);
+    url.set_query(None);
+    url.set_fragment(None);
+    let credentials = zeroize::Zeroizing::new(format!("{}:{}", request.username, request.password));
+    let encoded = zeroize::Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(credentials.as_bytes()));
+    let mut authorization = hyper::header::HeaderValue::from_str(&format!("Basic {}", encoded.as_str()))
+        .map_err(|_| url_problem("cannot be asked with these credentials".into()))?;
+    // Kept out of any debug output of the request.
+    authorization.set_sensitive(true);
+    let mut headers = hyper::HeaderMap::new();
+    headers.insert(hyper::header::AUTHORIZATION, authorization);
+    headers.insert(hyper::header::ACCEPT, hyper::header::HeaderValue::from_static("application/json"));
+    let out = outbound::Request { method: hyper::Method::GET, url, headers, body: Bytes::new() };
+    let limits = Limits { timeout, max_answer_bytes: MAX_ANSWER_BYTES };
+    match client.send(out, limits).await {
+        Ok(answer) => verdict(answer.status, &answer.headers, Some(&answer.body), request.account_fields),
+        Err(OutboundError::TooLarge(_)) => Err(url_problem(format!(
+            "answers with more than {MAX_ANSWER_BYTES} bytes: it does not lead to the JIRA site's REST API"
+        ))),
+        Err(e) => Err(outbound_problem(e)),
+    }
 }
 
-impl Checker {
-    pub fn new(settings: &CheckSettings, lookup: Arc<dyn Lookup>) -> Result<Self, String> {
-        let allow = Arc::new(settings.allow.clone());
-        let mut http = HttpConnector::new_with_resolver(CheckedResolver::new(lookup, allow.clone()));
-        http.enforce_http(false);
-        // Connecting (TCP, to one checked address after another) gets half the
-        // budget, so that a host that does not answer leaves time to say so.
-        http.set_connect_timeout(Some(settings.timeout / 2));
-        http.set_nodelay(true);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls_config(settings)?)
-            .https_only()
-            .enable_http1()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(connector);
-        Ok(Checker { client, allow, timeout: settings.timeout })
-    }
-
-    /// Whether the vendor accepts the credentials.
-    pub async fn check(&self, request: &CheckRequest<'_>) -> Result<(), CheckError> {
-        // The path goes under the site's own (a context path such as /jira
-        // is kept); a query or fragment of the stored URL is not the API's.
-        let mut parsed = url::Url::parse(request.base_url).map_err(|e| url_problem(format!("is not a URL ({e})")))?;
-        let path = format!("{}{}", parsed.path().trim_end_matches('/'), request.path);
-        parsed.set_path(&path);
-        parsed.set_query(None);
-        parsed.set_fragment(None);
-        let url = parsed.to_string();
-        // A host given as an address reaches no resolver: checked here.
-        let literal = match parsed.host() {
-            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
-            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
-            _ => None,
-        };
-        if let Some(ip) = literal {
-            if let Some(why) = refusal(ip).filter(|_| !self.allow.address(ip)) {
-                return Err(url_problem(format!("names {ip}, {why}, which the service does not connect to")));
-            }
+/// What the check says of a request that could not be had.
+fn outbound_problem(e: OutboundError) -> CheckError {
+    match e {
+        OutboundError::Refused { host, literal: true, why } => {
+            url_problem(format!("names {host}, {why}, which the service does not connect to"))
         }
-        let credentials = zeroize::Zeroizing::new(format!("{}:{}", request.username, request.password));
-        let encoded = zeroize::Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(credentials.as_bytes()));
-        let mut authorization = hyper::header::HeaderValue::from_str(&format!("Basic {}", encoded.as_str()))
-            .map_err(|_| url_problem("cannot be asked with these credentials".into()))?;
-        // Kept out of any debug output of the request.
-        authorization.set_sensitive(true);
-        let http = hyper::Request::get(url.as_str())
-            .header(hyper::header::AUTHORIZATION, authorization)
-            .header(hyper::header::ACCEPT, "application/json")
-            .header(hyper::header::USER_AGENT, concat!("instances/", env!("CARGO_PKG_VERSION")))
-            .body(Empty::new())
-            .map_err(|e| url_problem(format!("cannot be asked ({e})")))?;
-        let timeout = self.timeout;
-        let deadline = tokio::time::Instant::now() + timeout;
-        let exchange = async {
-            let response = self.client.request(http).await.map_err(connect_error)?;
-            let (parts, body) = response.into_parts();
-            let body = Limited::new(body, MAX_ANSWER_BYTES).collect().await.map(|b| b.to_bytes());
-            Ok::<_, CheckError>((parts, body))
-        };
-        let outcome = tokio::time::timeout_at(deadline, exchange).await.unwrap_or_else(|_| {
-            tracing::info!(ms = timeout.as_millis() as u64, "credential check: no answer in time");
-            Err(unreachable_site())
-        });
-        match outcome {
-            Ok((parts, body)) => verdict(parts.status, &parts.headers, body.ok().as_deref(), request.account_fields),
-            Err(e) => {
-                // A closed port answers at once, a filtered one at the connect
-                // timeout, a silent one at the deadline: every failure to
-                // reach the site is answered at the deadline, so that neither
-                // the words nor the time tell the ports of a host apart.
-                if e == unreachable_site() {
-                    tokio::time::sleep_until(deadline).await;
-                }
-                Err(e)
-            }
+        // The kind of address, not the address: the answer does not map the
+        // names of a private network.
+        OutboundError::Refused { host, literal: false, why } => {
+            url_problem(format!("names {host}, which resolves to {why}, which the service does not connect to"))
+        }
+        OutboundError::NoSuchHost(host) => url_problem(format!(
+            "names {host}, a host that does not exist (DNS has no such name): check the site's address"
+        )),
+        OutboundError::Invalid(why) => url_problem(format!("cannot be asked ({why})")),
+        OutboundError::Unreachable | OutboundError::TooLarge(_) => {
+            CheckError::Unavailable { provider_message: UNREACHABLE.to_owned() }
         }
     }
 }
@@ -243,71 +184,6 @@ fn vendor_message(status: hyper::StatusCode, json: Option<&serde_json::Value>, s
 
 fn url_problem(problem: String) -> CheckError {
     CheckError::Url { problem, provider_message: None }
-}
-
-/// What a caller hears of every failure to reach the site: one message,
-/// whether the connection was refused, timed out, failed TLS or got no
-/// answer, so that the check cannot be used to tell the ports of a host
-/// apart. The cause goes to the log.
-pub const UNREACHABLE: &str =
-    "the site could not be reached over HTTPS (no connection, no TLS session, or no answer in time)";
-
-fn unreachable_site() -> CheckError {
-    CheckError::Unavailable { provider_message: UNREACHABLE.to_owned() }
-}
-
-/// A failed exchange: a refused address is the URL's fault; anything else
-/// (DNS, refused connection, timeout, TLS) is the vendor's unavailability,
-/// told in one message ([`UNREACHABLE`]).
-fn connect_error(e: hyper_util::client::legacy::Error) -> CheckError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-    let mut causes = Vec::new();
-    while let Some(err) = source {
-        if let Some(missing) = err.downcast_ref::<NoSuchHost>() {
-            return url_problem(format!(
-                "names {}, a host that does not exist (DNS has no such name): check the site's address",
-                missing.host
-            ));
-        }
-        if let Some(refused) = err.downcast_ref::<Refused>() {
-            // The kind of address, not the address: the answer does not map
-            // the names of a private network.
-            return url_problem(format!(
-                "names {}, which resolves to {}, which the service does not connect to",
-                refused.host, refused.why
-            ));
-        }
-        let text = err.to_string();
-        if !text.is_empty() && causes.last() != Some(&text) {
-            causes.push(text);
-        }
-        source = err.source();
-    }
-    let cause: String = causes.join(": ").chars().take(MAX_MESSAGE_CHARS).collect();
-    tracing::info!(cause = %cause, "credential check: the site could not be reached");
-    unreachable_site()
-}
-
-fn tls_config(settings: &CheckSettings) -> Result<rustls::ClientConfig, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    let (added, _) = roots.add_parsable_certificates(native.certs);
-    if let Some(pem) = &settings.extra_roots_pem {
-        use rustls::pki_types::pem::PemObject as _;
-        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem) {
-            let cert = cert.map_err(|e| format!("the extra certificate does not read: {e}"))?;
-            roots.add(cert).map_err(|e| format!("the extra certificate is refused: {e}"))?;
-        }
-    }
-    if added == 0 && settings.extra_roots_pem.is_none() {
-        tracing::warn!("no system root certificate found: every credential check will fail TLS");
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
 }
 
 #[cfg(test)]

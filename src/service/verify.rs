@@ -5,7 +5,7 @@
 
 use crate::app::App;
 use crate::domain::catalog::Element;
-use crate::provider::{CheckError, CheckRequest};
+use crate::provider::{self, CheckError, CheckRequest};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
@@ -28,10 +28,10 @@ pub struct Values<'a> {
 
 /// Asks the vendor whether `values` work for `element`.
 pub async fn credentials(app: &App, element: &Element, values: &Values<'_>) -> Result<(), VerifyError> {
-    let (Some(checker), Some(check)) = (&app.checker, &element.credential_check) else {
+    let Some(check) = element.credential_check.as_ref().filter(|_| app.settings.provider_check) else {
         return Ok(());
     };
-    let checker = checker.as_ref().map_err(|e| VerifyError::Broken(e.clone()))?;
+    let client = app.vendor.as_ref().map_err(|e| VerifyError::Broken(e.clone()))?;
     let request = CheckRequest {
         base_url: values.url,
         path: &check.path,
@@ -40,7 +40,7 @@ pub async fn credentials(app: &App, element: &Element, values: &Values<'_>) -> R
         account_fields: &check.account_fields,
     };
     let started = std::time::Instant::now();
-    let outcome = checker.check(&request).await;
+    let outcome = provider::check(client, app.settings.provider_check_timeout, &request).await;
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     match &outcome {
         Ok(()) => tracing::info!(element = %element.info.key, ms, "credential check passed"),
@@ -51,5 +51,5 @@ pub async fn credentials(app: &App, element: &Element, values: &Values<'_>) -> R
 
 /// Whether the app checks credentials of this element at all.
 pub fn enabled(app: &App, element: &Element) -> bool {
-    app.checker.is_some() && element.credential_check.is_some()
+    app.settings.provider_check && element.credential_check.is_some()
 }

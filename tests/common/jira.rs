@@ -190,8 +190,8 @@ impl TestDns {
     }
 }
 
-impl instances::provider::resolve::Lookup for TestDns {
-    fn lookup(&self, host: String) -> instances::provider::resolve::BoxFuture<'static, std::io::Result<Vec<IpAddr>>> {
+impl instances::outbound::resolve::Lookup for TestDns {
+    fn lookup(&self, host: String) -> instances::outbound::resolve::BoxFuture<'static, std::io::Result<Vec<IpAddr>>> {
         self.lookups.fetch_add(1, Ordering::SeqCst);
         let mut answers = self.answers.lock().unwrap();
         let found = match answers.get_mut(&host) {

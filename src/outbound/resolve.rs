@@ -1,8 +1,8 @@
-//! Name resolution for the credential check, with the address check inside
+//! Name resolution for the outbound client, with the address check inside
 //! it: the connector connects to exactly the addresses this resolver
 //! returned, so what was checked is what is connected to. There is no second
 //! resolution for a rebinding DNS answer to slip into. (A host given as an
-//! IP address never reaches a resolver; `Checker` checks it before sending.)
+//! IP address never reaches a resolver; `Client::send` checks it first.)
 
 use std::future::Future;
 use std::io;

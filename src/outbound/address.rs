@@ -1,4 +1,4 @@
-//! Which addresses the credential check may connect to. The URL is user
+//! Which addresses the outbound client may connect to. A URL is user
 //! input, so before connecting, every address its host resolves to is held
 //! against the IANA special-purpose registries (IPv4 and IPv6): loopback,
 //! private, shared (carrier-grade NAT), link-local (the cloud metadata
