@@ -49,6 +49,11 @@ ok=1; [ $rc -ne 0 ] && grep -q "port $port is in use" <<<"$out" && [ ! -e "$stat
 verdict $ok "make run on a busy port says so and creates nothing" "rc=$rc: $out"
 kill "$listener" 2>/dev/null; listener=""
 
+# A real JIRA named without its account: said before anything is built or started.
+out=$(PORT=$port JIRA_URL=https://example.atlassian.net tools/run.sh 2>&1); rc=$?
+ok=1; [ $rc -ne 0 ] && grep -q "JIRA_URL needs JIRA_USER and JIRA_PASSWORD" <<<"$out" && [ ! -e "$state" ] && ok=0
+verdict $ok "make run with JIRA_URL but no account says what it needs and starts nothing" "rc=$rc: $out"
+
 # make load with no make run.
 out=$(PORT=$port make --no-print-directory load 2>&1); rc=$?
 ok=1; [ $rc -ne 0 ] && grep -q "start \`make run\` first (PORT=$port)" <<<"$out" && ! grep -q Traceback <<<"$out" && ok=0

@@ -31,8 +31,8 @@ if [ $started -ne 0 ]; then echo "make-run: $passed passed, $((failed)) failed";
 # The printed curl, as printed.
 printed=$(sed -n '/^curl -i -X POST/,/^  -d /p' "$log")
 out=$(bash -c "$printed -s" 2>&1); status=$(head -1 <<<"$out" | awk '{print $2}')
-ok=1; [ "$status" = 200 ] && grep -q '"token"' <<<"$out" && ok=0
-verdict $ok "the curl make run prints answers 200 with a token" "$out"
+ok=1; [ "$status" = 200 ] && grep -q '"token"' <<<"$out" && grep -q '"valid":true' <<<"$out" && ok=0
+verdict $ok "the curl make run prints answers 200 with a token, valid: JIRA (the local stand-in) accepted it" "$out"
 
 answer=$(mktemp)
 auth=$(python3 -c 'import json; print(json.loads(open(".run/make-run/credentials.json").read().splitlines()[-1])["authorization"])')
@@ -44,6 +44,28 @@ verdict $ok "a header value that is not UTF-8 is the function's 400, in the API'
 status=$(ask --data-binary $'\xff\xfe{')
 ok=1; [ "$status" = 400 ] && shape malformed_json && ok=0
 verdict $ok "a body that is not UTF-8 is the function's 400 malformed_json" "$status $(cat "$answer")"
+# The local JIRA is asked, and refuses a wrong password as JIRA does.
+. .run/make-run/tour.env
+wrong=$(python3 -c 'import json,sys; print(json.dumps({"element": {"key": "jira"}, "name": "Wrong", "configuration": {"jira.username": sys.argv[2], "jira.password": "not-the-password", "jira.api.url": sys.argv[1]}}))' "$TOUR_JIRA_URL" "$TOUR_JIRA_USER")
+status=$(ask -d "$wrong")
+ok=1; [ "$status" = 400 ] && shape invalid_credentials && grep -q "not authenticated" "$answer" && ok=0
+verdict $ok "a wrong JIRA password is refused by the local JIRA: 400 invalid_credentials with its words" "$status $(cat "$answer")"
+ok=1; [[ "$TOUR_JIRA_URL" == https://localhost:* ]] && grep -q "project DEMO" "$log" && ok=0
+verdict $ok "make run names the local JIRA it started and its demo account" "$TOUR_JIRA_URL"
+
+# The README's tour, as written, against this make run (URL points at its port).
+tour=$(python3 - <<'PY'
+import re
+text = open("README.md").read()
+part = text.split("## A five-minute tour", 1)[1].split("\n## ", 1)[0]
+print("\n".join(re.findall(r"```sh\n(.*?)```", part, re.S)))
+PY
+)
+out=$(bash -euo pipefail -c "$tour" 2>&1); rc=$?
+ok=1; [ $rc -eq 0 ] && grep -q '"valid":true' <<<"$out" && grep -q 'Tour, renamed' <<<"$out" \
+  && grep -q 'missing_configuration' <<<"$out" && grep -q '"jira.password":"\*\*\*\*\*\*\*\*"' <<<"$out" && ok=0
+verdict $ok "the README's tour runs as written: created valid, read back masked, renamed by token, one wrong" "rc=$rc: $out"
+
 # What a hostile client can send the front: it answers as API Gateway does.
 status=$(curl -s -o "$answer" -w '%{http_code}' -X POST "http://127.0.0.1:$port/instances" -H "Authorization: $auth" \
   -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' -d '{"name": "chunked"}')
@@ -61,7 +83,8 @@ stop_run
 sleep 1
 invoke_port=$(cat .run/make-run/invoke-port 2>/dev/null || echo none)
 left=$(python3 -c 'import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); print("free")' "$port" 2>/dev/null)
-ok=1; [ "$left" = free ] && grep -q "^stopped." "$log" && ! pgrep -f -- "--invoke-port $invoke_port " >/dev/null && ok=0
+ok=1; [ "$left" = free ] && grep -q "^stopped." "$log" && ! pgrep -f -- "--invoke-port $invoke_port " >/dev/null \
+  && ! pgrep -f "jira_standin.py .*$(dirname "$(readlink -f .run/make-run/jira-ca.pem)")" >/dev/null && ok=0
 verdict $ok "Ctrl-C stops the front, the runtime loop and what make run started" "$(tail -3 "$log")"
 echo "make-run: $passed passed, $failed failed"
 [ $failed -eq 0 ]

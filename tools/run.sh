@@ -24,6 +24,10 @@ if ! python3 -c 'import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_S
   die "port $port is in use; pick another with PORT=... make run"
 fi
 
+if [ -n "${JIRA_URL:-}" ] && { [ -z "${JIRA_USER:-}" ] || [ -z "${JIRA_PASSWORD:-}" ]; }; then
+  die "JIRA_URL needs JIRA_USER and JIRA_PASSWORD (on Jira Cloud, an e-mail address and an API token)"
+fi
+
 local_bin=$(tools/venv.sh local) || die "installing the local tools failed"
 echo "building (debug) ..." >&2
 cargo build --locked --bin admin --bin bootstrap || die "the build failed"
@@ -31,12 +35,13 @@ cargo build --locked --bin admin --bin bootstrap || die "the build failed"
 rm -rf "$state"; mkdir -p "$state"
 echo $$ >"$state/run.pid"
 echo "$port" >"$state/port"
-watch_pid=""; front_pid=""
+watch_pid=""; front_pid=""; jira_pid=""
 stop() {
   # A second signal (a group's TERM reaches make and this script alike) must
   # not cut the cleanup short.
   trap '' INT TERM; trap - EXIT
   [ -n "$front_pid" ] && kill -TERM "$front_pid" 2>/dev/null || true
+  [ -n "$jira_pid" ] && kill -TERM "$jira_pid" 2>/dev/null || true
   [ -n "$watch_pid" ] && kill -TERM -- "-$watch_pid" 2>/dev/null || true
   tools/moto.sh stop "$state"
   rm -f "$state/run.pid"
@@ -53,8 +58,26 @@ else
   export AWS_REGION=${AWS_REGION:-us-east-1} AWS_EC2_METADATA_DISABLED=${AWS_EC2_METADATA_DISABLED:-true}
 fi
 export TABLE_NAME=${TABLE_NAME:-instances} KMS_KEY_ID=${KMS_KEY_ID:-alias/instances}
-# No JIRA to reach here: the credential check starts off unless asked for.
-export PROVIDER_CHECK=${PROVIDER_CHECK:-off}
+
+# A JIRA to try against: the one JIRA_URL names (with JIRA_USER and
+# JIRA_PASSWORD), else a local stand-in (tools/jira_standin.py: HTTPS on
+# loopback, a demo project and issues, a demo account), its CA trusted and its
+# host allowed beside what the caller's environment already says.
+if [ -n "${JIRA_URL:-}" ]; then
+  jira_url=$JIRA_URL jira_user=$JIRA_USER jira_password=$JIRA_PASSWORD jira_what="the JIRA at $JIRA_URL"
+else
+  "$local_bin/python" tools/jira_standin.py --host 127.0.0.1 --port 0 --flavor "${JIRA_FLAVOR:-cloud}" \
+    --ca-file "$state/jira-ca.pem" >"$state/jira.json" 2>"$state/jira.log" &
+  jira_pid=$!
+  for _ in $(seq 1 100); do [ -s "$state/jira.json" ] && break; kill -0 "$jira_pid" 2>/dev/null || break; sleep 0.1; done
+  [ -s "$state/jira.json" ] || die "the local JIRA stand-in did not start: $(tail -5 "$state/jira.log")"
+  read -r jira_url jira_user jira_password < <(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["url"], j["user"], j["password"])' "$state/jira.json")
+  jira_what="a local JIRA stand-in (${JIRA_FLAVOR:-cloud}) at $jira_url: project DEMO, account $jira_user / $jira_password"
+  cat ${PROVIDER_TEST_CA_FILE:+"$PROVIDER_TEST_CA_FILE"} "$state/jira-ca.pem" >"$state/trusted-ca.pem"
+  export PROVIDER_TEST_CA_FILE="$state/trusted-ca.pem"
+  export PROVIDER_ALLOWED_HOSTS="${PROVIDER_ALLOWED_HOSTS:+$PROVIDER_ALLOWED_HOSTS,}localhost"
+fi
+export PROVIDER_CHECK=${PROVIDER_CHECK:-on}
 
 target/debug/admin setup >"$state/setup.json" || die "admin setup failed"
 org="local-$(date +%s)"
@@ -76,7 +99,12 @@ watch_pid=$!
 "$local_bin/python" tools/api-front.py "$port" "$invoke_port" &
 front_pid=$!
 
-body='{"element":{"key":"jira"},"configuration":{"jira.username":"jira-user@example.com","jira.password":"jira-password","jira.api.url":"https://example.atlassian.net"},"tags":["support"],"name":"Test"}'
+body=$(python3 -c 'import json,sys; print(json.dumps({"element": {"key": "jira"}, "configuration": {"jira.username": sys.argv[2], "jira.password": sys.argv[3], "jira.api.url": sys.argv[1]}, "tags": ["support"], "name": "Test"}))' "$jira_url" "$jira_user" "$jira_password")
+# What the tour in the README reads (TOUR_ names: not the JIRA_ that make run reads).
+{
+  printf 'AUTH=%q\nURL=%q\n' "$authorization" "http://127.0.0.1:$port"
+  printf 'TOUR_JIRA_URL=%q\nTOUR_JIRA_USER=%q\nTOUR_JIRA_PASSWORD=%q\n' "$jira_url" "$jira_user" "$jira_password"
+} >"$state/tour.env"
 ok=""
 for _ in $(seq 1 300); do
   kill -0 "$watch_pid" 2>/dev/null || die "cargo lambda watch stopped (see above)"
@@ -92,7 +120,8 @@ cat <<MSG
 
 The function is served on http://127.0.0.1:$port (table $TABLE_NAME, key $KMS_KEY_ID, endpoint ${AWS_ENDPOINT_URL:-${AWS_ENDPOINT_URL_DYNAMODB:-}}).
 Organization $org, user dev@example.com; the secrets are in .run/make-run/credentials.json.
-JIRA credential check: $PROVIDER_CHECK$( [ "$PROVIDER_CHECK" = off ] && echo " (no JIRA to reach here; PROVIDER_CHECK=on make run asks the JIRA each configuration names)").
+JIRA: $jira_what; the credential check is $PROVIDER_CHECK.
+The tour's variables (AUTH, URL, TOUR_JIRA_*): . .run/make-run/tour.env
 Create an instance:
 
 curl -i -X POST http://127.0.0.1:$port/instances \\

@@ -71,6 +71,8 @@ lint() { # each check runs whatever the others gave; the README and docs/ agains
 
 suite lint lint
 suite guards tools/check-guards.sh
+# The JIRA stand-in against what Atlassian documents (docs/jira-standin.md).
+suite jira-standin "$local_bin/python" tools/test_jira_standin.py
 suite cargo-test cargo test --locked --no-fail-fast
 # make run end to end, on this suite's DynamoDB/KMS server (it honours AWS_ENDPOINT_URL).
 suite make-run tools/check-make-run.sh
