@@ -125,6 +125,15 @@ def main():
         except OSError:
             sys.exit(f"make load: nothing answers on {a.url}; {hint}")
         creds = json.loads((run / "credentials.json").read_text().splitlines()[-1])
+        # make run checks the credentials with its JIRA: the load's creates name it.
+        tour = run / "tour.env"
+        if tour.exists():
+            import shlex
+            values = {k: shlex.split(v)[0] if v else "" for k, v in
+                      (l.split("=", 1) for l in tour.read_text().splitlines() if "=" in l)}
+            BODY["configuration"].update({"jira.api.url": values["TOUR_JIRA_URL"],
+                                          "jira.username": values["TOUR_JIRA_USER"],
+                                          "jira.password": values["TOUR_JIRA_PASSWORD"]})
         env = dict(l.split("=", 1) for l in (run / "function.env").read_text().splitlines() if "=" in l)
         os.environ.update({k: v for k, v in env.items() if k.startswith("AWS_")})
         results, seconds = drive(a.url, creds["authorization"], a.creates, a.clients)
