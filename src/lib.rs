@@ -6,6 +6,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod domain;
+pub mod hub;
 pub mod logging;
 pub mod outbound;
 pub mod provider;

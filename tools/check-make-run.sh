@@ -63,8 +63,9 @@ PY
 )
 out=$(bash -euo pipefail -c "$tour" 2>&1); rc=$?
 ok=1; [ $rc -eq 0 ] && grep -q '"valid":true' <<<"$out" && grep -q 'Tour, renamed' <<<"$out" \
-  && grep -q 'missing_configuration' <<<"$out" && grep -q '"jira.password":"\*\*\*\*\*\*\*\*"' <<<"$out" && ok=0
-verdict $ok "the README's tour runs as written: created valid, read back masked, renamed by token, one wrong" "rc=$rc: $out"
+  && grep -q 'missing_configuration' <<<"$out" && grep -q '"jira.password":"\*\*\*\*\*\*\*\*"' <<<"$out" \
+  && grep -q '"key":"DEMO-' <<<"$out" && ok=0
+verdict $ok "the README's tour runs as written: created valid, read back masked, renamed by token, JIRA's incidents through the hub, one wrong" "rc=$rc: $out"
 
 # What a hostile client can send the front: it answers as API Gateway does.
 status=$(curl -s -o "$answer" -w '%{http_code}' -X POST "http://127.0.0.1:$port/instances" -H "Authorization: $auth" \

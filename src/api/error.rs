@@ -22,6 +22,34 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub enum ApiError {
     #[error("no route")]
     NotFound,
+    /// A hub failure answered for the instance the token named
+    /// (`Elements-Element-Instance-Id`).
+    #[error("{1}")]
+    ForInstance(crate::domain::token::InstanceId, Box<ApiError>),
+    /// A hub path served with other methods only.
+    #[error("method not allowed")]
+    HubMethodNotAllowed(String),
+    /// A hub body over 1 MiB.
+    #[error("hub body too large")]
+    HubPayloadTooLarge,
+    /// A CEQL `where` or `orderBy` that does not parse.
+    #[error("invalid query: {0}")]
+    InvalidWhere(String),
+    /// The vendor refused a hub call: its status and words.
+    #[error("the vendor refused (HTTP {status})")]
+    ProviderRefused { status: u16, provider_message: String },
+    /// The vendor refused the instance's credentials at a hub call.
+    #[error("the vendor refused the instance's credentials")]
+    InstanceInvalid { provider_message: String },
+    /// The vendor's rate limit at a hub call.
+    #[error("the vendor's rate limit")]
+    ProviderRateLimited { retry_after: Option<String> },
+    /// The vendor could not be asked (or failed) at a hub call.
+    #[error("the vendor is unavailable: {0}")]
+    HubUnavailable(String),
+    /// The vendor's answer is not what was due.
+    #[error("the vendor's answer is unusable: {0}")]
+    ProviderBadResponse(String),
     /// `/elements/{keyOrId}` naming no element of the catalog.
     #[error("no element {given}")]
     NoSuchElement { given: String, known: Vec<String>, suggestion: Option<String> },
@@ -160,6 +188,29 @@ impl From<VerifyError> for ApiError {
     }
 }
 
+impl From<crate::hub::HubError> for ApiError {
+    fn from(e: crate::hub::HubError) -> Self {
+        use crate::hub::HubError as H;
+        match e {
+            H::Read(e) => e.into(),
+            H::NotFound => ApiError::NotFound,
+            H::MethodNotAllowed { allow } => ApiError::HubMethodNotAllowed(allow),
+            H::Invalid(why) => ApiError::InvalidQuery(why),
+            H::InvalidQuery(why) => ApiError::InvalidWhere(why),
+            H::MalformedJson(why) => ApiError::MalformedJson(why),
+            H::Provider { status, message } => ApiError::ProviderRefused { status, provider_message: message },
+            H::InstanceInvalid { message } => ApiError::InstanceInvalid { provider_message: message },
+            H::RateLimited { retry_after } => ApiError::ProviderRateLimited { retry_after },
+            H::Unavailable(message) => ApiError::HubUnavailable(message),
+            H::BadResponse(why) => ApiError::ProviderBadResponse(why),
+            H::Internal(why) => ApiError::Internal(why),
+            H::Store(e) => e.into(),
+            H::Seal(e) if e.is_transient() => ApiError::Unavailable(e.to_string()),
+            H::Seal(e) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
 impl From<CreateError> for ApiError {
     fn from(e: CreateError) -> Self {
         match e {
@@ -197,6 +248,11 @@ pub const CODES: &[&str] = &[
     "invalid_credentials",
     "captcha_required",
     "provider_unavailable",
+    "invalid_query",
+    "provider_error",
+    "instance_invalid",
+    "provider_rate_limited",
+    "provider_bad_response",
 ];
 
 #[derive(Serialize)]
@@ -219,6 +275,16 @@ struct ErrorBody<'a> {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
+            ApiError::ForInstance(_, inner) => inner.status(),
+            ApiError::HubMethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::HubPayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::InvalidWhere(_) => StatusCode::BAD_REQUEST,
+            ApiError::ProviderRefused { status, .. } => {
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY)
+            }
+            ApiError::InstanceInvalid { .. } => StatusCode::FORBIDDEN,
+            ApiError::ProviderRateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::HubUnavailable(_) | ApiError::ProviderBadResponse(_) => StatusCode::BAD_GATEWAY,
             ApiError::NotFound
             | ApiError::NoSuchElement { .. }
             | ApiError::NoSuchInstance
@@ -247,6 +313,15 @@ impl ApiError {
 
     pub fn code(&self) -> &'static str {
         match self {
+            ApiError::ForInstance(_, inner) => inner.code(),
+            ApiError::HubMethodNotAllowed(_) => "method_not_allowed",
+            ApiError::HubPayloadTooLarge => "payload_too_large",
+            ApiError::InvalidWhere(_) => "invalid_query",
+            ApiError::ProviderRefused { .. } => "provider_error",
+            ApiError::InstanceInvalid { .. } => "instance_invalid",
+            ApiError::ProviderRateLimited { .. } => "provider_rate_limited",
+            ApiError::HubUnavailable(_) => "provider_unavailable",
+            ApiError::ProviderBadResponse(_) => "provider_bad_response",
             ApiError::NotFound
             | ApiError::NoSuchElement { .. }
             | ApiError::NoSuchInstance
@@ -277,6 +352,22 @@ impl ApiError {
 
     fn message(&self) -> String {
         match self {
+            ApiError::ForInstance(_, inner) => inner.message(),
+            ApiError::HubMethodNotAllowed(allow) => format!("This method is not served here; allowed: {allow}."),
+            ApiError::HubPayloadTooLarge => {
+                format!("A hub call's body must be at most {} bytes.", crate::hub::MAX_REQUEST_BYTES)
+            }
+            ApiError::InvalidWhere(why) => format!("The query does not parse ({why}); JIRA was not asked."),
+            ApiError::ProviderRefused { status, .. } => {
+                format!("JIRA refused the call (HTTP {status}; see providerMessage).")
+            }
+            ApiError::InstanceInvalid { .. } => "JIRA refused this instance's credentials (see providerMessage): update them (PATCH /instances with the Element token) and retry; the instance is marked valid: false meanwhile.".into(),
+            ApiError::ProviderRateLimited { retry_after: Some(s) } => {
+                format!("JIRA's rate limit was reached; retry after {s} seconds (Retry-After).")
+            }
+            ApiError::ProviderRateLimited { retry_after: None } => "JIRA's rate limit was reached; retry later.".into(),
+            ApiError::HubUnavailable(_) => "JIRA could not be asked or failed (see providerMessage); retry later.".into(),
+            ApiError::ProviderBadResponse(why) => format!("JIRA's answer could not be used: {why}."),
             ApiError::NotFound => "No such resource. The API serves /instances, /instances/{id}, \
                  /instances/{id}/enabled, /instances/{id}/configuration[/{configId}], /elements, \
                  /elements/{keyOrId}, /elements/{keyOrId}/instances and /elements/{keyOrId}/instances/{id}."
@@ -355,6 +446,15 @@ impl ApiError {
                 Some(provider_message.clone())
             }
             ApiError::ProviderUrl { provider_message, .. } => provider_message.clone(),
+            ApiError::ProviderRefused { provider_message, .. }
+            | ApiError::InstanceInvalid { provider_message }
+            | ApiError::HubUnavailable(provider_message) => Some(provider_message.clone()),
+            ApiError::ForInstance(_, inner) => match inner.as_ref() {
+                ApiError::ProviderRefused { provider_message, .. }
+                | ApiError::InstanceInvalid { provider_message }
+                | ApiError::HubUnavailable(provider_message) => Some(provider_message.clone()),
+                _ => None,
+            },
             _ => None,
         };
         let body = ErrorBody {
@@ -368,7 +468,24 @@ impl ApiError {
         };
         let mut response = json_response(self.status(), serde_json::to_vec(&body).unwrap_or_default());
         let headers = response.headers_mut();
-        match self {
+        let error = match self {
+            ApiError::ForInstance(id, inner) => {
+                headers.insert(INSTANCE_ID_HEADER, HeaderValue::from(id.get()));
+                *inner
+            }
+            other => other,
+        };
+        match error {
+            ApiError::HubMethodNotAllowed(allow) => {
+                if let Ok(v) = HeaderValue::from_str(&allow) {
+                    headers.insert(header::ALLOW, v);
+                }
+            }
+            ApiError::ProviderRateLimited { retry_after: Some(after) } => {
+                if let Ok(v) = HeaderValue::from_str(&after) {
+                    headers.insert(header::RETRY_AFTER, v);
+                }
+            }
             ApiError::MethodNotAllowed { allow } => {
                 headers.insert(header::ALLOW, HeaderValue::from_static(allow));
             }
@@ -390,6 +507,9 @@ impl ApiError {
 /// The `WWW-Authenticate` challenge of a 401: the two parts the API's
 /// scheme needs (RFC 9110 11.6.1).
 pub const CHALLENGE: &str = r#"User realm="instances", Organization realm="instances""#;
+
+/// The instance a hub answer (or failure) is for.
+pub const INSTANCE_ID_HEADER: &str = "elements-element-instance-id";
 
 /// The challenge of a 401 for the `Element` part, the other two having passed.
 pub const ELEMENT_CHALLENGE: &str = r#"Element realm="instances""#;
@@ -492,6 +612,15 @@ mod tests {
             ApiError::Unauthorized("no Authorization header"),
             ApiError::ElementTokenNeeded,
             ApiError::ElementTokenRefused,
+            ApiError::HubMethodNotAllowed("GET".into()),
+            ApiError::HubPayloadTooLarge,
+            ApiError::InvalidWhere("x".into()),
+            ApiError::ProviderRefused { status: 404, provider_message: "Issue does not exist".into() },
+            ApiError::InstanceInvalid { provider_message: "HTTP 401".into() },
+            ApiError::ProviderRateLimited { retry_after: Some("7".into()) },
+            ApiError::HubUnavailable("the site could not be reached".into()),
+            ApiError::ProviderBadResponse("not JSON".into()),
+            ApiError::ForInstance(crate::domain::token::InstanceId::new(7).unwrap(), Box::new(ApiError::NotFound)),
             ApiError::UnsupportedMediaType("text/plain".into()),
             ApiError::PayloadTooLarge,
             ApiError::MalformedJson("eof".into()),
@@ -531,6 +660,15 @@ mod tests {
                 ApiError::Unauthorized(_) => 2,
                 ApiError::ElementTokenNeeded => 29,
                 ApiError::ElementTokenRefused => 30,
+                ApiError::HubMethodNotAllowed(_) => 32,
+                ApiError::HubPayloadTooLarge => 33,
+                ApiError::InvalidWhere(_) => 34,
+                ApiError::ProviderRefused { .. } => 35,
+                ApiError::InstanceInvalid { .. } => 36,
+                ApiError::ProviderRateLimited { .. } => 37,
+                ApiError::HubUnavailable(_) => 38,
+                ApiError::ProviderBadResponse(_) => 39,
+                ApiError::ForInstance(..) => 40,
                 ApiError::UnsupportedMediaType(_) => 3,
                 ApiError::PayloadTooLarge => 4,
                 ApiError::MalformedJson(_) => 5,
@@ -556,7 +694,7 @@ mod tests {
                 ApiError::ProviderUnavailable(_) => 28,
             })
             .collect();
-        assert_eq!(arms.len(), 31, "every kind of failure has a sample");
+        assert_eq!(arms.len(), 40, "every kind of failure has a sample");
         all
     }
 
@@ -579,7 +717,11 @@ mod tests {
             assert_eq!((v["requestId"].as_str(), v["code"].as_str()), (Some("req-1"), Some(code)));
             assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{code}");
             let retry = response.headers().contains_key(header::RETRY_AFTER);
-            assert_eq!(retry, matches!(status.as_u16(), 503 | 409), "{code}: Retry-After only where a retry helps");
+            assert_eq!(
+                retry,
+                matches!(status.as_u16(), 503 | 409 | 429),
+                "{code}: Retry-After only where a retry helps"
+            );
             assert!(!text.contains("SECRET-DETAIL"), "{code}: no internal detail in the body: {text}");
         }
     }

@@ -142,7 +142,7 @@ pub async fn list(app: &App, request: &Request, element: Option<&Element>) -> Re
 /// The query string's pairs: as API Gateway parsed them, or, for a request
 /// that did not come through it (a test, `cargo lambda watch` without
 /// them), from the URI.
-fn query_pairs(request: &Request) -> Vec<(String, String)> {
+pub(super) fn query_pairs(request: &Request) -> Vec<(String, String)> {
     let parsed = request.query_string_parameters();
     if !parsed.is_empty() {
         return parsed.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();

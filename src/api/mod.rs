@@ -6,6 +6,7 @@
 pub mod body;
 mod configuration;
 pub mod error;
+mod hub;
 mod instances;
 pub mod routes;
 
@@ -40,6 +41,9 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
     let method = request.method().clone();
     let path = route_path(&request);
     let served = async {
+        if let Some((hub_key, hub_path)) = hub::hub_path(app, &path) {
+            return hub::serve(app, &request, hub_key, hub_path).await;
+        }
         let route = Route::of(&path).ok_or(ApiError::NotFound)?;
         if !route.serves(&method) {
             return Err(ApiError::MethodNotAllowed { allow: route.allow() });
@@ -266,7 +270,7 @@ pub fn created_response(body: Vec<u8>, replayed: bool) -> Response<Body> {
 }
 
 /// `application/json` or `application/*+json`, any parameters (charset).
-fn is_json(value: &HeaderValue) -> bool {
+pub(super) fn is_json(value: &HeaderValue) -> bool {
     let Ok(text) = value.to_str() else {
         return false;
     };

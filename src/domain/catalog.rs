@@ -99,6 +99,111 @@ pub struct CredentialCheck {
     pub username: String,
     pub password: String,
     pub account_fields: Vec<String>,
+    /// Which kind of site an account field tells (`accountId`: Jira Cloud,
+    /// `name`: Jira Server / Data Center), learned at the check and kept
+    /// with the instance for the hub.
+    #[serde(default)]
+    pub flavors: std::collections::BTreeMap<String, String>,
+}
+
+/// The element's hub (the platform's `helpdesk` for JIRA): its resources
+/// mapped to the vendor's API, as data. The site and its credentials are
+/// the credential check's entries.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Hub {
+    /// `/hubs/{key}/...`
+    pub key: String,
+    pub search: HubSearch,
+    pub routes: Vec<HubRoute>,
+}
+
+/// The list of the hub's main resource, through the vendor's search.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HubSearch {
+    /// The hub's path (`/incidents`).
+    pub path: String,
+    /// The search of each kind of site (see `CredentialCheck::flavors`).
+    pub flavors: std::collections::BTreeMap<String, SearchFlavor>,
+    /// The member of the vendor's answer that holds the items.
+    pub items: String,
+    /// The fields asked for when the client names none.
+    pub fields: String,
+    /// The order when the client gives none.
+    pub order_by: String,
+    /// The restriction of a list without `where` (a vendor may refuse an
+    /// unbounded query): every item.
+    pub everything: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SearchFlavor {
+    pub path: String,
+    pub paging: Paging,
+}
+
+/// How the vendor's search pages.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Paging {
+    /// `nextPageToken`, no total, no random access (Jira Cloud).
+    Token,
+    /// `startAt`, `maxResults` and `total` (Jira Server).
+    Offset,
+}
+
+/// One call of the hub: `method path` (segments in braces name values)
+/// maps to one vendor call, optionally followed by a `then` read whose
+/// answer is the call's (`{created}`: the `id` the first call answered), and
+/// `items` names the member of the vendor's answer that holds a list.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HubRoute {
+    pub method: String,
+    pub path: String,
+    pub vendor: String,
+    #[serde(default)]
+    pub then: Option<String>,
+    #[serde(default)]
+    pub items: Option<String>,
+}
+
+impl HubRoute {
+    /// The values of the route's placeholders when `method` and `segments`
+    /// are this route's.
+    pub fn matches<'s>(&self, method: &str, segments: &[&'s str]) -> Option<Vec<(&str, &'s str)>> {
+        if !self.method.eq_ignore_ascii_case(method) {
+            return None;
+        }
+        template_values(&self.path, segments)
+    }
+}
+
+/// `(name, value)` of each `{name}` segment of `template` when `segments`
+/// have its shape.
+pub fn template_values<'t, 's>(template: &'t str, segments: &[&'s str]) -> Option<Vec<(&'t str, &'s str)>> {
+    let parts: Vec<&str> = template.trim_start_matches('/').split('/').collect();
+    if parts.len() != segments.len() {
+        return None;
+    }
+    let mut values = Vec::new();
+    for (part, segment) in parts.iter().zip(segments) {
+        match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+            Some(name) => values.push((name, *segment)),
+            None if part == segment => {}
+            None => return None,
+        }
+    }
+    Some(values)
+}
+
+/// `METHOD /path` of a vendor call.
+pub fn vendor_call(text: &str) -> Option<(&str, &str)> {
+    let (method, path) = text.split_once(' ')?;
+    let known = ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method);
+    (known && path.starts_with('/')).then_some((method, path))
 }
 
 impl CredentialCheck {
@@ -115,6 +220,7 @@ pub struct Element {
     pub info: ElementInfo,
     pub entries: Vec<ConfigEntry>,
     pub credential_check: Option<CredentialCheck>,
+    pub hub: Option<Hub>,
 }
 
 impl Element {
@@ -149,6 +255,8 @@ struct ElementFile {
     configuration: Vec<ConfigEntry>,
     #[serde(default)]
     credential_check: Option<CredentialCheck>,
+    #[serde(default)]
+    hub: Option<Hub>,
 }
 
 #[derive(Debug, Clone)]
@@ -167,7 +275,7 @@ impl Catalog {
         for e in file.elements {
             let mut entries = e.configuration;
             entries.extend(file.common_configuration.iter().cloned());
-            elements.push(Element { info: e.element, entries, credential_check: e.credential_check });
+            elements.push(Element { info: e.element, entries, credential_check: e.credential_check, hub: e.hub });
         }
         let catalog = Catalog { elements };
         catalog.check()?;
@@ -228,6 +336,10 @@ impl Catalog {
                     ));
                 }
             }
+            if let Some(hub) = &e.hub {
+                check_hub(e, hub)
+                    .map_err(|m| CatalogError::Inconsistent(format!("{}: hub {}: {m}", e.info.key, hub.key)))?;
+            }
         }
         Ok(())
     }
@@ -253,9 +365,56 @@ impl Catalog {
         }
     }
 
+    /// The first segments of every hub's paths (`incidents`, `priorities`,
+    /// ...) and `proxy`: a path that starts with one is a hub call.
+    pub fn hub_roots(&self) -> impl Iterator<Item = &str> {
+        let hubs = self.elements.iter().filter_map(|e| e.hub.as_ref());
+        let paths =
+            hubs.flat_map(|h| std::iter::once(h.search.path.as_str()).chain(h.routes.iter().map(|r| r.path.as_str())));
+        paths.map(|p| p.trim_start_matches('/').split('/').next().unwrap_or("")).chain(std::iter::once("proxy"))
+    }
+
     pub fn keys(&self) -> Vec<&str> {
         self.elements.iter().map(|e| e.info.key.as_str()).collect()
     }
+}
+
+/// A hub names its site through the credential check, a search for every
+/// kind of site the check tells, and routes whose vendor calls are `METHOD
+/// /path` with no placeholder the hub's path does not bind.
+fn check_hub(e: &Element, hub: &Hub) -> Result<(), String> {
+    let Some(check) = &e.credential_check else {
+        return Err("needs a credentialCheck (its site and credentials)".into());
+    };
+    let flavors: std::collections::BTreeSet<&String> = check.flavors.values().collect();
+    if flavors.is_empty() || flavors.iter().any(|f| !hub.search.flavors.contains_key(*f)) {
+        return Err("needs a search for every flavor the credential check tells".into());
+    }
+    if !hub.search.path.starts_with('/') || hub.search.flavors.values().any(|f| !f.path.starts_with('/')) {
+        return Err("search paths start with /".into());
+    }
+    for route in &hub.routes {
+        let bound: Vec<&str> =
+            template_values(&route.path, &route.path.trim_start_matches('/').split('/').collect::<Vec<_>>())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect();
+        for call in std::iter::once(&route.vendor).chain(route.then.iter()) {
+            let Some((_, path)) = vendor_call(call) else {
+                return Err(format!("{} {}: {call:?} is not METHOD /path", route.method, route.path));
+            };
+            for placeholder in path.split('/').filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}'))) {
+                if !bound.contains(&placeholder) && placeholder != "created" {
+                    return Err(format!("{} {}: {{{placeholder}}} is not bound by the path", route.method, route.path));
+                }
+            }
+        }
+        if vendor_call(&format!("{} /", route.method)).is_none() || !route.path.starts_with('/') {
+            return Err(format!("{} {}: not a method and a path", route.method, route.path));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -288,6 +447,25 @@ mod tests {
         let check = jira.credential_check.as_ref().unwrap();
         assert_eq!((check.url.as_str(), check.path.as_str()), ("jira.api.url", "/rest/api/2/myself"));
         assert_eq!(check.account_fields, ["accountId", "name"]);
+        let hub = jira.hub.as_ref().unwrap();
+        assert_eq!((hub.key.as_str(), hub.search.path.as_str()), ("helpdesk", "/incidents"));
+        assert_eq!(hub.search.flavors["cloud"].paging, Paging::Token);
+        let route =
+            hub.routes.iter().find(|r| r.matches("GET", &["incidents", "DEMO-1", "comments"]).is_some()).unwrap();
+        assert_eq!(route.vendor, "GET /rest/api/2/issue/{id}/comment");
+        assert_eq!(route.matches("get", &["incidents", "DEMO-1", "comments"]), Some(vec![("id", "DEMO-1")]));
+    }
+
+    #[test]
+    fn a_hub_route_that_names_an_unbound_value_is_refused() {
+        let bad = BUILTIN_CATALOG.replacen("GET /rest/api/2/priority/{id}", "GET /rest/api/2/priority/{other}", 1);
+        assert!(Catalog::from_json(&bad).unwrap_err().to_string().contains("{other}"));
+        let no_server = BUILTIN_CATALOG.replacen(
+            "\"server\": {\"path\": \"/rest/api/2/search\"",
+            "\"elsewhere\": {\"path\": \"/rest/api/2/search\"",
+            1,
+        );
+        assert!(Catalog::from_json(&no_server).is_err());
     }
 
     #[test]

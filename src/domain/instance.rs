@@ -80,6 +80,10 @@ pub struct InstanceSummary {
     pub cache_time_to_live: u64,
     /// Incremented by every update (optimistic concurrency, the `ETag`).
     pub version: u64,
+    /// Which kind of site the vendor is (`cloud`, `server`: the catalog's
+    /// `flavors`), as the last credential check or the hub found it; `None`
+    /// until one has. Not in the organization's index (lists do not need it).
+    pub flavor: Option<String>,
 }
 
 impl InstanceSummary {
@@ -106,6 +110,7 @@ impl InstanceSummary {
             max_cache_size: 0,
             cache_time_to_live: 0,
             version: 1,
+            flavor: None,
         }
     }
 

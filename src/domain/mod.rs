@@ -2,12 +2,15 @@
 //! the edge trusts these types.
 
 pub mod catalog;
+pub mod ceql;
 pub mod configuration;
 pub mod credentials;
 pub mod idempotency;
 pub mod instance;
 pub mod listing;
+pub mod nulls;
 pub mod origin;
+pub mod pages;
 pub mod representation;
 pub mod request;
 pub mod secret;

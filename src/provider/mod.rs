@@ -44,6 +44,8 @@ pub struct CheckRequest<'a> {
     pub password: &'a str,
     /// Fields of which one names the account (`accountId`, `name`).
     pub account_fields: &'a [String],
+    /// The kind of site each account field tells (`accountId`: `cloud`).
+    pub flavors: &'a std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -61,8 +63,13 @@ pub enum CheckError {
 }
 
 /// Whether the vendor accepts the credentials: `GET` of the site's API path
-/// with HTTP basic auth, through `client`, within `timeout`.
-pub async fn check(client: &outbound::Client, timeout: Duration, request: &CheckRequest<'_>) -> Result<(), CheckError> {
+/// with HTTP basic auth, through `client`, within `timeout`. Answers the
+/// kind of site the account tells (the catalog's `flavors`), if any.
+pub async fn check(
+    client: &outbound::Client,
+    timeout: Duration,
+    request: &CheckRequest<'_>,
+) -> Result<Option<String>, CheckError> {
     // The path goes under the site's own (a context path such as /jira is
     // kept); a query or fragment of the stored URL is not the API's.
     let mut url = url::Url::parse(request.base_url).map_err(|e| url_problem(format!("is not a URL ({e})")))?;
@@ -82,7 +89,8 @@ pub async fn check(client: &outbound::Client, timeout: Duration, request: &Check
     let out = outbound::Request { method: hyper::Method::GET, url, headers, body: Bytes::new() };
     let limits = Limits { timeout, max_answer_bytes: MAX_ANSWER_BYTES };
     match client.send(out, limits).await {
-        Ok(answer) => verdict(answer.status, &answer.headers, Some(&answer.body), request.account_fields),
+        Ok(answer) => verdict(answer.status, &answer.headers, Some(&answer.body), request.account_fields)
+            .map(|field| request.flavors.get(&field).cloned()),
         Err(OutboundError::TooLarge(_)) => Err(url_problem(format!(
             "answers with more than {MAX_ANSWER_BYTES} bytes: it does not lead to the JIRA site's REST API"
         ))),
@@ -111,13 +119,14 @@ fn outbound_problem(e: OutboundError) -> CheckError {
     }
 }
 
-/// What an answer says of the credentials.
+/// What an answer says of the credentials: accepted, naming the account by
+/// the field answered.
 fn verdict(
     status: hyper::StatusCode,
     headers: &hyper::HeaderMap,
     body: Option<&[u8]>,
     account_fields: &[String],
-) -> Result<(), CheckError> {
+) -> Result<String, CheckError> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let json: Option<serde_json::Value> = body.and_then(|b| serde_json::from_slice(b).ok());
     let message = || vendor_message(status, json.as_ref(), header("x-seraph-loginreason"));
@@ -128,11 +137,11 @@ fn verdict(
         return Err(CheckError::Credentials { captcha, provider_message: message() });
     }
     if status.is_success() {
-        let account = json.as_ref().is_some_and(|j| {
-            account_fields.iter().any(|f| j.get(f).and_then(|v| v.as_str()).is_some_and(|v| !v.is_empty()))
+        let account = json.as_ref().and_then(|j| {
+            account_fields.iter().find(|f| j.get(f.as_str()).and_then(|v| v.as_str()).is_some_and(|v| !v.is_empty()))
         });
-        return if account {
-            Ok(())
+        return if let Some(field) = account {
+            Ok(field.clone())
         } else {
             Err(CheckError::Url {
                 problem: "answers, but not with an account: it does not lead to the JIRA site's REST API".into(),
@@ -196,6 +205,10 @@ mod tests {
     }
 
     fn answer(status: u16, headers: &[(&str, &str)], body: &str) -> Result<(), CheckError> {
+        answered(status, headers, body).map(|_| ())
+    }
+
+    fn answered(status: u16, headers: &[(&str, &str)], body: &str) -> Result<String, CheckError> {
         let mut map = HeaderMap::new();
         for (k, v) in headers {
             map.insert(hyper::header::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
@@ -207,6 +220,8 @@ mod tests {
     fn every_row_of_the_answer_table() {
         assert_eq!(answer(200, &[], r#"{"accountId": "5b10a2844c20165700ede21g"}"#), Ok(()));
         assert_eq!(answer(200, &[], r#"{"name": "admin", "key": "admin"}"#), Ok(()));
+        assert_eq!(answered(200, &[], r#"{"accountId": "5b10"}"#), Ok("accountId".into()), "tells the field");
+        assert_eq!(answered(200, &[], r#"{"name": "admin"}"#), Ok("name".into()));
         assert!(matches!(answer(200, &[], r#"{"accountId": ""}"#), Err(CheckError::Url { .. })));
         assert!(matches!(answer(200, &[], "<html>login</html>"), Err(CheckError::Url { .. })));
         let refused = answer(401, &[], r#"{"errorMessages": ["You are not authenticated."]}"#);

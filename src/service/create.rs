@@ -80,6 +80,7 @@ pub async fn create_instance(
     // `valid` says whether JIRA accepted the credentials: true only when the
     // check ran (and passed: else nothing is stored).
     let checked = verify::enabled(app, request.element);
+    let mut flavor = None;
     if checked {
         // A replay answers what was created, checked then: not asked again.
         if let (Some(key), Some(fingerprint)) = (key, &fingerprint) {
@@ -87,13 +88,14 @@ pub async fn create_instance(
                 return Ok(created);
             }
         }
-        check_credentials(app, request).await?;
+        flavor = check_credentials(app, request).await?;
     }
     let data_key = app.sealer.writing_key().await?;
     let stamp = iso8601(now);
     let mut last = CreateError::NoFreeId;
     for attempt in 0..ATTEMPTS {
         let Draft { id, mut record, body } = draft(principal, request, &data_key, &stamp, checked)?;
+        record.summary.flavor = flavor.clone();
         let (Some(key), Some(fingerprint)) = (key, fingerprint) else {
             match app.store.put_instance(&record).await? {
                 PutOutcome::Created => return Ok(Created { id, body, replayed: false }),
@@ -122,10 +124,10 @@ pub async fn create_instance(
 }
 
 /// The vendor's verdict on the request's credentials, before anything is
-/// stored.
-async fn check_credentials(app: &App, request: &CreateInstance<'_>) -> Result<(), CreateError> {
+/// stored; the kind of site the account tells.
+async fn check_credentials(app: &App, request: &CreateInstance<'_>) -> Result<Option<String>, CreateError> {
     let Some(check) = &request.element.credential_check else {
-        return Ok(());
+        return Ok(None);
     };
     let value = |key: &str| request.configuration.get(key).map(ConfigText::expose).unwrap_or_default();
     let values = Values {

@@ -96,14 +96,15 @@ pub async fn change_record(
             })
         })?;
         let patch = Patch::parse(body, element, &record.summary, mode).map_err(PatchError::Invalid)?;
-        let mut valid = record.summary.valid;
+        let (mut valid, mut flavor) = (record.summary.valid, record.summary.flavor.clone());
         if let Some(merged) = &patch.configuration {
             if let Some(checked) = verify_change(app, element, &record, merged, &mut verified).await? {
-                valid = checked;
+                (valid, flavor) = (checked.valid, checked.flavor);
             }
         }
         let mut next = apply(app, &record, patch).await?;
         next.summary.valid = valid;
+        next.summary.flavor = flavor;
         if let Some(updated) = app.store.update_instance(&next).await? {
             return Ok(updated.summary);
         }
@@ -114,15 +115,16 @@ pub async fn change_record(
 /// (a stored password is opened to be sent along with a new user name or
 /// the same site's new path). `verified` remembers what passed, so that a
 /// write retried after a concurrent change does not ask again for the same
-/// values. `Some(valid)` when they changed: whether the vendor accepted them
-/// (`false` when the check is off); `None` when they did not.
+/// values. `Some` when they changed: whether the vendor accepted them
+/// (`false` when the check is off) and the kind of site it told; `None`
+/// when they did not.
 async fn verify_change(
     app: &App,
     element: &Element,
     record: &InstanceRecord,
     merged: &MergedConfiguration,
-    verified: &mut Option<[u8; 32]>,
-) -> Result<Option<bool>, PatchError> {
+    verified: &mut Option<([u8; 32], Option<String>)>,
+) -> Result<Option<Checked>, PatchError> {
     let Some(check) = element.credential_check.as_ref() else {
         return Ok(None);
     };
@@ -136,13 +138,13 @@ async fn verify_change(
         return Ok(None);
     }
     if !verify::enabled(app, element) {
-        return Ok(Some(false));
+        return Ok(Some(Checked { valid: false, flavor: None }));
     }
     let password = match new_password {
         Some(secret) => Zeroizing::new(secret.expose().to_owned()),
         None => {
             let Some((_, sealed)) = record.secrets().iter().find(|(k, _)| k == &check.password) else {
-                return Ok(Some(false)); // no password to check with: the merge's checks refuse that
+                return Ok(Some(Checked { valid: false, flavor: None })); // no password: the merge refuses that
             };
             let binding = aad(&record.summary.organization, record.summary.id, &check.password);
             let plain = app.sealer.open(&record.sealed_data_key, &binding, sealed).await?;
@@ -159,12 +161,19 @@ async fn verify_change(
         let joined = Zeroizing::new(format!("{}\0{}\0{}", values.url, values.username, values.password));
         Sha256::digest(joined.as_bytes()).into()
     };
-    if *verified == Some(digest) {
-        return Ok(Some(true));
+    if let Some((seen, flavor)) = verified.as_ref().filter(|(seen, _)| *seen == digest) {
+        let _ = seen;
+        return Ok(Some(Checked { valid: true, flavor: flavor.clone() }));
     }
-    verify::credentials(app, element, &values).await?;
-    *verified = Some(digest);
-    Ok(Some(true))
+    let flavor = verify::credentials(app, element, &values).await?;
+    *verified = Some((digest, flavor.clone()));
+    Ok(Some(Checked { valid: true, flavor }))
+}
+
+/// What a check of changed credentials found.
+struct Checked {
+    valid: bool,
+    flavor: Option<String>,
 }
 
 /// A change of `name`/`tags` only: one conditional write, no read. `None`

@@ -26,10 +26,11 @@ pub struct Values<'a> {
     pub url_name: &'a str,
 }
 
-/// Asks the vendor whether `values` work for `element`.
-pub async fn credentials(app: &App, element: &Element, values: &Values<'_>) -> Result<(), VerifyError> {
+/// Asks the vendor whether `values` work for `element`; answers the kind of
+/// site the account tells, if any (`None` too when nothing was asked).
+pub async fn credentials(app: &App, element: &Element, values: &Values<'_>) -> Result<Option<String>, VerifyError> {
     let Some(check) = element.credential_check.as_ref().filter(|_| app.settings.provider_check) else {
-        return Ok(());
+        return Ok(None);
     };
     let client = app.vendor.as_ref().map_err(|e| VerifyError::Broken(e.clone()))?;
     let request = CheckRequest {
@@ -38,12 +39,13 @@ pub async fn credentials(app: &App, element: &Element, values: &Values<'_>) -> R
         username: values.username,
         password: values.password,
         account_fields: &check.account_fields,
+        flavors: &check.flavors,
     };
     let started = std::time::Instant::now();
     let outcome = provider::check(client, app.settings.provider_check_timeout, &request).await;
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     match &outcome {
-        Ok(()) => tracing::info!(element = %element.info.key, ms, "credential check passed"),
+        Ok(flavor) => tracing::info!(element = %element.info.key, ms, flavor, "credential check passed"),
         Err(e) => tracing::info!(element = %element.info.key, ms, outcome = %e, "credential check did not pass"),
     }
     outcome.map_err(|error| VerifyError::Check { error, url_name: values.url_name.to_owned() })

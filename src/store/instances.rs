@@ -149,6 +149,51 @@ impl Store {
         updated(&pk, result, Some(&write))
     }
 
+    /// Keeps the vendor's word on the instance's credentials (the hub): one
+    /// `UpdateItem` that sets `valid` and increments `version` (a change an
+    /// update in flight must see), conditioned on the instance being there
+    /// with the other value; `false` when it was not (already so, or gone).
+    pub async fn set_valid(&self, id: InstanceId, valid: bool) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&instance_pk(id), "INSTANCE")))
+            .update_expression("SET valid = :valid, #version = if_not_exists(#version, :one) + :one")
+            .condition_expression("attribute_exists(PK) AND valid <> :valid")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":valid", AttributeValue::Bool(valid))
+            .expression_attribute_values(":one", n(1u64))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(failed("UpdateItem", e)),
+        }
+    }
+
+    /// Keeps which kind of site the vendor is, as the hub found it, where
+    /// nothing has said it yet: one conditional `UpdateItem` (no version
+    /// change: it is what the site is, not a change of the instance).
+    pub async fn set_flavor(&self, id: InstanceId, flavor: &str) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&instance_pk(id), "INSTANCE")))
+            .update_expression("SET flavor = :flavor")
+            .condition_expression("attribute_exists(PK) AND attribute_not_exists(flavor)")
+            .expression_attribute_values(":flavor", s(flavor))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(failed("UpdateItem", e)),
+        }
+    }
+
     /// Sets `name` and/or `tags` without reading the instance first: one
     /// `UpdateItem` that moves `updatedDate` and increments `version`
     /// (atomically, so a concurrent change is neither lost nor overwritten),
@@ -217,16 +262,19 @@ impl Store {
         let pk = instance_pk(summary.id);
         let expected = summary.version.saturating_sub(1);
         let write = WriteId::new()?;
-        let result = self
-            .client
-            .update_item()
+        let mut update = self.client.update_item();
+        if let Some(flavor) = &summary.flavor {
+            update = update.expression_attribute_values(":flavor", s(flavor));
+        }
+        let result = update
             .table_name(&self.table)
             .set_key(Some(key(&pk, "INSTANCE")))
-            .update_expression(
+            .update_expression(format!(
                 "SET #name = :name, searchName = :search, tags = :tags, #configuration = :configuration, \
                  configNames = :names, secrets = :secrets, secretKeys = :secretKeys, sealedDataKey = :dataKey, \
-                 updatedDate = :now, valid = :valid, #version = :next, writeId = :write",
-            )
+                 updatedDate = :now, valid = :valid, #version = :next, writeId = :write{}",
+                if summary.flavor.is_some() { ", flavor = :flavor" } else { " REMOVE flavor" }
+            ))
             .condition_expression(at_version(expected))
             .expression_attribute_names("#name", "name")
             .expression_attribute_names("#configuration", "configuration")
@@ -594,6 +642,9 @@ fn instance_item(record: &InstanceRecord) -> Item {
     if let Some(key) = &record.replay_key {
         item.insert("replayKey".into(), s(key));
     }
+    if let Some(flavor) = &r.flavor {
+        item.insert("flavor".into(), s(flavor));
+    }
     item
 }
 
@@ -701,6 +752,7 @@ pub(super) fn read_summary(item: &Item) -> Result<InstanceSummary, StoreError> {
         max_cache_size: r.n("maxCacheSize")?,
         cache_time_to_live: r.n("cacheTimeToLive")?,
         version: if item.contains_key("version") { r.n("version")? } else { 1 },
+        flavor: if r.has("flavor") { Some(r.s("flavor")?) } else { None },
     })
 }
 

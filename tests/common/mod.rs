@@ -7,6 +7,8 @@ pub mod proxy;
 
 pub mod jira;
 
+pub mod standin;
+
 use std::time::Duration;
 
 use aws_config::SdkConfig;

@@ -1,0 +1,90 @@
+//! The hub at the edge: `/hubs/{key}/{resource}...` and the same paths
+//! without the prefix (as the platform serves them), for the instance the
+//! `Element` token names. Every answer, once the token resolved, carries
+//! `Elements-Element-Instance-Id`.
+
+use lambda_http::http::{header, HeaderValue, StatusCode};
+use lambda_http::{Body, Request, Response};
+
+use super::error::{ApiError, INSTANCE_ID_HEADER};
+use super::instances::query_pairs;
+use super::{credentials, is_json, Done};
+use crate::app::App;
+use crate::hub::{self, HubCall, MAX_REQUEST_BYTES};
+
+/// The hub's part of `path`: `(Some(key), rest)` under `/hubs/{key}`, or
+/// `(None, path)` when its first segment is a hub resource of the catalog
+/// (or `proxy`); `None` when it is not a hub call.
+pub fn hub_path<'p>(app: &App, path: &'p str) -> Option<(Option<&'p str>, &'p str)> {
+    if let Some(rest) = path.strip_prefix("/hubs/") {
+        let key = rest.split('/').next().unwrap_or("");
+        // The rest keeps its leading slash: `/hubs/helpdesk/incidents` is `/incidents`.
+        return Some((Some(key), &rest[key.len()..]));
+    }
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    app.catalog.hub_roots().any(|root| root == first).then_some((None, path))
+}
+
+/// Serves a hub call.
+pub async fn serve(app: &App, request: &Request, hub_key: Option<&str>, path: &str) -> Result<Done, ApiError> {
+    let credentials = credentials(request)?;
+    let principal =
+        app.auth.authenticate(&app.store, &credentials).await?.map_err(|r| ApiError::Unauthorized(r.reason()))?;
+    let token = credentials.element.as_ref().ok_or(ApiError::ElementTokenNeeded)?;
+    let body: &[u8] = match request.body() {
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => b"",
+    };
+    if body.len() > MAX_REQUEST_BYTES {
+        return Err(ApiError::HubPayloadTooLarge);
+    }
+    let proxy = path.trim_start_matches('/').starts_with("proxy/") || path.trim_start_matches('/') == "proxy";
+    let headers = request.headers();
+    if let Some(content_type) = headers.get(header::CONTENT_TYPE).filter(|_| !proxy && !body.is_empty()) {
+        if !is_json(content_type) {
+            let received = String::from_utf8_lossy(content_type.as_bytes()).chars().take(100).collect();
+            return Err(ApiError::UnsupportedMediaType(received));
+        }
+    }
+    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let call = HubCall {
+        method: request.method(),
+        path,
+        hub_key,
+        query: query_pairs(request),
+        content_type: text(header::CONTENT_TYPE),
+        accept: text(header::ACCEPT),
+        body,
+    };
+    let outcome = hub::call(app, &principal, token, &call).await;
+    let answer = match (outcome.result, outcome.instance) {
+        (Ok(answer), _) => answer,
+        (Err(e), Some(id)) => return Err(ApiError::ForInstance(id, Box::new(e.into()))),
+        (Err(e), None) => return Err(e.into()),
+    };
+    let mut response = Response::new(match String::from_utf8(answer.body) {
+        Ok(text) => Body::Text(text),
+        Err(e) => Body::Binary(e.into_bytes()),
+    });
+    *response.status_mut() = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let out = response.headers_mut();
+    if let Some(content_type) = answer.content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        out.insert(header::CONTENT_TYPE, content_type);
+    }
+    out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(id) = outcome.instance {
+        out.insert(INSTANCE_ID_HEADER, HeaderValue::from(id.get()));
+    }
+    for (name, value) in answer.headers {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            out.insert(name, v);
+        }
+    }
+    Ok(Done {
+        response,
+        id: outcome.instance.map(|i| i.get()),
+        organization: Some(principal.organization),
+        replayed: false,
+    })
+}
