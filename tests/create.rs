@@ -368,7 +368,7 @@ async fn row_400_names_every_invalid_value_at_once() {
         "Configuration entry event.vendor.type must be one of",
         "Configuration entry event.notification.enabled must be true or false",
         "Name must not be blank",
-        "Tags must not be blank",
+        "Tags must be distinct, non-blank and at most 100 characters each:",
     ] {
         assert!(message.contains(part), "{part} in {message}");
     }

@@ -156,7 +156,7 @@ impl VendorAnswer {
 }
 
 /// The vendor's own words: `errorMessages` and `errors` (`field: text`), else
-/// `message`, else the status; one line, at most 1,000 characters.
+/// `message`, else the status; one line, at most 300 characters.
 fn words(status: u16, json: Option<&Value>, seraph: &str) -> String {
     let mut parts: Vec<String> = Vec::new();
     if let Some(j) = json {
@@ -176,7 +176,7 @@ fn words(status: u16, json: Option<&Value>, seraph: &str) -> String {
         parts.push(if seraph.is_empty() { format!("HTTP {status}") } else { format!("HTTP {status} ({seraph})") });
     }
     let one_line = parts.join(" ").split_whitespace().collect::<Vec<_>>().join(" ");
-    one_line.chars().take(1000).collect()
+    one_line.chars().take(300).collect()
 }
 
 fn outbound_error(e: OutboundError) -> HubError {
