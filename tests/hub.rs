@@ -246,3 +246,95 @@ async fn nulls_are_filtered_unless_the_instance_says_not() {
     let raw = get("/incidents/DEMO-1", &auth).send(&app).await;
     assert!(has_null(&raw.json), "JIRA answers some nulls: {}", raw.text);
 }
+
+#[tokio::test]
+async fn the_pass_through_the_token_and_a_hostile_jira() {
+    let env = TestEnv::new().await;
+    let jira = JiraStandIn::start("cloud");
+    let app = app(&env, &jira);
+    let (auth, _, _) = instance(&env, &app, &jira).await;
+
+    // /proxy/ passes the method, query, body and Content-Type on, and JIRA's
+    // status and body back.
+    jira.forget_requests().await;
+    let created = with_json(
+        "POST",
+        "/proxy/rest/api/2/issue",
+        &auth,
+        &json!({"fields": {"project": {"key": "DEMO"}, "issuetype": {"name": "Task"}, "summary": "Through the proxy"}}),
+    )
+    .send(&app)
+    .await;
+    assert_eq!(created.status, 201, "JIRA's own status: {}", created.text);
+    assert!(created.json["key"].as_str().unwrap().starts_with("DEMO-"));
+    let found = get("/proxy/rest/api/2/search/jql?jql=project%20%3D%20DEMO&fields=summary&maxResults=1", &auth)
+        .send(&app)
+        .await;
+    assert_eq!(found.status, 200, "{}", found.text);
+    let seen = jira.requests().await;
+    let search = seen.iter().find(|r| r["path"] == "/rest/api/2/search/jql").unwrap();
+    assert_eq!(search["query"]["jql"][0], "project = DEMO");
+    assert_eq!(search["query"]["maxResults"][0], "1");
+    // Never TRACE (a server that echoes it would answer the Authorization).
+    let trace = request("TRACE", "/proxy/rest/api/2/myself").header("authorization", &auth).send(&app).await;
+    trace.error(405, "method_not_allowed");
+
+    // Cloud pages: a token, and page=N walking the pages before it.
+    let first = get("/incidents?pageSize=2", &auth).send(&app).await;
+    let token = first.headers["elements-next-page-token"].to_str().unwrap().to_owned();
+    let second = get(&format!("/incidents?pageSize=2&nextPage={token}"), &auth).send(&app).await;
+    assert_eq!(second.status, 200, "{}", second.text);
+    let walked = get("/incidents?pageSize=2&page=2", &auth).send(&app).await;
+    assert_eq!(ids(&walked), ids(&second));
+    assert!(ids(&second).iter().all(|k| !ids(&first).contains(k)));
+
+    // A hostile JIRA: a created id that would climb the site's paths.
+    jira.forget_requests().await;
+    jira.next(json!({"status": 201, "body": {"id": "..", "key": "..", "self": "x"}, "match": {"method": "POST", "path": "/rest/api/2/issue"}}))
+        .await;
+    let hostile = with_json("POST", "/incidents", &auth, &json!({"fields": {"summary": "x"}})).send(&app).await;
+    hostile.error(502, "provider_bad_response");
+    assert_eq!(jira.requests().await.len(), 1, "nothing sent after the hostile answer");
+
+    // Another organization's token, another hub, a body that is not JSON.
+    let other = env.credentials().await;
+    let token_of_a = auth.rsplit("Element ").next().unwrap();
+    get("/incidents/DEMO-1", &format!("{}, Element {token_of_a}", other.authorization()))
+        .send(&app)
+        .await
+        .error(401, "unauthorized");
+    get("/hubs/crm/incidents", &auth).send(&app).await.error(404, "not_found");
+    get("/hubs/helpdesk", &auth).send(&app).await.error(404, "not_found");
+    let text = request("POST", "/incidents")
+        .header("authorization", &auth)
+        .content_type("text/plain")
+        .body(lambda_http::Body::Text("summary".into()))
+        .send(&app)
+        .await;
+    text.error(415, "unsupported_media_type");
+}
+
+/// With the check off, the first list finds out which JIRA the site is, and
+/// keeps it.
+#[tokio::test]
+async fn the_first_list_learns_the_kind_of_site() {
+    let env = TestEnv::new().await;
+    let jira = JiraStandIn::start("server");
+    let mut settings = app(&env, &jira).settings.clone();
+    settings.provider_check = false;
+    let app = env.app_with(settings);
+    let creds = env.credentials().await;
+    let mut body = seed_body();
+    body["configuration"] =
+        json!({"jira.username": jira.user, "jira.password": jira.password, "jira.api.url": jira.url});
+    let created = post(Some(&creds.authorization()), &body).send(&app).await;
+    assert_eq!((created.status, &created.json["valid"]), (200, &json!(false)), "{}", created.text);
+    let auth = format!("{}, Element {}", creds.authorization(), created.token());
+    let listed = get("/incidents?pageSize=2", &auth).send(&app).await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    assert!(listed.headers.contains_key("elements-total-count"), "Server's search, found out");
+    let id = instances::domain::token::InstanceId::new(created.id()).unwrap();
+    let stored = env.store().get_instance(id).await.unwrap().unwrap();
+    assert_eq!(stored.summary.flavor.as_deref(), Some("server"));
+    assert!(stored.summary.valid, "JIRA accepted a call: valid");
+}

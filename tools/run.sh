@@ -99,8 +99,11 @@ watch_pid=$!
 "$local_bin/python" tools/api-front.py "$port" "$invoke_port" &
 front_pid=$!
 
-body=$(python3 -c 'import json,sys; print(json.dumps({"element": {"key": "jira"}, "configuration": {"jira.username": sys.argv[2], "jira.password": sys.argv[3], "jira.api.url": sys.argv[1]}, "tags": ["support"], "name": "Test"}))' "$jira_url" "$jira_user" "$jira_password")
-# What the tour in the README reads (TOUR_ names: not the JIRA_ that make run reads).
+# The password through the environment, not a command line (`ps` shows those).
+body=$(J_URL=$jira_url J_USER=$jira_user J_PASSWORD=$jira_password python3 -c 'import json,os; print(json.dumps({"element": {"key": "jira"}, "configuration": {"jira.username": os.environ["J_USER"], "jira.password": os.environ["J_PASSWORD"], "jira.api.url": os.environ["J_URL"]}, "tags": ["support"], "name": "Test"}))')
+# What the tour in the README reads (TOUR_ names: not the JIRA_ that make run reads),
+# readable by this user only (it holds the JIRA password).
+umask 077
 {
   printf 'AUTH=%q\nURL=%q\n' "$authorization" "http://127.0.0.1:$port"
   printf 'TOUR_JIRA_URL=%q\nTOUR_JIRA_USER=%q\nTOUR_JIRA_PASSWORD=%q\n' "$jira_url" "$jira_user" "$jira_password"

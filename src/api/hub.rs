@@ -4,13 +4,23 @@
 //! `Elements-Element-Instance-Id`.
 
 use lambda_http::http::{header, HeaderValue, StatusCode};
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
 
 use super::error::{ApiError, INSTANCE_ID_HEADER};
 use super::instances::query_pairs;
 use super::{credentials, is_json, Done};
 use crate::app::App;
+use crate::domain::token::InstanceId;
 use crate::hub::{self, HubCall, MAX_REQUEST_BYTES};
+
+/// The most a hub answer may carry (Lambda's 6 MB response, less the room
+/// of the proxy response's own fields).
+const MAX_ANSWER_TO_CLIENT: usize = 5_900_000;
+
+/// An answer is had only once the token resolved: there is an instance.
+fn unreachable_id() -> InstanceId {
+    InstanceId::new(1).unwrap_or_else(|| unreachable!("1 is a valid id"))
+}
 
 /// The hub's part of `path`: `(Some(key), rest)` under `/hubs/{key}`, or
 /// `(None, path)` when its first segment is a hub resource of the catalog
@@ -25,8 +35,23 @@ pub fn hub_path<'p>(app: &App, path: &'p str) -> Option<(Option<&'p str>, &'p st
     app.catalog.hub_roots().any(|root| root == first).then_some((None, path))
 }
 
-/// Serves a hub call.
-pub async fn serve(app: &App, request: &Request, hub_key: Option<&str>, path: &str) -> Result<Done, ApiError> {
+/// Serves a hub call. `started`: when the request arrived (the deadline of
+/// its vendor requests counts from it).
+pub async fn serve(
+    app: &App,
+    request: &Request,
+    hub_key: Option<&str>,
+    path: &str,
+    started: std::time::Instant,
+) -> Result<Done, ApiError> {
+    // An encoded `/` or `\` in the path as sent is refused whatever a front
+    // decoded before (API Gateway hands `{proxy+}` over decoded).
+    let raw = request.raw_http_path();
+    let raw = if raw.is_empty() { request.uri().path() } else { raw };
+    let lower = raw.to_ascii_lowercase();
+    if lower.contains("%2f") || lower.contains("%5c") {
+        return Err(ApiError::InvalidQuery("the path holds an encoded / or \\".into()));
+    }
     let credentials = credentials(request)?;
     let principal =
         app.auth.authenticate(&app.store, &credentials).await?.map_err(|r| ApiError::Unauthorized(r.reason()))?;
@@ -56,6 +81,9 @@ pub async fn serve(app: &App, request: &Request, hub_key: Option<&str>, path: &s
         content_type: text(header::CONTENT_TYPE),
         accept: text(header::ACCEPT),
         body,
+        path_decoded: !request.path_parameters().is_empty(),
+        deadline: tokio::time::Instant::from_std(started)
+            + app.settings.request_deadline.saturating_sub(std::time::Duration::from_millis(800)),
     };
     let outcome = hub::call(app, &principal, token, &call).await;
     let answer = match (outcome.result, outcome.instance) {
@@ -63,6 +91,16 @@ pub async fn serve(app: &App, request: &Request, hub_key: Option<&str>, path: &s
         (Err(e), Some(id)) => return Err(ApiError::ForInstance(id, Box::new(e.into()))),
         (Err(e), None) => return Err(e.into()),
     };
+    // Lambda answers at most 6 MB, base64 included for a binary body.
+    let encoded =
+        if std::str::from_utf8(&answer.body).is_ok() { answer.body.len() } else { answer.body.len() / 3 * 4 + 4 };
+    if encoded > MAX_ANSWER_TO_CLIENT {
+        let why = format!("the answer is larger than the {MAX_ANSWER_TO_CLIENT} bytes a call may answer");
+        return Err(ApiError::ForInstance(
+            outcome.instance.unwrap_or_else(unreachable_id),
+            Box::new(ApiError::ProviderBadResponse(why)),
+        ));
+    }
     let mut response = Response::new(match String::from_utf8(answer.body) {
         Ok(text) => Body::Text(text),
         Err(e) => Body::Binary(e.into_bytes()),

@@ -42,7 +42,7 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
     let path = route_path(&request);
     let served = async {
         if let Some((hub_key, hub_path)) = hub::hub_path(app, &path) {
-            return hub::serve(app, &request, hub_key, hub_path).await;
+            return hub::serve(app, &request, hub_key, hub_path, started).await;
         }
         let route = Route::of(&path).ok_or(ApiError::NotFound)?;
         if !route.serves(&method) {
@@ -110,11 +110,19 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
     let (response, instance_id, organization, replayed, code, reason) = match outcome {
         Ok(done) => (done.response, done.id, done.organization, done.replayed, None, None),
         Err(error) => {
-            match &error {
+            // A hub failure is logged as what it is, with its instance.
+            let (inner, instance) = match &error {
+                ApiError::ForInstance(id, inner) => (inner.as_ref(), Some(id.get())),
+                other => (other, None),
+            };
+            match inner {
                 ApiError::Unavailable(detail) => {
                     warn!(requestId = %request_id, detail = %detail, "dependency unavailable")
                 }
                 ApiError::Internal(detail) => error!(requestId = %request_id, detail = %detail, "internal error"),
+                ApiError::HubUnavailable(detail) | ApiError::ProviderBadResponse(detail) => {
+                    warn!(requestId = %request_id, detail = %detail, "the vendor failed a hub call")
+                }
                 _ => {}
             }
             // Why a 401 was refused: for the operator, never in the answer.
@@ -125,7 +133,7 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
                 _ => None,
             };
             let code = error.code();
-            (error.into_response(&request_id), None, None, false, Some(code), reason)
+            (error.into_response(&request_id), instance, None, false, Some(code), reason)
         }
     };
     info!(

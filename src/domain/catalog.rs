@@ -393,6 +393,13 @@ fn check_hub(e: &Element, hub: &Hub) -> Result<(), String> {
     if !hub.search.path.starts_with('/') || hub.search.flavors.values().any(|f| !f.path.starts_with('/')) {
         return Err("search paths start with /".into());
     }
+    // A hub path is matched before the instance resource's: none may shadow it.
+    let roots = std::iter::once(&hub.search.path).chain(hub.routes.iter().map(|r| &r.path));
+    for root in roots.map(|p| p.trim_start_matches('/').split('/').next().unwrap_or("")) {
+        if ["instances", "elements", "hubs", ""].contains(&root) {
+            return Err(format!("a hub path may not start with /{root}: the API's own paths do"));
+        }
+    }
     for route in &hub.routes {
         let bound: Vec<&str> =
             template_values(&route.path, &route.path.trim_start_matches('/').split('/').collect::<Vec<_>>())
@@ -466,6 +473,8 @@ mod tests {
             1,
         );
         assert!(Catalog::from_json(&no_server).is_err());
+        let shadowing = BUILTIN_CATALOG.replacen("\"path\": \"/priorities\"", "\"path\": \"/instances\"", 1);
+        assert!(Catalog::from_json(&shadowing).unwrap_err().to_string().contains("/instances"));
     }
 
     #[test]

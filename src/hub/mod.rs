@@ -16,8 +16,6 @@
 mod search;
 mod vendor;
 
-use std::time::Duration;
-
 use hyper::body::Bytes;
 use hyper::Method;
 use serde_json::Value;
@@ -46,6 +44,12 @@ pub struct HubCall<'a> {
     pub content_type: Option<&'a str>,
     pub accept: Option<&'a str>,
     pub body: &'a [u8],
+    /// Whether a front already percent-decoded `path` (API Gateway's
+    /// `{proxy+}`): then it is not decoded again.
+    pub path_decoded: bool,
+    /// When every vendor request of the call must be done by (inside the
+    /// request's own deadline, counted from when the request arrived).
+    pub deadline: tokio::time::Instant,
 }
 
 /// A hub answer, ready for the edge.
@@ -120,18 +124,26 @@ pub async fn call(app: &App, principal: &Principal, token: &Token, call: &HubCal
     let instance = Some(record.summary.id);
     let result = serve(app, &record, call).await;
     // The vendor's word on the credentials, kept: one conditional write on a
-    // change, none otherwise.
+    // change (on the version read: a change of the credentials meanwhile has
+    // the last word), none otherwise. Only a 2xx is an acceptance.
     let verdict = match &result {
         Err(HubError::InstanceInvalid { .. }) => Some(false),
-        Ok(_) => Some(true),
+        Ok(answer) if (200..300).contains(&answer.status) => Some(true),
         _ => None,
     };
     if let Some(valid) = verdict.filter(|v| *v != record.summary.valid) {
-        if let Err(e) = app.store.set_valid(record.summary.id, valid).await {
+        if let Err(e) = app.store.set_valid(record.summary.id, valid, record.summary.version).await {
             tracing::warn!(error = %e, valid, "the instance's valid could not be kept");
         }
     }
     Outcome { instance, result }
+}
+
+/// What a hub call does, decided before anything is opened or sent.
+enum Plan<'h, 's> {
+    Proxy,
+    Search,
+    Route(Matched<'h, 's>),
 }
 
 async fn serve(app: &App, record: &InstanceRecord, call: &HubCall<'_>) -> Result<HubAnswer, HubError> {
@@ -145,20 +157,30 @@ async fn serve(app: &App, record: &InstanceRecord, call: &HubCall<'_>) -> Result
     if call.hub_key.is_some_and(|k| k != hub.key) {
         return Err(HubError::NotFound);
     }
-    let segments = vendor::safe_segments(call.path)?;
-    let deadline =
-        tokio::time::Instant::now() + app.settings.request_deadline.saturating_sub(Duration::from_millis(800));
-    let site = Site::open(app, record, check, deadline).await?;
-    let nulls = keep_nulls(element, record);
-    if segments.first().map(String::as_str) == Some("proxy") {
-        return vendor::proxy(&site, call, &segments[1..]).await;
+    if call.path.trim_matches('/').is_empty() {
+        return Err(HubError::NotFound);
     }
+    let segments = vendor::safe_segments(call.path, !call.path_decoded)?;
     let refs: Vec<&str> = segments.iter().map(String::as_str).collect();
-    if call.method == Method::GET && hub.search.path.trim_start_matches('/') == refs.join("/") {
-        return search::list(app, record, hub, &site, call, nulls).await;
+    // Routed first: a 404, 405 or refused method opens no password.
+    let plan = if refs.first() == Some(&"proxy") {
+        if !vendor::PROXY_METHODS.contains(call.method) {
+            let allow = vendor::PROXY_METHODS.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+            return Err(HubError::MethodNotAllowed { allow });
+        }
+        Plan::Proxy
+    } else if call.method == Method::GET && hub.search.path.trim_start_matches('/') == refs.join("/") {
+        Plan::Search
+    } else {
+        Plan::Route(route_of(hub, call.method, &refs)?)
+    };
+    let site = Site::open(app, record, check, call.deadline).await?;
+    let nulls = keep_nulls(element, record);
+    match plan {
+        Plan::Proxy => vendor::proxy(&site, call, &segments[1..]).await,
+        Plan::Search => search::list(app, record, hub, &site, call, nulls).await,
+        Plan::Route((route, values)) => one(&site, route, &values, call, nulls).await,
     }
-    let (route, values) = route_of(hub, call.method, &refs)?;
-    one(&site, route, &values, call, nulls).await
 }
 
 /// Whether the vendor's `null` members are kept (`filter.response.nulls`

@@ -79,16 +79,16 @@ pub async fn list(
             }
         }
     }
-    let answer = site.send(Method::GET, &path, &ask(start.as_ref(), page.size, &fields), Bytes::new()).await?;
-    let json = answer.json.as_ref().ok_or_else(|| HubError::BadResponse("the search answered nothing".into()))?;
-    let items = json
-        .get(&search.items)
-        .and_then(Value::as_array)
-        .cloned()
-        .ok_or_else(|| HubError::BadResponse(format!("the search's answer holds no {:?} list", search.items)))?;
-    let total = json.get("total").and_then(Value::as_u64).filter(|_| paging == Paging::Offset);
+    let mut answer = site.send(Method::GET, &path, &ask(start.as_ref(), page.size, &fields), Bytes::new()).await?;
     let next = next_start(&answer, paging, &start, &search.items)?
         .map(|s| next_token(record.summary.id.get(), &digest, page.number, s));
+    let json = answer.json.as_mut().ok_or_else(|| HubError::BadResponse("the search answered nothing".into()))?;
+    let total = json.get("total").and_then(Value::as_u64).filter(|_| paging == Paging::Offset);
+    // Taken out, not copied: an answer may be large.
+    let items = match json.as_object_mut().and_then(|o| o.remove(&search.items)) {
+        Some(Value::Array(items)) => items,
+        _ => return Err(HubError::BadResponse(format!("the search's answer holds no {:?} list", search.items))),
+    };
     Ok(page_answer(items, total, next, keep_nulls))
 }
 
@@ -126,7 +126,8 @@ fn next_start(
             };
             let returned = json.get(items).and_then(Value::as_array).map_or(0, Vec::len) as u64;
             let total = json.get("total").and_then(Value::as_u64).unwrap_or(0);
-            (returned > 0 && at + returned < total).then_some(Start::Offset(at + returned))
+            let next = at.saturating_add(returned);
+            (returned > 0 && next < total).then_some(Start::Offset(next))
         }
     })
 }

@@ -111,6 +111,15 @@ impl<'a> Site<'a> {
     }
 }
 
+/// The vendor's refusals passed on with their status (`provider_error`).
+const PASSED_ON: &[u16] = &[400, 403, 404, 409, 410, 412, 422];
+
+/// The methods `/proxy/` passes on (never `TRACE` or `CONNECT`: a server
+/// that echoes a `TRACE` would answer the request, its `Authorization`
+/// header with it).
+pub const PROXY_METHODS: &[Method] =
+    &[Method::GET, Method::HEAD, Method::OPTIONS, Method::POST, Method::PUT, Method::PATCH, Method::DELETE];
+
 /// A vendor answer the hub can use: a `2xx`, its JSON (none for an empty body).
 #[derive(Debug)]
 pub struct VendorAnswer {
@@ -135,8 +144,17 @@ impl VendorAnswer {
                 retry_after: Some(header("retry-after").to_owned()).filter(|r| !r.is_empty()),
             });
         }
-        if (400..500).contains(&status) {
+        // JIRA's refusals of the call itself keep their status; a 4xx that
+        // would mean something else from this service (405 without our
+        // Allow, 407, 413, ...) is an answer the hub cannot pass on as its own.
+        if PASSED_ON.contains(&status) {
             return Err(HubError::Provider { status, message: words(status, json.as_ref(), "") });
+        }
+        if (400..500).contains(&status) {
+            return Err(HubError::BadResponse(format!(
+                "JIRA answered HTTP {status}: {}",
+                words(status, json.as_ref(), "")
+            )));
         }
         if status >= 500 {
             return Err(HubError::Unavailable(words(status, json.as_ref(), "")));
@@ -181,7 +199,10 @@ fn words(status: u16, json: Option<&Value>, seraph: &str) -> String {
 
 fn outbound_error(e: OutboundError) -> HubError {
     match e {
-        OutboundError::TooLarge(n) => HubError::BadResponse(format!("the answer is larger than {n} bytes")),
+        OutboundError::TooLarge { limit, .. } => {
+            HubError::BadResponse(format!("the answer is larger than {limit} bytes"))
+        }
+        OutboundError::BrokeOff { .. } => HubError::Unavailable(outbound::UNREACHABLE.into()),
         OutboundError::Unreachable => HubError::Unavailable(outbound::UNREACHABLE.into()),
         // The stored site no longer passes the guard (its DNS changed) or
         // no longer exists: nothing the caller can mend by retrying soon.
@@ -197,7 +218,7 @@ fn outbound_error(e: OutboundError) -> HubError {
 /// (`//`), none `.` or `..` (however encoded), none holding `/` or `\` once
 /// decoded, none with control characters; so that a value, put back into a
 /// vendor path, can never climb out of the site or of its place.
-pub fn safe_segments(path: &str) -> Result<Vec<String>, HubError> {
+pub fn safe_segments(path: &str, decode: bool) -> Result<Vec<String>, HubError> {
     let trimmed = path.strip_prefix('/').unwrap_or(path);
     let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
     let mut segments = Vec::new();
@@ -206,7 +227,11 @@ pub fn safe_segments(path: &str) -> Result<Vec<String>, HubError> {
         if raw.is_empty() {
             return Err(HubError::Invalid("the path holds an empty segment (//)".into()));
         }
-        let decoded = percent_decode(raw).ok_or_else(|| refused("is not valid percent-encoded UTF-8"))?;
+        let decoded = if decode {
+            percent_decode(raw).ok_or_else(|| refused("is not valid percent-encoded UTF-8"))?
+        } else {
+            raw.to_owned()
+        };
         if decoded == "." || decoded == ".." {
             return Err(refused("is a dot segment"));
         }
@@ -238,6 +263,13 @@ fn percent_decode(text: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// Whether a value may be one path segment: not empty, not `.` or `..`
+/// (which the URL's own rules would resolve, however encoded), no control
+/// character.
+fn one_segment(value: &str) -> bool {
+    !value.is_empty() && value != "." && value != ".." && !value.chars().any(char::is_control)
+}
+
 /// A path segment's value, percent-encoded (everything but RFC 3986's
 /// unreserved characters).
 pub fn encode_segment(value: &str) -> String {
@@ -254,7 +286,8 @@ pub fn encode_segment(value: &str) -> String {
 
 /// A vendor path template (`/rest/api/2/issue/{id}/comment`) with its
 /// values put in, each encoded as one segment; `{created}` is the id a first
-/// call answered.
+/// call answered (the vendor's word: checked as the caller's values are, so
+/// that an id of `..` cannot climb up the site's paths).
 pub fn fill(template: &str, values: &[(&str, &str)], created: Option<&str>) -> Result<String, HubError> {
     let mut path = String::new();
     for part in template.trim_start_matches('/').split('/') {
@@ -262,6 +295,11 @@ pub fn fill(template: &str, values: &[(&str, &str)], created: Option<&str>) -> R
         match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
             Some("created") => {
                 let id = created.ok_or_else(|| HubError::BadResponse("the create answered no id".into()))?;
+                if !one_segment(id) {
+                    return Err(HubError::BadResponse(format!(
+                        "the create answered an id that is no path segment: {id:?}"
+                    )));
+                }
                 path.push_str(&encode_segment(id));
             }
             Some(name) => {
@@ -270,6 +308,9 @@ pub fn fill(template: &str, values: &[(&str, &str)], created: Option<&str>) -> R
                     .find(|(n, _)| *n == name)
                     .map(|(_, v)| *v)
                     .ok_or_else(|| HubError::Internal(format!("no value for {{{name}}}")))?;
+                if !one_segment(value) {
+                    return Err(HubError::Invalid(format!("{value:?} is not a path segment")));
+                }
                 path.push_str(&encode_segment(value));
             }
             None => path.push_str(part),
@@ -304,7 +345,15 @@ pub async fn proxy(site: &Site<'_>, call: &HubCall<'_>, segments: &[String]) -> 
         return Err(HubError::InstanceInvalid { message: words(status, json.as_ref(), &seraph) });
     }
     let content_type = answer.headers.get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    Ok(HubAnswer { status, content_type, body: answer.body.to_vec(), headers: vec![] })
+    // What a caller needs of JIRA's answer besides its body: when to retry,
+    // where a redirect (never followed) leads.
+    let mut headers = Vec::new();
+    for name in ["retry-after", "location"] {
+        if let Some(v) = answer.headers.get(name).and_then(|v| v.to_str().ok()) {
+            headers.push((name, v.to_owned()));
+        }
+    }
+    Ok(HubAnswer { status, content_type, body: answer.body.to_vec(), headers })
 }
 
 #[cfg(test)]
@@ -326,14 +375,22 @@ mod tests {
             "/incidents/%zz",
             "/incidents/%C3",
         ] {
-            assert!(matches!(safe_segments(bad), Err(HubError::Invalid(_))), "{bad}");
+            assert!(matches!(safe_segments(bad, true), Err(HubError::Invalid(_))), "{bad}");
         }
-        assert_eq!(safe_segments("/incidents/DEMO-1/").unwrap(), ["incidents", "DEMO-1"]);
-        assert_eq!(safe_segments("/incidents/a%20b").unwrap(), ["incidents", "a b"]);
+        assert_eq!(safe_segments("/incidents/DEMO-1/", true).unwrap(), ["incidents", "DEMO-1"]);
+        assert_eq!(safe_segments("/incidents/a%20b", true).unwrap(), ["incidents", "a b"]);
+        // Decoded once only: what a front decoded stays as it is.
+        assert_eq!(safe_segments("/incidents/100%25", false).unwrap(), ["incidents", "100%25"]);
+        assert!(safe_segments("/incidents/..", false).is_err());
         assert_eq!(
             fill("/rest/api/2/issue/{id}/comment", &[("id", "a b?c#d")], None).unwrap(),
             "/rest/api/2/issue/a%20b%3Fc%23d/comment"
         );
+        // JIRA's own word for a created id is checked as the caller's are.
+        for hostile in ["..", ".", ""] {
+            assert!(matches!(fill("/rest/api/2/issue/{created}", &[], Some(hostile)), Err(HubError::BadResponse(_))));
+            assert!(fill("/x/{id}", &[("id", hostile)], None).is_err());
+        }
     }
 
     #[test]
@@ -365,6 +422,10 @@ mod tests {
         assert!(matches!(VendorAnswer::classify(503, &none, b"down"), Err(HubError::Unavailable(_))));
         assert!(matches!(VendorAnswer::classify(200, &none, b"<html>"), Err(HubError::BadResponse(_))));
         assert!(matches!(VendorAnswer::classify(302, &none, b""), Err(HubError::BadResponse(_))));
+        assert!(
+            matches!(VendorAnswer::classify(407, &none, b""), Err(HubError::BadResponse(_))),
+            "not ours to pass on"
+        );
         assert!(VendorAnswer::classify(204, &none, b"").unwrap().json.is_none());
     }
 

@@ -71,7 +71,7 @@ pub struct Answer {
     pub body: Bytes,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum OutboundError {
     /// The host is (`literal`) or resolves to an address the service does
     /// not connect to; `why` names the kind of address, never the address of
@@ -85,9 +85,13 @@ pub enum OutboundError {
     /// module's notes).
     #[error("{UNREACHABLE}")]
     Unreachable,
-    /// The answer's body passed the use's limit.
-    #[error("the answer is larger than {0} bytes")]
-    TooLarge(usize),
+    /// The answer's body passed the use's limit: its status and headers,
+    /// without the body.
+    #[error("the answer is larger than {limit} bytes")]
+    TooLarge { limit: usize, status: StatusCode, headers: HeaderMap },
+    /// The answer's body broke off: its status and headers, without the body.
+    #[error("the answer broke off")]
+    BrokeOff { status: StatusCode, headers: HeaderMap },
     /// A request that cannot be sent (not https, no host): a caller's bug or
     /// a stored URL that no longer reads.
     #[error("the request cannot be sent: {0}")]
@@ -155,21 +159,23 @@ impl Client {
         let exchange = async {
             let response = self.client.request(http).await.map_err(connect_error)?;
             let (parts, body) = response.into_parts();
-            let body = Limited::new(body, max).collect().await.map_err(|e| {
-                if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
-                    OutboundError::TooLarge(max)
-                } else {
-                    tracing::info!(cause = %e, "outbound: the answer's body broke off");
-                    OutboundError::Unreachable
+            let body = match Limited::new(body, max).collect().await {
+                Ok(body) => body,
+                Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+                    return Err(OutboundError::TooLarge { limit: max, status: parts.status, headers: parts.headers })
                 }
-            })?;
+                Err(e) => {
+                    tracing::info!(cause = %e, "outbound: the answer's body broke off");
+                    return Err(OutboundError::BrokeOff { status: parts.status, headers: parts.headers });
+                }
+            };
             Ok::<_, OutboundError>(Answer { status: parts.status, headers: parts.headers, body: body.to_bytes() })
         };
         let outcome = tokio::time::timeout_at(deadline, exchange).await.unwrap_or_else(|_| {
             tracing::info!(ms = limits.timeout.as_millis() as u64, "outbound: no answer in time");
             Err(OutboundError::Unreachable)
         });
-        if outcome.as_ref().err() == Some(&OutboundError::Unreachable) {
+        if matches!(outcome, Err(OutboundError::Unreachable)) {
             // A closed port answers at once, a filtered one at the connect
             // timeout, a silent one at the deadline: all at the deadline.
             tokio::time::sleep_until(deadline).await;

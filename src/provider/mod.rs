@@ -91,9 +91,11 @@ pub async fn check(
     match client.send(out, limits).await {
         Ok(answer) => verdict(answer.status, &answer.headers, Some(&answer.body), request.account_fields)
             .map(|field| request.flavors.get(&field).cloned()),
-        Err(OutboundError::TooLarge(_)) => Err(url_problem(format!(
-            "answers with more than {MAX_ANSWER_BYTES} bytes: it does not lead to the JIRA site's REST API"
-        ))),
+        // Judged on its status and headers, without the body (as before the
+        // outbound client was its own).
+        Err(OutboundError::TooLarge { status, headers, .. } | OutboundError::BrokeOff { status, headers }) => {
+            verdict(status, &headers, None, request.account_fields).map(|field| request.flavors.get(&field).cloned())
+        }
         Err(e) => Err(outbound_problem(e)),
     }
 }
@@ -113,7 +115,7 @@ fn outbound_problem(e: OutboundError) -> CheckError {
             "names {host}, a host that does not exist (DNS has no such name): check the site's address"
         )),
         OutboundError::Invalid(why) => url_problem(format!("cannot be asked ({why})")),
-        OutboundError::Unreachable | OutboundError::TooLarge(_) => {
+        OutboundError::Unreachable | OutboundError::TooLarge { .. } | OutboundError::BrokeOff { .. } => {
             CheckError::Unavailable { provider_message: UNREACHABLE.to_owned() }
         }
     }

@@ -151,19 +151,22 @@ impl Store {
 
     /// Keeps the vendor's word on the instance's credentials (the hub): one
     /// `UpdateItem` that sets `valid` and increments `version` (a change an
-    /// update in flight must see), conditioned on the instance being there
-    /// with the other value; `false` when it was not (already so, or gone).
-    pub async fn set_valid(&self, id: InstanceId, valid: bool) -> Result<bool, StoreError> {
+    /// update in flight must see), conditioned on the instance being at the
+    /// `version` the call read (a change of the credentials meanwhile has the
+    /// last word) with the other value; `false` when it was not.
+    pub async fn set_valid(&self, id: InstanceId, valid: bool, version: u64) -> Result<bool, StoreError> {
+        let condition = format!("{} AND valid <> :valid", at_version(version));
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(&instance_pk(id), "INSTANCE")))
-            .update_expression("SET valid = :valid, #version = if_not_exists(#version, :one) + :one")
-            .condition_expression("attribute_exists(PK) AND valid <> :valid")
+            .update_expression("SET valid = :valid, #version = :next")
+            .condition_expression(condition)
             .expression_attribute_names("#version", "version")
             .expression_attribute_values(":valid", AttributeValue::Bool(valid))
-            .expression_attribute_values(":one", n(1u64))
+            .expression_attribute_values(":version", n(version))
+            .expression_attribute_values(":next", n(version + 1))
             .send()
             .await;
         match result {
