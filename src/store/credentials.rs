@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Select, TransactWriteItem, Update};
 
-use super::{b, bug, failed, item, key, n, s, Item, Reader, Store, StoreError, GSI1, TTL_ATTRIBUTE};
+use super::{b, bug, failed, item, key, n, s, Item, Reader, Store, StoreError, TTL_ATTRIBUTE};
 use crate::domain::instance::Principal;
 use crate::domain::secret::SecretDigest;
 
@@ -572,13 +572,7 @@ impl Store {
     /// counts (eventually consistent, as every read of the index).
     pub async fn count_instances(&self, organization: &str) -> Result<usize, StoreError> {
         let pages: Vec<_> = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(GSI1)
-            .key_condition_expression("GSI1PK = :pk AND begins_with(GSI1SK, :sk)")
-            .expression_attribute_values(":pk", s(format!("ORG#{organization}")))
-            .expression_attribute_values(":sk", s("INSTANCE#"))
+            .organization_index(organization)
             .select(Select::Count)
             .into_paginator()
             .send()
@@ -595,18 +589,7 @@ impl Store {
     /// Returns how many were registered. For the operator (`admin
     /// register-organizations`), once after upgrading; safe to run again.
     pub async fn register_organizations(&self) -> Result<usize, StoreError> {
-        let items: Vec<Item> = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .filter_expression("SK = :sk")
-            .expression_attribute_values(":sk", s("ORG"))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<_, _>>()
-            .await
-            .map_err(|e| failed("Scan", e))?;
+        let items: Vec<Item> = self.scan_sort_key("ORG").await?;
         let mut registered = 0;
         for org in &items {
             let pk = org.get("PK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();

@@ -169,11 +169,7 @@ impl Store {
             .expression_attribute_values(":next", n(version + 1))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(failed("UpdateItem", e)),
-        }
+        applied(result)
     }
 
     /// Keeps which kind of site the vendor is, as the hub found it, where
@@ -190,11 +186,7 @@ impl Store {
             .expression_attribute_values(":flavor", s(flavor))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(failed("UpdateItem", e)),
-        }
+        applied(result)
     }
 
     /// Sets `name` and/or `tags` without reading the instance first: one
@@ -459,13 +451,7 @@ impl Store {
     /// consistent): for tests and the operator.
     pub async fn list_instances(&self, organization: &str) -> Result<Vec<InstanceSummary>, StoreError> {
         let items: Vec<Item> = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(GSI1)
-            .key_condition_expression("GSI1PK = :pk AND begins_with(GSI1SK, :sk)")
-            .expression_attribute_values(":pk", s(format!("ORG#{organization}")))
-            .expression_attribute_values(":sk", s("INSTANCE#"))
+            .organization_index(organization)
             .into_paginator()
             .items()
             .send()
@@ -483,6 +469,20 @@ fn at_version(version: u64) -> &'static str {
         "attribute_exists(PK) AND (#version = :version OR attribute_not_exists(#version))"
     } else {
         "#version = :version"
+    }
+}
+
+/// Whether a conditional `UpdateItem` applied (`false`: its condition failed).
+fn applied(
+    result: Result<
+        aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
+        aws_sdk_dynamodb::error::SdkError<UpdateItemError, aws_sdk_dynamodb::config::http::HttpResponse>,
+    >,
+) -> Result<bool, StoreError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+        Err(e) => Err(failed("UpdateItem", e)),
     }
 }
 

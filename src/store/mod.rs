@@ -128,6 +128,36 @@ impl Store {
         Ok(out.item)
     }
 
+    /// Every item whose sort key is `sk`: a `Scan`, for the operator's
+    /// one-off commands only (never on a request's path).
+    async fn scan_sort_key(&self, sk: &str) -> Result<Vec<Item>, StoreError> {
+        self.client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("SK = :sk")
+            .expression_attribute_values(":sk", s(sk))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| failed("Scan", e))
+    }
+
+    /// A `Query` of an organization's instances in `GSI1`, to be sent.
+    fn organization_index(
+        &self,
+        organization: &str,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("GSI1PK = :pk AND begins_with(GSI1SK, :sk)")
+            .expression_attribute_values(":pk", s(format!("ORG#{organization}")))
+            .expression_attribute_values(":sk", s("INSTANCE#"))
+    }
+
     fn put_new(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
             .table_name(&self.table)

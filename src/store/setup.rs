@@ -96,18 +96,7 @@ impl Store {
     /// items were rewritten and how many were left. For the operator
     /// (`admin migrate-dates`); safe to run again.
     pub async fn migrate_timestamps(&self) -> Result<(usize, usize), StoreError> {
-        let items: Vec<Item> = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .filter_expression("SK = :sk")
-            .expression_attribute_values(":sk", s("INSTANCE"))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<_, _>>()
-            .await
-            .map_err(|e| failed("Scan", e))?;
+        let items: Vec<Item> = self.scan_sort_key("INSTANCE").await?;
         let (mut rewritten, mut left) = (0, 0);
         for item in &items {
             let pk = item.get("PK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();

@@ -129,44 +129,14 @@ async fn serve(mut client: TcpStream, upstream: &str, mode: Arc<AtomicU8>) {
                 }
             }
         }
-        5 => loop {
-            let Some(request) = read_request(&mut client).await else { return };
-            let head = String::from_utf8_lossy(&request).to_ascii_lowercase();
-            let answer = if head.contains("x-amz-target: dynamodb_20120810.updateitem")
-                || head.contains("x-amz-target: dynamodb_20120810.deleteitem")
-            {
-                let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionConflictException","message":"Transaction is ongoing for the item"}"#;
-                format!(
-                        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/x-amz-json-1.0\r\nx-amzn-errortype: TransactionConflictException\r\ncontent-length: {}\r\n\r\n{body}",
-                        body.len()
-                    )
-                    .into_bytes()
-            } else {
-                let Some(response) = forward_once(upstream, &request).await else { return };
-                response
-            };
-            if client.write_all(&answer).await.is_err() {
-                return;
-            }
-        },
-        4 => loop {
-            let Some(request) = read_request(&mut client).await else { return };
-            let head = String::from_utf8_lossy(&request).to_ascii_lowercase();
-            let answer = if head.contains("x-amz-target: dynamodb_20120810.transactwriteitems") {
-                let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]","CancellationReasons":[{"Code":"None"},{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"}]}"#;
-                format!(
-                        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/x-amz-json-1.0\r\nx-amzn-errortype: TransactionCanceledException\r\ncontent-length: {}\r\n\r\n{body}",
-                        body.len()
-                    )
-                    .into_bytes()
-            } else {
-                let Some(response) = forward_once(upstream, &request).await else { return };
-                response
-            };
-            if client.write_all(&answer).await.is_err() {
-                return;
-            }
-        },
+        5 => {
+            let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionConflictException","message":"Transaction is ongoing for the item"}"#;
+            answer_some(client, upstream, &["updateitem", "deleteitem"], "TransactionConflictException", body).await
+        }
+        4 => {
+            let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]","CancellationReasons":[{"Code":"None"},{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"}]}"#;
+            answer_some(client, upstream, &["transactwriteitems"], "TransactionCanceledException", body).await
+        }
         _ => {
             // Hold the connection until the fault is over, then close it.
             while mode.load(Ordering::SeqCst) == Mode::Stall as u8 {
@@ -203,6 +173,28 @@ async fn lose_answer(
     // Wait for the server's answer (it has acted), then drop it and the client.
     let mut chunk = [0u8; 4096];
     let _ = tokio::time::timeout(Duration::from_secs(5), server.read(&mut chunk)).await;
+}
+
+/// Answers the requests of the `operations` (`X-Amz-Target`'s, lower case)
+/// with DynamoDB's `400` of `error_type` and `body`; forwards the rest.
+async fn answer_some(mut client: TcpStream, upstream: &str, operations: &[&str], error_type: &str, body: &str) {
+    loop {
+        let Some(request) = read_request(&mut client).await else { return };
+        let head = String::from_utf8_lossy(&request).to_ascii_lowercase();
+        let answer = if operations.iter().any(|op| head.contains(&format!("x-amz-target: dynamodb_20120810.{op}"))) {
+            format!(
+                "HTTP/1.1 400 Bad Request\r\ncontent-type: application/x-amz-json-1.0\r\nx-amzn-errortype: {error_type}\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes()
+        } else {
+            let Some(response) = forward_once(upstream, &request).await else { return };
+            response
+        };
+        if client.write_all(&answer).await.is_err() {
+            return;
+        }
+    }
 }
 
 /// One request forwarded on a connection of its own, its answer read. (The
