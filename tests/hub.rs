@@ -338,3 +338,37 @@ async fn the_first_list_learns_the_kind_of_site() {
     assert_eq!(stored.summary.flavor.as_deref(), Some("server"));
     assert!(stored.summary.valid, "JIRA accepted a call: valid");
 }
+
+/// The rows of the contract a JIRA can only be made to answer on purpose:
+/// an answer over 5 MiB, a connection dropped without an answer; and what a
+/// list passes on (`orderBy`, `fields`).
+#[tokio::test]
+async fn a_huge_or_dropped_answer_and_what_a_list_passes_on() {
+    let env = TestEnv::new().await;
+    let jira = JiraStandIn::start("cloud");
+    let app = app(&env, &jira);
+    let (auth, _, _) = instance(&env, &app, &jira).await;
+
+    jira.next(json!({"status": 200, "body": "x".repeat(5 * 1024 * 1024 + 10), "contentType": "application/json"}))
+        .await;
+    get("/incidents/DEMO-1", &auth).send(&app).await.error(502, "provider_bad_response");
+    jira.next(json!({"preset": "drop"})).await;
+    let dropped = get("/incidents/DEMO-1", &auth).send(&app).await;
+    dropped.error(502, "provider_unavailable");
+    assert_eq!(dropped.json["providerMessage"], instances::outbound::UNREACHABLE);
+
+    jira.forget_requests().await;
+    let listed = get("/incidents?orderBy=key%20asc&fields=summary,status", &auth).send(&app).await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    let keys = ids(&listed);
+    let mut sorted = keys.clone();
+    sorted.sort_by_key(|k| k.trim_start_matches("DEMO-").parse::<u32>().unwrap_or(0));
+    assert_eq!(keys, sorted, "ordered as asked");
+    assert!(listed.json[0]["fields"].get("priority").is_none(), "only the fields asked for: {}", listed.text);
+    let sent = jira.requests().await;
+    let query = &sent.last().unwrap()["query"];
+    assert_eq!(query["fields"][0], "summary,status");
+    assert!(query["jql"][0].as_str().unwrap().ends_with("ORDER BY key ASC"), "{query}");
+    get("/incidents?orderBy=key%20sideways", &auth).send(&app).await.error(400, "invalid_query");
+    get("/incidents?fields=summary)%20OR%20x", &auth).send(&app).await.error(400, "invalid_request");
+}

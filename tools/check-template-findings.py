@@ -183,7 +183,8 @@ check_timeout = int(env_vars.get("PROVIDER_CHECK_TIMEOUT_MS", "0"))
 check("the JIRA credential check is on by default, off by parameter, inside the deadline",
       check_param.get("Default") == "on" and "off" in check_param.get("AllowedValues", [])
       and env_vars.get("PROVIDER_CHECK") == {"Ref": "ProviderCheck"} and 0 < check_timeout < deadline_ms
-      and "PROVIDER_TEST_CA_FILE" not in env_vars,
+      and env_vars.get("PROVIDER_TEST_CA_FILE", {"Fn::If": ["HasLocalEndpoint", "", {"Ref": "AWS::NoValue"}]})
+      == {"Fn::If": ["HasLocalEndpoint", "", {"Ref": "AWS::NoValue"}]},
       f"{check_param} PROVIDER_CHECK={env_vars.get('PROVIDER_CHECK')} timeout {check_timeout}")
 
 # Deploy default arm64; local runs choose x86_64 through the parameter.

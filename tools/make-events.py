@@ -125,6 +125,42 @@ events = [
     ("error-422-idempotency-key-reused", rest("error-422-idempotency-key-reused", headers={"Content-Type": "application/json", "Authorization": AUTH, "Idempotency-Key": "events-key-1"}, body=j(other_body)), 422, "idempotency_key_reused"),
 ]
 
+# The hub: an instance on the JIRA stand-in the runners start ({{JIRA_URL}},
+# {{JIRA_USER}}, {{JIRA_PASSWORD}}), then calls through its token ({{HUB_TOKEN}}).
+HUB_AUTH = AUTH + ", Element {{HUB_TOKEN}}"
+hub_instance = dict(SEED, name="Hub", configuration={
+    "jira.username": "{{JIRA_USER}}", "jira.password": "{{JIRA_PASSWORD}}", "jira.api.url": "{{JIRA_URL}}"})
+
+
+def hub(name, method, path, body=None, query=None, auth=HUB_AUTH):
+    headers = {"Authorization": auth}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    return rest(name, method=method, path=path, headers=headers, body=None if body is None else j(body), query=query)
+
+
+new_incident = {"fields": {"project": {"key": "DEMO"}, "issuetype": {"name": "Task"}, "summary": "From an event"}}
+events += [
+    ("hub-create-instance", rest("hub-create-instance", body=j(hub_instance)), 200, None),
+    ("hub-list-incidents", hub("hub-list-incidents", "GET", "/hubs/helpdesk/incidents", query={"pageSize": "2"}), 200, None),
+    ("hub-search-incidents", hub("hub-search-incidents", "GET", "/incidents", query={"where": "status = 'To Do'"}), 200, None),
+    ("hub-get-incident", hub("hub-get-incident", "GET", "/hubs/helpdesk/incidents/DEMO-1"), 200, None),
+    ("hub-create-incident", hub("hub-create-incident", "POST", "/hubs/helpdesk/incidents", body=new_incident), 200, None),
+    ("hub-patch-incident", hub("hub-patch-incident", "PATCH", "/incidents/DEMO-2", body={"fields": {"summary": "Patched by an event"}}), 200, None),
+    ("hub-add-comment", hub("hub-add-comment", "POST", "/incidents/DEMO-1/comments", body={"body": "From an event"}), 201, None),
+    ("hub-list-comments", hub("hub-list-comments", "GET", "/incidents/DEMO-1/comments"), 200, None),
+    ("hub-list-transitions", hub("hub-list-transitions", "GET", "/incidents/DEMO-1/transitions"), 200, None),
+    ("hub-priorities", hub("hub-priorities", "GET", "/priorities"), 200, None),
+    ("hub-statuses", hub("hub-statuses", "GET", "/statuses"), 200, None),
+    ("hub-incident-types", hub("hub-incident-types", "GET", "/incident-types"), 200, None),
+    ("hub-projects", hub("hub-projects", "GET", "/projects/DEMO"), 200, None),
+    ("hub-proxy-myself", hub("hub-proxy-myself", "GET", "/hubs/helpdesk/proxy/rest/api/2/myself"), 200, None),
+    ("hub-delete-incident", hub("hub-delete-incident", "DELETE", "/incidents/DEMO-3"), 200, None),
+    ("error-400-hub-invalid-query", hub("error-400-hub-invalid-query", "GET", "/incidents", query={"where": "status = 'unclosed"}), 400, "invalid_query"),
+    ("error-404-hub-no-incident", hub("error-404-hub-no-incident", "GET", "/incidents/DEMO-999"), 404, "provider_error"),
+    ("error-401-hub-no-token", hub("error-401-hub-no-token", "GET", "/incidents", auth=AUTH), 401, "unauthorized"),
+]
+
 ROOT.mkdir(exist_ok=True)
 manifest = []
 for name, event, status, code in events:

@@ -15,16 +15,20 @@ import os
 import pathlib
 import subprocess
 import sys
+import tempfile
 import time
 
-from local_function import ROOT, check_event_answer, fill_event, served
+from local_function import ROOT, check_event_answer, fill_event, served, start_standin
 
 
 def main():
     if "AWS_ENDPOINT_URL" not in os.environ:
         sys.exit("run-events: AWS_ENDPOINT_URL is not set (make test starts the local server)")
     passed = failed = 0
-    with served(sys.argv[1], "events") as fn:
+    # The hub's events go to a JIRA stand-in of their own.
+    jira_proc, jira = start_standin(pathlib.Path(tempfile.mkdtemp(prefix="events-jira-")) / "ca.pem")
+    jira["caFile"] = str(pathlib.Path(jira["caFile"]))
+    with served(sys.argv[1], "events", jira) as fn:
         creds = fn.credentials
         expected = json.loads((ROOT / "events/expected.json").read_text())
         listed = {e["event"] for e in expected}
@@ -36,7 +40,7 @@ def main():
         for case in expected:
             name = case["event"]
             text = (ROOT / "events" / name).read_text()
-            text, first_created = fill_event(text, creds, ids)
+            text, first_created = fill_event(text, creds, ids, jira)
             data = fn.dir / name
             data.write_text(text)
             event = json.loads(text)
@@ -63,7 +67,8 @@ def main():
             else:
                 passed += 1
                 print(f"ok   {name} -> {case['status']}")
-        fn.secrets.add("jira-password")
+        fn.secrets.update({"jira-password", jira["password"]})
+    jira_proc.terminate()
     # cargo lambda watch sets AWS_LAMBDA_MAX_CONCURRENCY; the function notes it once at INFO instead of
     # the runtime's warning at every start.
     log = fn.log.read_text(errors="replace")

@@ -34,7 +34,7 @@ import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
-from local_function import check_event_answer, fill_event  # noqa: E402
+from local_function import check_event_answer, fill_event, start_standin  # noqa: E402
 AL2023_GLIBC = (2, 34)
 FUNCTION = "CreateInstanceFunction"
 
@@ -82,7 +82,7 @@ def main():
     state = pathlib.Path(tempfile.mkdtemp(prefix="sam-suite-"))
     helper = str(ROOT / "tools/sam-local.sh")
     env = dict(os.environ, SAM_CLI_TELEMETRY="0", PATH=f"{local_bin}:{os.environ['PATH']}")
-    moto_started = api = None
+    moto_started = api = jira_proc = None
     try:
         for step in ("engine-up", "image"):
             r = run([helper, step, str(state)])
@@ -97,6 +97,9 @@ def main():
             key, _, value = line.partition("=")
             env[key] = value
         env["TABLE_NAME"], env["KMS_KEY_ID"] = "sam-" + secrets.token_hex(4), "alias/sam-" + secrets.token_hex(4)
+        # The hub's calls go to a JIRA stand-in on the bridge address too, its
+        # certificate naming that address.
+        jira_proc, jira = start_standin(state / "jira-ca.pem", host=bridge, san=bridge)
 
         started = time.time()
         r = run([helper, "build"], env=env)
@@ -115,9 +118,16 @@ def main():
             r = run(admin + args, env=env, check=True)
         creds = json.loads(r.stdout.strip().splitlines()[-1])
         env_file = state / "env.json"
-        env_file.write_text(json.dumps({FUNCTION: {"TABLE_NAME": env["TABLE_NAME"], "KMS_KEY_ID": env["KMS_KEY_ID"]}}))
-        # No JIRA to reach from here: the check is tested against a stand-in (tests/provider.rs).
-        overrides = f"Architecture=x86_64 LocalEndpoint={env['AWS_ENDPOINT_URL']} ProviderCheck=off"
+        # The stand-in's CA inside the function's container (the code's
+        # directory is mounted at /var/task).
+        (built / FUNCTION / "jira-ca.pem").write_bytes((state / "jira-ca.pem").read_bytes())
+        env_file.write_text(json.dumps({FUNCTION: {"TABLE_NAME": env["TABLE_NAME"], "KMS_KEY_ID": env["KMS_KEY_ID"],
+                                                   "PROVIDER_TEST_CA_FILE": "/var/task/jira-ca.pem"}}))
+        # The creates' JIRA (example.atlassian.net) is not reachable from here:
+        # the check is off (tests/provider.rs and tests/hub.rs have it on);
+        # the hub reaches the stand-in, allowed by its address.
+        overrides = (f"Architecture=x86_64 LocalEndpoint={env['AWS_ENDPOINT_URL']} ProviderCheck=off "
+                     f"ProviderAllowedHosts={bridge}")
         common = ["-t", str(built / "template.yaml"), "--env-vars", str(env_file),
                   "--parameter-overrides", overrides, "--skip-pull-image"]
 
@@ -130,7 +140,7 @@ def main():
         for case in expected:
             name = case["event"]
             text = (ROOT / "events" / name).read_text()
-            text, first_created = fill_event(text, creds, ids)
+            text, first_created = fill_event(text, creds, ids, jira)
             data = state / name
             data.write_text(text)
             t0 = time.time()
@@ -141,7 +151,7 @@ def main():
                 problems = [f"no answer (exit {r.returncode}): {(r.stdout + r.stderr)[-800:]}"]
             else:
                 problems = check_event_answer(name, case, out, ids, first_created)
-                for secret in (creds["userSecret"], creds["organizationSecret"], "jira-password"):
+                for secret in (creds["userSecret"], creds["organizationSecret"], "jira-password", jira["password"]):
                     if secret in r.stderr:
                         problems.append("the function's log carries a secret")
             suite.check(f"sam local invoke {name} -> {case['status']} ({times[-1]:.1f} s)", not problems,
@@ -250,6 +260,34 @@ def main():
         for method, path, body, headers, status in calls:
             got, _, answer = send(method, path, body, headers)
             suite.check(f"start-api {method} {path} -> {status}", got == status, f"{got}: {str(answer)[:300]}")
+        # The hub through API Gateway's emulation: an instance on the stand-in, its token.
+        on_jira = dict(seed, name="Hub via start-api",
+                       configuration={"jira.username": jira["user"], "jira.password": jira["password"], "jira.api.url": jira["url"]})
+        hub_instance = send("POST", "/instances", on_jira, auth)[2] or {}
+        hub_auth = dict(auth, Authorization=f"{auth['Authorization']}, Element {hub_instance.get('token')}")
+        hub_calls = [
+            ("GET", "/hubs/helpdesk/incidents?pageSize=2", None, 200),
+            ("GET", "/incidents?where=status%20%3D%20%27To%20Do%27", None, 200),
+            ("GET", "/incidents/DEMO-1", None, 200),
+            ("POST", "/hubs/helpdesk/incidents", {"fields": {"project": {"key": "DEMO"}, "issuetype": {"name": "Task"}, "summary": "Via start-api"}}, 200),
+            ("PATCH", "/incidents/DEMO-2", {"fields": {"summary": "Patched via start-api"}}, 200),
+            ("POST", "/incidents/DEMO-1/comments", {"body": "Via start-api"}, 201),
+            ("GET", "/incidents/DEMO-1/comments", None, 200),
+            ("GET", "/incidents/DEMO-1/transitions", None, 200),
+            ("GET", "/priorities", None, 200),
+            ("GET", "/statuses", None, 200),
+            ("GET", "/incident-types", None, 200),
+            ("GET", "/projects/DEMO", None, 200),
+            ("GET", "/hubs/helpdesk/proxy/rest/api/2/myself", None, 200),
+            ("DELETE", "/incidents/DEMO-4", None, 200),
+            ("GET", "/incidents/DEMO-999", None, 404),
+            ("GET", "/incidents?where=status%20%3D%20%27unclosed", None, 400),
+        ]
+        for method, path, body, status in hub_calls:
+            got, got_headers, answer = send(method, path, body, hub_auth)
+            suite.check(f"start-api hub {method} {path} -> {status}",
+                        got == status and got_headers.get("elements-element-instance-id") == str(hub_instance.get("id")),
+                        f"{got} {got_headers.get('elements-element-instance-id')}: {str(answer)[:300]}")
         suite.check("start-api replay answers the first response",
                     first.get("id") is not None and (first.get("id"), first.get("token")) == (replay.get("id"), replay.get("token")),
                     f"{first.get('id')} vs {replay.get('id')}")
@@ -264,6 +302,8 @@ def main():
                 os.killpg(api.pid, signal.SIGKILL)
         if moto_started:
             run([str(ROOT / "tools/moto.sh"), "stop", str(state)])
+        if jira_proc is not None:
+            jira_proc.terminate()
         run([helper, "engine-down", str(state)])
     return suite
 
