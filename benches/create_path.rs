@@ -147,9 +147,44 @@ fn rename_without_io(c: &mut Criterion) {
     });
 }
 
+/// The hub's CPU: a CEQL `where` translated to JQL (parsed, written out), and
+/// the null filter over a page of 50 issues as JIRA answers them (about 2 KB
+/// each, a third of their members `null`).
+fn hub_without_io(c: &mut Criterion) {
+    let where_ = "status = 'To Do' AND (priority IN ('High', 'Highest') OR labels = 'customer') AND summary LIKE 'printer%' AND duedate IS NOT NULL";
+    c.bench_function("ceql_to_jql", |b| {
+        b.iter(|| black_box(instances::domain::ceql::parse(black_box(where_)).unwrap().to_jql()))
+    });
+    let issue = |i: usize| {
+        serde_json::json!({
+            "id": format!("{}", 10000 + i), "key": format!("DEMO-{i}"), "self": format!("https://x.atlassian.net/rest/api/2/issue/{}", 10000 + i),
+            "fields": {
+                "summary": "Printer on fire", "description": "It started with a smell".repeat(8),
+                "status": {"name": "To Do", "id": "10000", "statusCategory": {"key": "new", "colorName": "blue-gray"}, "description": null, "iconUrl": null},
+                "priority": {"name": "High", "id": "2", "iconUrl": null}, "issuetype": {"name": "Task", "id": "10001", "subtask": false, "avatarId": null},
+                "assignee": null, "reporter": {"accountId": "5b10", "displayName": "Demo", "emailAddress": null, "timeZone": "Australia/Sydney"},
+                "labels": ["customer"], "duedate": null, "resolution": null, "resolutiondate": null, "environment": null,
+                "created": "2026-11-30T10:30:00.000+1100", "updated": "2026-12-01T09:00:00.000+1100",
+                "customfield_10000": null, "customfield_10001": null, "customfield_10002": {"value": null, "id": "3"}
+            }
+        })
+    };
+    let page = serde_json::Value::Array((0..50).map(issue).collect());
+    c.bench_function("null_filter_50_issues", |b| {
+        b.iter_batched(
+            || page.clone(),
+            |mut p| {
+                instances::domain::nulls::strip_nulls(&mut p);
+                black_box(p)
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(200).measurement_time(Duration::from_secs(5));
-    targets = create_without_io, read_without_io, rename_without_io
+    targets = create_without_io, read_without_io, rename_without_io, hub_without_io
 }
 criterion_main!(benches);

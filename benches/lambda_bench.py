@@ -19,6 +19,11 @@
    kept-alive connection and over a new one each time (the stand-in closes
    it), beside creates with the check off. The local figures are the
    function's own cost; a real check adds the network to the JIRA site.
+8. What a hub call costs: GET /incidents/DEMO-1 through the function (its
+   DynamoDB and KMS requests counted, its JIRA requests counted by the
+   stand-in) beside the same GET sent to the stand-in directly (a kept-alive
+   TLS connection, basic auth), side by side; the overhead as a ratio and in
+   ms.
 
 Usage: lambda_bench.py BOOTSTRAP HELLO LOCAL_BIN_DIR   (AWS_ENDPOINT_URL: moto)
 Writes target/bench/results.json and prints one table.
@@ -46,6 +51,7 @@ PLAIN = 800    # then warm creates without one; 1,000 in all before the memory r
 READS = 200   # then token-addressed reads of one instance
 LISTS = 50    # and list pages (pageSize=50, over the 1,000 instances)
 CHECKED = 100  # creates with the credential check, per connection mode
+HUB = 200      # hub calls, and as many direct calls to the stand-in
 
 
 def nodelay(sock):
@@ -197,8 +203,20 @@ def make_certificates(directory):
     return directory / "ca.pem"
 
 
+# An issue as JIRA answers one (about 2 KB, some members null).
+ISSUE = json.dumps({
+    "id": "10001", "key": "DEMO-1", "self": "https://localhost/rest/api/2/issue/10001",
+    "fields": {"summary": "Printer on fire", "description": "It started with a smell. " * 20,
+               "status": {"name": "To Do", "id": "10000", "statusCategory": {"key": "new"}, "description": None},
+               "priority": {"name": "High", "id": "2"}, "issuetype": {"name": "Task", "id": "10001", "avatarId": None},
+               "assignee": None, "reporter": {"accountId": "5b10", "displayName": "Demo", "emailAddress": None},
+               "labels": ["customer"], "duedate": None, "resolution": None, "created": "2026-11-30T10:30:00.000+1100",
+               "updated": "2026-12-01T09:00:00.000+1100", "customfield_10000": None}}).encode()
+
+
 class JiraStandIn:
-    """Answers GET /rest/api/2/myself with an account; `close` makes every
+    """Answers GET /rest/api/2/issue/... with an issue, any other GET
+    (/rest/api/2/myself) with an account; `close` makes every
     answer close its connection (a new TLS handshake per check)."""
 
     def __init__(self, directory):
@@ -210,7 +228,7 @@ class JiraStandIn:
         class Handler(QuietHandler):
             def do_GET(self):
                 stand_in.hits += 1
-                body = b'{"accountId": "5b10ac8d82e05b22cc7d4ef5"}'
+                body = ISSUE if self.path.startswith("/rest/api/2/issue/") else b'{"accountId": "5b10ac8d82e05b22cc7d4ef5"}'
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -407,10 +425,39 @@ def main():
             assert got["statusCode"] == 200, got
             ms.append(t)
         check_ms[mode] = statistics.median(ms)
+    assert jira.hits == 1 + 2 * CHECKED, jira.hits
+
+    # 8. a hub call, against the same stand-in, beside a direct call to it
+    jira.close = False
+    hub_instance = json.loads(got["body"])
+    hub_event = json.loads((ROOT / "events/hub-get-incident.json").read_text()
+                           .replace("{{USER_SECRET}}", creds["userSecret"])
+                           .replace("{{ORGANIZATION_SECRET}}", creds["organizationSecret"])
+                           .replace("{{HUB_TOKEN}}", hub_instance["token"]))
+    hub_call = json.dumps(hub_event).encode()
+    answer, _ = rt.invoke(hub_call)  # warm: the credential, the connection to the site
+    assert answer["statusCode"] == 200, answer
+    import base64
+    import ssl
+    context = ssl.create_default_context(cafile=str(ca))
+    direct = http.client.HTTPSConnection("localhost", jira.port, context=context)
+    basic = "Basic " + base64.b64encode(b"jira-user@example.com:jira-password").decode()
+    fwd.take()
+    hits_before = jira.hits
+    hub_ms, direct_ms = [], []
+    for _ in range(HUB):
+        got, t = rt.invoke(hub_call)
+        assert got["statusCode"] == 200, got
+        hub_ms.append(t)
+        t0 = time.perf_counter()
+        direct.request("GET", "/rest/api/2/issue/DEMO-1", headers={"Authorization": basic, "Accept": "application/json"})
+        direct.getresponse().read()
+        direct_ms.append((time.perf_counter() - t0) * 1000)
+    hub_counts = fwd.take()
+    jira_per_call = (jira.hits - hits_before - HUB) / HUB
     stop(proc)
     rt.close()
     jira.server.shutdown()
-    assert jira.hits == 1 + 2 * CHECKED, jira.hits
 
     def per_create(counts, n):
         return {k.split(".")[-1]: v / n for k, v in sorted(counts.items())}
@@ -422,6 +469,10 @@ def main():
     results["warm_read_ms"] = {k: m for k, (_, _, m) in reads.items()}
     results["credential_check_ms"] = {"first_create": first_checked_ms, **check_ms,
                                       "unchecked": statistics.median(plain_ms), "creates": CHECKED}
+    hub_med, direct_med = statistics.median(hub_ms), statistics.median(direct_ms)
+    results["hub"] = {"calls": HUB, "round_trips_per_call": per_create(hub_counts, HUB), "jira_requests_per_call": jira_per_call,
+                      "hub_ms": hub_med, "direct_ms": direct_med, "overhead_ms": hub_med - direct_med,
+                      "ratio": hub_med / direct_med if direct_med else None}
 
     out = ROOT / "target/bench/results.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -42,6 +42,8 @@ r = json.loads(pathlib.Path("target/bench/results.json").read_text())
 cpu = json.loads(pathlib.Path("target/criterion/create_without_io/new/estimates.json").read_text())["median"]["point_estimate"] / 1000
 cpu_read = json.loads(pathlib.Path("target/criterion/read_without_io/new/estimates.json").read_text())["median"]["point_estimate"] / 1000
 cpu_rename = json.loads(pathlib.Path("target/criterion/rename_without_io/new/estimates.json").read_text())["median"]["point_estimate"] / 1000
+cpu_ceql = json.loads(pathlib.Path("target/criterion/ceql_to_jql/new/estimates.json").read_text())["median"]["point_estimate"] / 1000
+cpu_nulls = json.loads(pathlib.Path("target/criterion/null_filter_50_issues/new/estimates.json").read_text())["median"]["point_estimate"] / 1000
 zip_path = pathlib.Path("target/bench/lambda/bootstrap/bootstrap.zip")
 zip_mib = zip_path.stat().st_size / 2**20
 i = r["init_ms"]
@@ -61,6 +63,9 @@ rows = [
     ("warm read, median (by token / list page of 50)", f"{r['warm_read_ms']['by_token']:.2f} ms / {r['warm_read_ms']['list_page']:.2f} ms", "-", None),
     ("warm create with the JIRA check on, local stand-in, median (kept-alive connection / new connection each time; check off)", f"{r['credential_check_ms']['kept_alive']:.2f} ms / {r['credential_check_ms']['new_connection']:.2f} ms; off {r['credential_check_ms']['unchecked']:.2f} ms", "-", None),
     ("first create with the JIRA check after a cold start (roots loaded, first TLS handshake)", f"{r['credential_check_ms']['first_create']:.1f} ms", "-", None),
+    ("requests per warm hub call (GET /incidents/{id}, local stand-in)", f"{fmt(r['hub']['round_trips_per_call'])}; {r['hub']['jira_requests_per_call']:g} JIRA", "1 GetItem, 0 KMS; 1 JIRA", r["hub"]["round_trips_per_call"] == {"GetItem": 1.0} and r["hub"]["jira_requests_per_call"] == 1),
+    ("warm hub call vs the same call to the stand-in directly, median; beyond the one read (a token-addressed read's median)", f"{r['hub']['hub_ms']:.2f} ms vs {r['hub']['direct_ms']:.2f} ms: +{r['hub']['overhead_ms']:.2f} ms ({r['hub']['ratio']:.2f}x); {r['hub']['overhead_ms'] - r['warm_read_ms']['by_token']:+.2f} ms beyond the read", "<= +1 ms beyond the read", r["hub"]["overhead_ms"] - r["warm_read_ms"]["by_token"] <= 1.0),
+    ("CPU per CEQL where to JQL / null filter of a 50-issue page (criterion median)", f"{cpu_ceql:.2f} us / {cpu_nulls:.2f} us", "-", None),
     ("CPU per create without I/O (criterion median)", f"{cpu:.2f} us", "<= 20 us", cpu <= 20),
     ("CPU per token-addressed read without I/O (criterion median)", f"{cpu_read:.2f} us", "-", None),
     ("CPU per rename by token without I/O (criterion median)", f"{cpu_rename:.2f} us", "-", None),
