@@ -145,8 +145,17 @@ def main():
             data.write_text(text)
             t0 = time.time()
             r = run([str(sam_bin / "sam"), "local", "invoke", FUNCTION, "-e", str(data)] + common, env=env, timeout=300)
-            times.append(time.time() - t0)
             out = last_json_line(r.stdout)
+            # SAM's emulator may start the function before its Runtime API
+            # (the RIE, 127.0.0.1:9001 in the container) listens: the runtime
+            # cannot connect and exits before any event reaches it. That is
+            # the emulator's race, not an answer of the function: invoked
+            # once more, and said.
+            if out is None and "127.0.0.1:9001" in r.stderr and "Connection refused" in r.stderr:
+                print(f"     {name}: SAM's Runtime API was not listening yet; invoked again", flush=True)
+                r = run([str(sam_bin / "sam"), "local", "invoke", FUNCTION, "-e", str(data)] + common, env=env, timeout=300)
+                out = last_json_line(r.stdout)
+            times.append(time.time() - t0)
             if out is None:
                 problems = [f"no answer (exit {r.returncode}): {(r.stdout + r.stderr)[-800:]}"]
             else:
