@@ -7,10 +7,7 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-passed=0; failed=0
-verdict() { # ok?, what, detail
-  if [ "$1" -eq 0 ]; then echo "ok   $2"; passed=$((passed + 1)); else echo "FAIL $2: $3"; failed=$((failed + 1)); fi
-}
+. tools/verdict.sh
 state=.run/make-run
 if [ -f "$state/run.pid" ] && kill -0 "$(cat "$state/run.pid")" 2>/dev/null; then
   echo "FAIL a make run of this checkout is serving (pid $(cat "$state/run.pid")): stop it to run these checks"

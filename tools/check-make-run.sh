@@ -9,10 +9,7 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-passed=0; failed=0
-verdict() { # ok?, what, detail
-  if [ "$1" -eq 0 ]; then echo "ok   $2"; passed=$((passed + 1)); else echo "FAIL $2: $3"; failed=$((failed + 1)); fi
-}
+. tools/verdict.sh
 port=$(tools/free-port)
 log=$(mktemp)
 PORT=$port setsid make --no-print-directory run >"$log" 2>&1 &

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Select, TransactWriteItem, Update};
 
-use super::{b, bug, failed, item, key, n, s, Item, Reader, Store, StoreError, TTL_ATTRIBUTE};
+use super::{b, bug, failed, item, key, n, query_all, s, Item, Reader, Store, StoreError, TTL_ATTRIBUTE};
 use crate::domain::instance::Principal;
 use crate::domain::secret::SecretDigest;
 
@@ -492,19 +492,15 @@ impl Store {
     /// Every organization of the registry, in name order: a strongly
     /// consistent `Query` of the partition `ORGS`.
     pub async fn list_organizations(&self) -> Result<Vec<OrganizationEntry>, StoreError> {
-        let items: Vec<Item> = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk")
-            .expression_attribute_values(":pk", s(REGISTRY_PK))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<_, _>>()
-            .await
-            .map_err(|e| failed("Query", e))?;
+        let items: Vec<Item> = query_all(
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk")
+                .expression_attribute_values(":pk", s(REGISTRY_PK))
+                .consistent_read(true),
+        )
+        .await?;
         items
             .iter()
             .map(|i| {
@@ -518,20 +514,16 @@ impl Store {
     /// `Query` of its partition.
     pub async fn list_users(&self, organization: &str) -> Result<Vec<UserEntry>, StoreError> {
         let pk = format!("ORG#{organization}");
-        let items: Vec<Item> = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk AND begins_with(SK, :sk)")
-            .expression_attribute_values(":pk", s(&pk))
-            .expression_attribute_values(":sk", s("USER#"))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<_, _>>()
-            .await
-            .map_err(|e| failed("Query", e))?;
+        let items: Vec<Item> = query_all(
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :sk)")
+                .expression_attribute_values(":pk", s(&pk))
+                .expression_attribute_values(":sk", s("USER#"))
+                .consistent_read(true),
+        )
+        .await?;
         let now = epoch_millis(SystemTime::now());
         items
             .iter()

@@ -12,8 +12,8 @@ use aws_sdk_dynamodb::types::{
 
 use super::idempotency::{replay_item, replay_pk};
 use super::{
-    b, bug, failed, failed_transaction, item, key, n, s, Item, Reader, ReplayRecord, Store, StoreError, GSI1,
-    TTL_ATTRIBUTE,
+    b, bug, failed, failed_transaction, item, key, n, query_all, s, Item, Reader, ReplayRecord, Store, StoreError,
+    GSI1, TTL_ATTRIBUTE,
 };
 use crate::domain::instance::{InstanceRecord, InstanceSummary};
 use crate::domain::listing::{Cursor, ListFilter};
@@ -450,14 +450,7 @@ impl Store {
     /// An organization's instances, oldest first (through `GSI1`, eventually
     /// consistent): for tests and the operator.
     pub async fn list_instances(&self, organization: &str) -> Result<Vec<InstanceSummary>, StoreError> {
-        let items: Vec<Item> = self
-            .organization_index(organization)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<_, _>>()
-            .await
-            .map_err(|e| failed("Query", e))?;
+        let items: Vec<Item> = query_all(self.organization_index(organization)).await?;
         items.iter().map(read_summary).collect()
     }
 }

@@ -131,17 +131,14 @@ impl Store {
     /// Every item whose sort key is `sk`: a `Scan`, for the operator's
     /// one-off commands only (never on a request's path).
     async fn scan_sort_key(&self, sk: &str) -> Result<Vec<Item>, StoreError> {
-        self.client
-            .scan()
-            .table_name(&self.table)
-            .filter_expression("SK = :sk")
-            .expression_attribute_values(":sk", s(sk))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<_, _>>()
-            .await
-            .map_err(|e| failed("Scan", e))
+        scan_all(
+            self.client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("SK = :sk")
+                .expression_attribute_values(":sk", s(sk)),
+        )
+        .await
     }
 
     /// A `Query` of an organization's instances in `GSI1`, to be sent.
@@ -228,6 +225,20 @@ fn failed_transaction(
         }
         _ => failed(operation, e),
     }
+}
+
+/// Every item of a `Query`, page after page.
+async fn query_all(
+    query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+) -> Result<Vec<Item>, StoreError> {
+    query.into_paginator().items().send().collect::<Result<_, _>>().await.map_err(|e| failed("Query", e))
+}
+
+/// Every item of a `Scan`, page after page.
+async fn scan_all(
+    scan: aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder,
+) -> Result<Vec<Item>, StoreError> {
+    scan.into_paginator().items().send().collect::<Result<_, _>>().await.map_err(|e| failed("Scan", e))
 }
 
 struct Reader<'a> {

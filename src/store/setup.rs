@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::instances::{gsi1_sk, search_name, INDEX_PROJECTION};
-use super::{bug, failed, key, s, Item, Reader, Store, StoreError, GSI1, TTL_ATTRIBUTE};
+use super::{bug, failed, key, s, scan_all, Item, Reader, Store, StoreError, GSI1, TTL_ATTRIBUTE};
 
 impl Store {
     /// Creates the table (on demand, `GSI1`, TTL on `expiresAt`) unless it
@@ -141,15 +141,6 @@ impl Store {
     /// Every item of the table, raw: for tests and the operator's checks
     /// that nothing secret is stored in clear.
     pub async fn scan_raw(&self) -> Result<Vec<Item>, StoreError> {
-        self.client
-            .scan()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<_, _>>()
-            .await
-            .map_err(|e| failed("Scan", e))
+        scan_all(self.client.scan().table_name(&self.table).consistent_read(true)).await
     }
 }
