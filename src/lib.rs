@@ -6,6 +6,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod domain;
+pub mod events;
 pub mod hub;
 pub mod logging;
 pub mod outbound;

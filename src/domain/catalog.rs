@@ -116,6 +116,26 @@ pub struct Hub {
     pub key: String,
     pub search: HubSearch,
     pub routes: Vec<HubRoute>,
+    /// What its polled events are of (`src/events/`); none: no events.
+    #[serde(default)]
+    pub events: Option<HubEvents>,
+}
+
+/// The polled events of a hub: which of the search's items changed, by
+/// which of their fields.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HubEvents {
+    /// The events' `objectType` (the search's resource: `incidents`).
+    pub object_type: String,
+    /// The vendor's query field of the last change (JQL's `updated`), and
+    /// the item fields of the last change and of the creation.
+    pub updated_field: String,
+    pub created_field: String,
+    /// The account's field (in the credential check's answer) naming its time zone.
+    pub zone_field: String,
+    /// The item fields a poll asks for (the notification's `raw`).
+    pub fields: String,
 }
 
 /// The list of the hub's main resource, through the vendor's search.

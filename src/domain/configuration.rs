@@ -115,6 +115,19 @@ impl Configuration {
                 }
             }
         }
+        if missing.is_empty() && unknown.is_empty() && invalid.is_empty() {
+            // The rules between entries, once each entry is of its type.
+            let plain: &[ConfigValue] = &values;
+            let get = |key: &str| {
+                plain.iter().find(|v| v.key == key).and_then(|v| match &v.value {
+                    ConfigText::Plain(text) => Some(text.as_str()),
+                    ConfigText::Secret(_) => None,
+                })
+            };
+            let signed = plain.iter().any(|v| v.key == super::events::SIGNATURE_KEY);
+            let (m, i) = super::events::check(&get, signed);
+            (missing, invalid) = (m, i);
+        }
         if !missing.is_empty() || !unknown.is_empty() || !invalid.is_empty() {
             return Err(ConfigurationError::Entries { missing, unknown, invalid });
         }
@@ -383,12 +396,16 @@ mod tests {
         v["event.poller.refresh_interval"] = json!("15");
         v["filter.response.nulls"] = json!(false);
         v["event.vendor.type"] = json!("polling");
-        v["event.poller.configuration"] = json!("{\"issues\": {\"url\": \"/hubs\"}}");
+        v["event.poller.configuration"] = json!("{\"incidents\": {\"where\": \"priority = 'High'\"}}");
+        v["event.notification.callback.url"] = json!("https://app.example.com/events");
         let c = parse(v).unwrap();
         assert_eq!(c.get("event.notification.enabled").unwrap().expose(), "true");
         assert_eq!(c.get("event.poller.refresh_interval").unwrap().expose(), "15");
         assert_eq!(c.get("filter.response.nulls").unwrap().expose(), "false");
-        assert_eq!(c.get("event.poller.configuration").unwrap().expose(), "{\"issues\":{\"url\":\"/hubs\"}}");
+        assert_eq!(
+            c.get("event.poller.configuration").unwrap().expose(),
+            "{\"incidents\":{\"where\":\"priority = 'High'\"}}"
+        );
     }
 
     #[test]
@@ -442,6 +459,7 @@ mod tests {
         v["event.poller.refresh_interval"] = json!("+15");
         v["event.vendor.type"] = json!(" polling ");
         v["event.notification.enabled"] = json!(" TRUE ");
+        v["event.notification.callback.url"] = json!("https://app.example.com/events");
         let c = parse(v).unwrap();
         assert_eq!(c.get("jira.username").unwrap().expose(), "u");
         assert_eq!(c.get("jira.password").unwrap().expose(), " p ", "a secret is kept byte for byte");
@@ -519,8 +537,14 @@ mod tests {
                 }
                 Err(ConfigurationError::Entries { missing, unknown, invalid }) => {
                     prop_assert!(!missing.is_empty() || !unknown.is_empty() || !invalid.is_empty());
+                    // The rules between the event entries (domain::events) name
+                    // entries their own type accepts.
+                    let events_rule = |key: &str| {
+                        given.get(crate::domain::events::ENABLED).and_then(|v| check(element.entry(crate::domain::events::ENABLED).unwrap(), v).ok()).as_deref() == Some("true")
+                            && [crate::domain::events::CALLBACK_URL, crate::domain::events::VENDOR_TYPE, crate::domain::events::INTERVAL, crate::domain::events::POLLER_CONFIGURATION].contains(&key)
+                    };
                     for key in &missing {
-                        prop_assert!(element.entry(key).is_some_and(|e| e.required));
+                        prop_assert!(element.entry(key).is_some_and(|e| e.required) || events_rule(key));
                         prop_assert!(given.get(key).is_none_or(is_blank), "{key} was given");
                     }
                     for u in &unknown {
@@ -530,7 +554,7 @@ mod tests {
                         let entry = element.entry(&i.key).expect("an invalid entry is a catalog entry");
                         let value = given.get(&i.key).expect("it was given");
                         prop_assert!(!is_blank(value));
-                        prop_assert!(check(entry, value).is_err());
+                        prop_assert!(check(entry, value).is_err() || events_rule(&i.key));
                     }
                     // Every given, non-blank catalog entry whose value fails its check is named.
                     for (key, value) in &given {

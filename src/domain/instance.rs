@@ -1,5 +1,6 @@
 //! An instance as the domain knows it, and the owner of a request.
 
+use crate::domain::events::PollChange;
 use crate::domain::secret::SecretDigest;
 use crate::domain::token::InstanceId;
 
@@ -17,6 +18,9 @@ pub struct InstanceRecord {
     /// The digest of the `Idempotency-Key` it was created with, if any: its
     /// idempotency record replays the token, so a delete removes it too.
     pub replay_key: Option<String>,
+    /// What writing this record does to its polls (`store::events`): set by
+    /// a create or an update before it writes; [`PollChange::Keep`] as read.
+    pub polls: PollChange,
 }
 
 /// The owner of a verified pair of secrets.
@@ -34,7 +38,14 @@ impl InstanceRecord {
         token_digest: SecretDigest,
         replay_key: Option<String>,
     ) -> Self {
-        let mut record = InstanceRecord { summary, secrets: vec![], sealed_data_key, token_digest, replay_key };
+        let mut record = InstanceRecord {
+            summary,
+            secrets: vec![],
+            sealed_data_key,
+            token_digest,
+            replay_key,
+            polls: PollChange::Keep,
+        };
         record.set_secrets(secrets);
         record
     }

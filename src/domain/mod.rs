@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod ceql;
 pub mod configuration;
 pub mod credentials;
+pub mod events;
 pub mod idempotency;
 pub mod instance;
 pub mod listing;

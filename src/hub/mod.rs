@@ -139,6 +139,58 @@ pub async fn call(app: &App, principal: &Principal, token: &Token, call: &HubCal
     Outcome { instance, result }
 }
 
+/// The site of an instance as the events' poller asks it: opened once (its
+/// password with it) for the account's read and every page of a search.
+pub struct PollSite<'a> {
+    site: Site<'a>,
+    hub: &'a Hub,
+    check: &'a crate::domain::catalog::CredentialCheck,
+    pub events: &'a crate::domain::catalog::HubEvents,
+}
+
+impl<'a> PollSite<'a> {
+    /// `None` when the instance's element has no polled events.
+    pub async fn open(
+        app: &'a App,
+        record: &InstanceRecord,
+        deadline: tokio::time::Instant,
+    ) -> Result<Option<PollSite<'a>>, HubError> {
+        let element = app.catalog.by_key(&record.summary.element_key).ok_or_else(|| {
+            HubError::Internal(format!("element {} is not in the catalog", record.summary.element_key))
+        })?;
+        let (Some(hub), Some(check)) = (&element.hub, &element.credential_check) else {
+            return Ok(None);
+        };
+        let Some(events) = &hub.events else {
+            return Ok(None);
+        };
+        let site = Site::open(app, record, check, deadline).await?;
+        Ok(Some(PollSite { site, hub, check, events }))
+    }
+
+    /// The hub's key (the events' `hubKey`).
+    pub fn hub_key(&self) -> &str {
+        &self.hub.key
+    }
+
+    /// The account the credentials are (the credential check's read).
+    pub async fn account(&self) -> Result<Value, HubError> {
+        let answer = self.site.send(Method::GET, &self.check.path, &[], Bytes::new()).await?;
+        answer.json.ok_or_else(|| HubError::BadResponse("the account's read answered nothing".into()))
+    }
+
+    /// Every page of `jql` with the events' fields, at most about `cap` items.
+    pub async fn search(
+        &self,
+        app: &App,
+        record: &InstanceRecord,
+        jql: &str,
+        cap: usize,
+    ) -> Result<(Vec<Value>, bool), HubError> {
+        search::every_page(app, record, self.hub, &self.site, jql, &self.events.fields, cap).await
+    }
+}
+
 /// What a hub call does, decided before anything is opened or sent.
 enum Plan<'h, 's> {
     Proxy,

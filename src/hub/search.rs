@@ -167,3 +167,45 @@ async fn flavor_of(
     }
     Err(HubError::BadResponse("the site serves none of the element's searches".into()))
 }
+
+/// Every page of `jql`, as the events' poller asks (its own fields, the
+/// largest pages), at most `cap` items: the items, and whether more were
+/// left after them.
+pub async fn every_page(
+    app: &App,
+    record: &InstanceRecord,
+    hub: &Hub,
+    site: &Site<'_>,
+    jql: &str,
+    fields: &str,
+    cap: usize,
+) -> Result<(Vec<Value>, bool), HubError> {
+    let (paging, path) = flavor_of(app, record, hub, site, jql).await?;
+    let mut start: Option<Start> = None;
+    let mut items = Vec::new();
+    loop {
+        let mut query = vec![
+            ("jql".to_owned(), jql.to_owned()),
+            ("maxResults".to_owned(), crate::domain::pages::MAX_PAGE_SIZE.to_string()),
+            ("fields".to_owned(), fields.to_owned()),
+        ];
+        match &start {
+            Some(Start::Token(t)) => query.push(("nextPageToken".to_owned(), t.clone())),
+            Some(Start::Offset(o)) => query.push(("startAt".to_owned(), o.to_string())),
+            None => {}
+        }
+        let mut answer = site.send(Method::GET, &path, &query, Bytes::new()).await?;
+        let next = next_start(&answer, paging, &start, &hub.search.items)?;
+        let json = answer.json.as_mut().ok_or_else(|| HubError::BadResponse("the search answered nothing".into()))?;
+        match json.as_object_mut().and_then(|o| o.remove(&hub.search.items)) {
+            Some(Value::Array(page)) => items.extend(page),
+            _ => {
+                return Err(HubError::BadResponse(format!("the search's answer holds no {:?} list", hub.search.items)))
+            }
+        }
+        match next {
+            Some(next) if items.len() < cap => start = Some(next),
+            more => return Ok((items, more.is_some())),
+        }
+    }
+}

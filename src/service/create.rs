@@ -7,6 +7,7 @@ use subtle::ConstantTimeEq;
 
 use crate::app::App;
 use crate::domain::configuration::ConfigText;
+use crate::domain::events;
 use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::instance::{InstanceRecord, InstanceSummary, Principal};
 use crate::domain::representation::instance_json;
@@ -219,7 +220,15 @@ fn record(
         names: request.configuration.names().to_vec(),
         ..InstanceSummary::fresh(id, principal, &request.element.info.key, request.element.info.id, stamp)
     };
-    Ok(InstanceRecord::new(summary, secrets, data_key.encrypted_key().to_vec(), token.digest(), None))
+    let settings = events::settings(&summary.configuration, &summary.secret_keys);
+    let mut record = InstanceRecord::new(summary, secrets, data_key.encrypted_key().to_vec(), token.digest(), None);
+    record.polls = events::poll_change(id, None, settings.as_ref(), false, epoch_ms(stamp));
+    Ok(record)
+}
+
+/// An ISO 8601 stamp of ours in epoch milliseconds.
+fn epoch_ms(stamp: &str) -> i64 {
+    crate::events::window::jira_instant(stamp).unwrap_or(0)
 }
 
 #[allow(clippy::too_many_arguments)]

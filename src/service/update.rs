@@ -8,6 +8,7 @@ use std::time::SystemTime;
 use crate::app::App;
 use crate::domain::catalog::Element;
 use crate::domain::configuration::name_of;
+use crate::domain::events;
 use crate::domain::instance::{InstanceRecord, InstanceSummary, Principal};
 use crate::domain::request::RequestError;
 use crate::domain::time::iso8601;
@@ -97,14 +98,23 @@ pub async fn change_record(
         })?;
         let patch = Patch::parse(body, element, &record.summary, mode).map_err(PatchError::Invalid)?;
         let (mut valid, mut flavor) = (record.summary.valid, record.summary.flavor.clone());
+        let mut credentials_changed = false;
         if let Some(merged) = &patch.configuration {
             if let Some(checked) = verify_change(app, element, &record, merged, &mut verified).await? {
                 (valid, flavor) = (checked.valid, checked.flavor);
+                credentials_changed = true;
             }
         }
         let mut next = apply(app, &record, patch).await?;
         next.summary.valid = valid;
         next.summary.flavor = flavor;
+        next.polls = events::poll_change(
+            record.summary.id,
+            events::settings(&record.summary.configuration, &record.summary.secret_keys).as_ref(),
+            events::settings(&next.summary.configuration, &next.summary.secret_keys).as_ref(),
+            credentials_changed,
+            epoch_ms_now(),
+        );
         if let Some(updated) = app.store.update_instance(&next).await? {
             return Ok(updated.summary);
         }
@@ -241,4 +251,8 @@ async fn apply(app: &App, record: &InstanceRecord, patch: Patch) -> Result<Insta
     next.set_secrets(secrets);
     next.sealed_data_key = data_key.encrypted_key().to_vec();
     Ok(next)
+}
+
+fn epoch_ms_now() -> i64 {
+    SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }

@@ -129,12 +129,22 @@ impl Store {
     ) -> Result<Option<InstanceRecord>, StoreError> {
         let pk = instance_pk(id);
         let write = WriteId::new()?;
-        let result = self
-            .client
-            .update_item()
+        let update = self.client.update_item();
+        // Enabled again: polls a disable stopped go on (only where events
+        // are on: without `pollShard` the due index does not hold it).
+        let update = if disabled {
+            update.update_expression("SET disabled = :disabled, updatedDate = :now, #version = :next, writeId = :write")
+        } else {
+            update
+                .update_expression(
+                    "SET disabled = :disabled, updatedDate = :now, #version = :next, writeId = :write, \
+                     pollDue = if_not_exists(pollDue, :due)",
+                )
+                .expression_attribute_values(":due", n(epoch_ms_now()))
+        };
+        let result = update
             .table_name(&self.table)
             .set_key(Some(key(&pk, "INSTANCE")))
-            .update_expression("SET disabled = :disabled, updatedDate = :now, #version = :next, writeId = :write")
             .condition_expression(at_version(version))
             .expression_attribute_names("#version", "version")
             .expression_attribute_values(":disabled", AttributeValue::Bool(disabled))
@@ -156,12 +166,19 @@ impl Store {
     /// last word) with the other value; `false` when it was not.
     pub async fn set_valid(&self, id: InstanceId, valid: bool, version: u64) -> Result<bool, StoreError> {
         let condition = format!("{} AND valid <> :valid", at_version(version));
-        let result = self
-            .client
-            .update_item()
+        let update = self.client.update_item();
+        // Accepted again: polls a refused login stopped go on (only where
+        // events are on: without `pollShard` the due index does not hold it).
+        let update = if valid {
+            update
+                .update_expression("SET valid = :valid, #version = :next, pollDue = if_not_exists(pollDue, :due)")
+                .expression_attribute_values(":due", n(epoch_ms_now()))
+        } else {
+            update.update_expression("SET valid = :valid, #version = :next")
+        };
+        let result = update
             .table_name(&self.table)
             .set_key(Some(key(&instance_pk(id), "INSTANCE")))
-            .update_expression("SET valid = :valid, #version = :next")
             .condition_expression(condition)
             .expression_attribute_names("#version", "version")
             .expression_attribute_values(":valid", AttributeValue::Bool(valid))
@@ -258,18 +275,31 @@ impl Store {
         let expected = summary.version.saturating_sub(1);
         let write = WriteId::new()?;
         let mut update = self.client.update_item();
-        if let Some(flavor) = &summary.flavor {
-            update = update.expression_attribute_values(":flavor", s(flavor));
+        let mut set = vec![
+            "#name = :name, searchName = :search, tags = :tags, #configuration = :configuration, configNames = :names, \
+             secrets = :secrets, secretKeys = :secretKeys, sealedDataKey = :dataKey, updatedDate = :now, \
+             valid = :valid, #version = :next, writeId = :write"
+                .to_owned(),
+        ];
+        let mut remove = vec![];
+        match &summary.flavor {
+            Some(flavor) => {
+                set.push("flavor = :flavor".into());
+                update = update.expression_attribute_values(":flavor", s(flavor));
+            }
+            None => remove.push("flavor".to_owned()),
         }
+        let (poll_set, poll_remove, poll_values) = super::events::poll_clause(&record.polls);
+        set.extend(poll_set);
+        remove.extend(poll_remove);
+        for (name, value) in poll_values {
+            update = update.expression_attribute_values(name, value);
+        }
+        let remove = if remove.is_empty() { String::new() } else { format!(" REMOVE {}", remove.join(", ")) };
         let result = update
             .table_name(&self.table)
             .set_key(Some(key(&pk, "INSTANCE")))
-            .update_expression(format!(
-                "SET #name = :name, searchName = :search, tags = :tags, #configuration = :configuration, \
-                 configNames = :names, secrets = :secrets, secretKeys = :secretKeys, sealedDataKey = :dataKey, \
-                 updatedDate = :now, valid = :valid, #version = :next, writeId = :write{}",
-                if summary.flavor.is_some() { ", flavor = :flavor" } else { " REMOVE flavor" }
-            ))
+            .update_expression(format!("SET {}{remove}", set.join(", ")))
             .condition_expression(at_version(expected))
             .expression_attribute_names("#name", "name")
             .expression_attribute_names("#configuration", "configuration")
@@ -523,10 +553,10 @@ pub fn transaction_verdict(reasons: &[CancellationReason]) -> TransactionVerdict
 /// answer was lost and the SDK sent it again, the second attempt fails its
 /// own condition; the item it fails on carrying this mark says the write is
 /// ours and landed.
-pub(super) struct WriteId(String);
+pub(super) struct WriteId(pub(super) String);
 
 impl WriteId {
-    fn new() -> Result<Self, StoreError> {
+    pub(super) fn new() -> Result<Self, StoreError> {
         let mut raw = [0u8; 16];
         getrandom::getrandom(&mut raw).map_err(|e| StoreError::Bug(format!("no random bytes: {e}")))?;
         Ok(WriteId(raw.iter().map(|b| format!("{b:02x}")).collect()))
@@ -640,6 +670,9 @@ fn instance_item(record: &InstanceRecord) -> Item {
     }
     if let Some(flavor) = &r.flavor {
         item.insert("flavor".into(), s(flavor));
+    }
+    for (name, value) in super::events::poll_attributes(&record.polls) {
+        item.insert(name.into(), value);
     }
     item
 }
@@ -759,7 +792,7 @@ fn cursor_after(key: &Item) -> Option<Cursor> {
     Some(Cursor { created_date: created_date.to_owned(), id: InstanceId::new(id.parse().ok()?)? })
 }
 
-fn read_instance(pk: &str, item: &Item) -> Result<InstanceRecord, StoreError> {
+pub(super) fn read_instance(pk: &str, item: &Item) -> Result<InstanceRecord, StoreError> {
     let r = Reader::new(pk, item);
     let secrets: Vec<(String, Vec<u8>)> = r
         .get("secrets")?
@@ -770,6 +803,11 @@ fn read_instance(pk: &str, item: &Item) -> Result<InstanceRecord, StoreError> {
         .collect::<Result<_, _>>()?;
     let replay_key = if r.has("replayKey") { Some(r.s("replayKey")?) } else { None };
     Ok(InstanceRecord::new(read_summary(item)?, secrets, r.b("sealedDataKey")?, r.digest("tokenDigest")?, replay_key))
+}
+
+/// Now, in epoch milliseconds (when a poll stopped or is due again).
+fn epoch_ms_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 #[cfg(test)]

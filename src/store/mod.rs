@@ -46,6 +46,7 @@
 //! is conditional on `attribute_not_exists(PK)`: nothing is ever overwritten.
 
 mod credentials;
+pub mod events;
 mod idempotency;
 mod instances;
 mod setup;
@@ -69,6 +70,8 @@ use crate::sdk::{describe_error, is_transient, Deferred};
 type Item = HashMap<String, AttributeValue>;
 
 pub const GSI1: &str = "GSI1";
+/// The sparse index of the instances whose polls are due (`store::events`).
+pub const DUE_INDEX: &str = "DUE";
 pub const TTL_ATTRIBUTE: &str = "expiresAt";
 
 #[derive(Debug, thiserror::Error)]

@@ -10,10 +10,10 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::instances::{gsi1_sk, search_name, INDEX_PROJECTION};
-use super::{bug, failed, key, s, scan_all, Item, Reader, Store, StoreError, GSI1, TTL_ATTRIBUTE};
+use super::{bug, failed, key, s, scan_all, Item, Reader, Store, StoreError, DUE_INDEX, GSI1, TTL_ATTRIBUTE};
 
 impl Store {
-    /// Creates the table (on demand, `GSI1`, TTL on `expiresAt`) unless it
+    /// Creates the table (on demand, `GSI1`, `DUE`, TTL on `expiresAt`) unless it
     /// exists. Returns whether it was created. For a local DynamoDB API
     /// server; in the cloud the SAM template owns the table.
     pub async fn create_table_if_missing(&self) -> Result<bool, StoreError> {
@@ -43,6 +43,18 @@ impl Store {
             )
             .build()
             .map_err(bug)?;
+        let due = GlobalSecondaryIndex::builder()
+            .index_name(DUE_INDEX)
+            .key_schema(key_el("pollShard", KeyType::Hash)?)
+            .key_schema(key_el("pollDue", KeyType::Range)?)
+            .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+            .build()
+            .map_err(bug)?;
+        let number = AttributeDefinition::builder()
+            .attribute_name("pollDue")
+            .attribute_type(ScalarAttributeType::N)
+            .build()
+            .map_err(bug)?;
         let created = self
             .client
             .create_table()
@@ -52,9 +64,12 @@ impl Store {
             .attribute_definitions(attr("SK")?)
             .attribute_definitions(attr("GSI1PK")?)
             .attribute_definitions(attr("GSI1SK")?)
+            .attribute_definitions(attr("pollShard")?)
+            .attribute_definitions(number)
             .key_schema(key_el("PK", KeyType::Hash)?)
             .key_schema(key_el("SK", KeyType::Range)?)
             .global_secondary_indexes(gsi)
+            .global_secondary_indexes(due)
             .send()
             .await;
         match created {

@@ -1,0 +1,133 @@
+//! The steps' handlers as Lambda calls them (an SQS batch in, a partial
+//! batch response out), and the local driver that plays Lambda's triggers
+//! where nothing fires them (moto serves SQS and the scheduler's API but
+//! runs neither a schedule nor an event source): the tick every minute, the
+//! queues received and handed to the same handlers.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use super::deliver::deliver;
+use super::poll::poll;
+use super::{BatchResponse, DeliveryMessage, Events, ItemFailure, PollMessage, SqsRecord};
+use crate::domain::token::InstanceId;
+
+/// A batch of poll messages. The poll queue is FIFO: after one fails, the
+/// rest of the batch is handed back too, so that they stay in order.
+pub async fn handle_polls(events: &Events, records: &[SqsRecord], now: SystemTime) -> BatchResponse {
+    let mut response = BatchResponse::default();
+    for record in records {
+        if !response.failures.is_empty() {
+            response.failures.push(ItemFailure { id: record.message_id.clone() });
+            continue;
+        }
+        let outcome = match serde_json::from_str::<PollMessage>(&record.body) {
+            Ok(m) => match InstanceId::new(m.instance) {
+                Some(id) => poll(events, id, m.due, now).await.map(Some),
+                None => Ok(None),
+            },
+            Err(_) => Ok(None),
+        };
+        match outcome {
+            Ok(Some(polled)) => tracing::info!(message = %record.message_id, outcome = ?polled, "polled"),
+            // Not a poll message: no retry makes it one.
+            Ok(None) => tracing::error!(message = %record.message_id, "not a poll message: dropped"),
+            Err(e) => {
+                tracing::error!(message = %record.message_id, error = %e, "the poll failed: its message comes back");
+                response.failures.push(ItemFailure { id: record.message_id.clone() });
+            }
+        }
+    }
+    response
+}
+
+/// A batch of delivery messages.
+pub async fn handle_deliveries(events: &Events, records: &[SqsRecord], now: SystemTime) -> BatchResponse {
+    let mut response = BatchResponse::default();
+    for record in records {
+        let outcome = match serde_json::from_str::<DeliveryMessage>(&record.body) {
+            Ok(m) => deliver(events, &m, now).await.map(Some),
+            Err(_) => Ok(None),
+        };
+        match outcome {
+            Ok(Some(done)) => tracing::info!(message = %record.message_id, outcome = ?done, "delivery"),
+            Ok(None) => tracing::error!(message = %record.message_id, "not a delivery message: dropped"),
+            Err(e) => {
+                tracing::error!(message = %record.message_id, error = %e, "the delivery failed: its message comes back");
+                response.failures.push(ItemFailure { id: record.message_id.clone() });
+            }
+        }
+    }
+    response
+}
+
+/// What one round of the driver did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Round {
+    pub ticked: usize,
+    pub polls: usize,
+    pub deliveries: usize,
+}
+
+/// One round: a tick at `now` (when `tick`), then both queues received
+/// until they answer nothing, each batch through its handler, the messages
+/// the handler took deleted (the others come back after their visibility
+/// timeout, as under Lambda).
+pub async fn round(events: &Arc<Events>, now: SystemTime, tick: bool) -> Result<Round, super::EventsError> {
+    let mut round = Round::default();
+    if tick {
+        round.ticked = super::tick::tick(events, now, None).await?.sent;
+    }
+    loop {
+        let polls = events.receive(&events.settings.poll_queue_url, Duration::ZERO).await?;
+        let deliveries = events.receive(&events.settings.delivery_queue_url, Duration::ZERO).await?;
+        if polls.is_empty() && deliveries.is_empty() {
+            return Ok(round);
+        }
+        round.polls += polls.len();
+        round.deliveries += deliveries.len();
+        let records: Vec<SqsRecord> = polls.iter().map(|(_, r)| r.clone()).collect();
+        let failed = handle_polls(events, &records, now).await;
+        delete_taken(events, &events.settings.poll_queue_url, &polls, &failed).await?;
+        let records: Vec<SqsRecord> = deliveries.iter().map(|(_, r)| r.clone()).collect();
+        let failed = handle_deliveries(events, &records, now).await;
+        delete_taken(events, &events.settings.delivery_queue_url, &deliveries, &failed).await?;
+    }
+}
+
+async fn delete_taken(
+    events: &Events,
+    queue: &str,
+    received: &[(String, SqsRecord)],
+    failed: &BatchResponse,
+) -> Result<(), super::EventsError> {
+    for (receipt, record) in received {
+        if !failed.failures.iter().any(|f| f.id == record.message_id) {
+            events.delete(queue, receipt).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The local driver: a tick every `tick_every` (a minute, as the schedule),
+/// the queues drained every second in between. Runs until killed.
+pub async fn run(events: Arc<Events>, tick_every: Duration) {
+    let mut next_tick = tokio::time::Instant::now();
+    loop {
+        let tick = tokio::time::Instant::now() >= next_tick;
+        if tick {
+            next_tick += tick_every;
+        }
+        match round(&events, SystemTime::now(), tick).await {
+            Ok(r) if r != Round::default() => tracing::info!(
+                ticked = r.ticked,
+                polls = r.polls,
+                deliveries = r.deliveries,
+                "events: a round of the local driver"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "events: the local driver's round failed; trying again"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}

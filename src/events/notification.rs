@@ -1,0 +1,157 @@
+//! A notification: the platform's message of at most [`MAX_EVENTS`] events,
+//! written once when its poll is recorded (so that every retry sends the same
+//! bytes under the same `Elements-Webhook-Id`), and its signature.
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+use super::window::Change;
+use crate::domain::time::iso8601;
+use crate::domain::token::InstanceId;
+
+/// The most events one notification carries.
+pub const MAX_EVENTS: usize = 10;
+/// The header naming a notification, the same on every retry of it.
+pub const ID_HEADER: &str = "elements-webhook-id";
+/// The header of the signature: `sha256=` and the base64 of HMAC-SHA256 of the body.
+pub const SIGNATURE_HEADER: &str = "elements-webhook-signature";
+
+/// One event as the events API and the log show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventEntry {
+    pub id: String,
+    pub object_type: String,
+    pub object_id: String,
+    pub event_type: String,
+    /// When the change was made (the issue's `updated`), ISO 8601 UTC.
+    pub date: String,
+}
+
+/// A notification ready to record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    pub id: String,
+    /// When its poll ran, epoch ms.
+    pub poll_ms: i64,
+    /// Its place among its poll's notifications.
+    pub seq: usize,
+    pub events: Vec<EventEntry>,
+    /// The exact body sent (and signed).
+    pub body: String,
+}
+
+/// The object and hub the events are of.
+pub struct Origin<'a> {
+    pub instance: InstanceId,
+    pub element_key: &'a str,
+    pub hub_key: &'a str,
+    pub object_type: &'a str,
+}
+
+/// The changes of one poll as notifications of at most [`MAX_EVENTS`] each;
+/// `ids` gives each its id.
+pub fn notifications(
+    origin: &Origin<'_>,
+    changes: &[Change],
+    poll_ms: i64,
+    mut ids: impl FnMut() -> String,
+) -> Vec<Notification> {
+    let poll_date = iso8601(at(poll_ms));
+    changes
+        .chunks(MAX_EVENTS)
+        .enumerate()
+        .map(|(seq, chunk)| {
+            let id = ids();
+            let events: Vec<EventEntry> = chunk
+                .iter()
+                .map(|c| EventEntry {
+                    id: c.event_id(),
+                    object_type: origin.object_type.to_owned(),
+                    object_id: c.issue_id.clone(),
+                    event_type: c.event_type().to_owned(),
+                    date: iso8601(at(c.updated_ms)),
+                })
+                .collect();
+            let message = json!({"message": {
+                "eventId": id,
+                "instanceId": origin.instance.get(),
+                "elementKey": origin.element_key,
+                "events": events.iter().map(|e| json!({
+                    "objectType": e.object_type,
+                    "objectId": e.object_id,
+                    "eventType": e.event_type,
+                    "date": e.date,
+                    "pollDate": poll_date,
+                    "elementKey": origin.element_key,
+                    "hubKey": origin.hub_key,
+                })).collect::<Vec<Value>>(),
+                "raw": {origin.object_type: chunk.iter().map(|c| c.issue.clone()).collect::<Vec<Value>>()},
+            }});
+            Notification { id, poll_ms, seq, events, body: message.to_string() }
+        })
+        .collect()
+}
+
+/// `sha256=` and the base64 of HMAC-SHA256 of `body` under `key`.
+pub fn signature(key: &[u8], body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(body);
+    format!("sha256={}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()))
+}
+
+fn at(ms: i64) -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signature_is_rfc_4231s_hmac_sha256_in_base64() {
+        // RFC 4231, test case 2: key "Jefe", data "what do ya want for nothing?".
+        let hex = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+        let expected = base64::engine::general_purpose::STANDARD.encode(hex::decode(hex).unwrap());
+        assert_eq!(signature(b"Jefe", b"what do ya want for nothing?"), format!("sha256={expected}"));
+    }
+
+    #[test]
+    fn changes_make_notifications_of_at_most_ten_events_in_the_platforms_shape() {
+        let changes: Vec<Change> = (0..23)
+            .map(|i| Change {
+                issue_id: format!("{}", 10000 + i),
+                updated_ms: 1_764_000_000_000 + i,
+                created: i % 2 == 0,
+                issue: json!({"id": format!("{}", 10000 + i), "key": format!("DEMO-{i}")}),
+            })
+            .collect();
+        let origin = Origin {
+            instance: InstanceId::new(42).unwrap(),
+            element_key: "jira",
+            hub_key: "helpdesk",
+            object_type: "incidents",
+        };
+        let mut n = 0;
+        let out = notifications(&origin, &changes, 1_764_000_100_000, || {
+            n += 1;
+            format!("n{n}")
+        });
+        assert_eq!(out.iter().map(|n| n.events.len()).collect::<Vec<_>>(), [10, 10, 3]);
+        let body: Value = serde_json::from_str(&out[2].body).unwrap();
+        let m = &body["message"];
+        assert_eq!(
+            (m["eventId"].as_str(), m["instanceId"].as_u64(), m["elementKey"].as_str()),
+            (Some("n3"), Some(42), Some("jira"))
+        );
+        let e = &m["events"][0];
+        assert_eq!(e["objectType"], "incidents");
+        assert_eq!(e["objectId"], "10020");
+        assert_eq!(e["eventType"], "CREATED");
+        assert_eq!(e["hubKey"], "helpdesk");
+        assert_eq!(e["pollDate"], "2025-11-24T16:01:40.000Z");
+        assert_eq!(m["raw"]["incidents"][2]["key"], "DEMO-22");
+        assert_eq!(out[2].events[0].id, "10020-1764000000020");
+    }
+}

@@ -1,0 +1,127 @@
+//! Every SQS call of the events: the polls' FIFO queue (grouped by
+//! instance, deduplicated on the instance and its due time) and the
+//! deliveries' queue (a delay per message for the retries' waits).
+
+use std::time::Duration;
+
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+
+use super::{DeliveryMessage, Events, EventsError, PollMessage, SqsRecord};
+
+/// SQS's longest delay of one message; a longer wait is taken in steps.
+pub const MAX_DELAY: Duration = Duration::from_secs(900);
+
+fn queue_error<E>(operation: &'static str) -> impl Fn(E) -> EventsError
+where
+    E: std::error::Error + aws_sdk_sqs::error::ProvideErrorMetadata + 'static,
+{
+    move |e| EventsError::Queue { operation, detail: crate::sdk::describe_error(&e) }
+}
+
+impl Events {
+    /// One poll message per due instance, ten a request.
+    pub async fn send_polls(&self, polls: &[PollMessage]) -> Result<(), EventsError> {
+        for chunk in polls.chunks(10) {
+            let mut entries = Vec::with_capacity(chunk.len());
+            for (i, p) in chunk.iter().enumerate() {
+                let body = serde_json::to_string(p).map_err(|e| EventsError::Internal(e.to_string()))?;
+                entries.push(
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(body)
+                        .message_group_id(p.instance.to_string())
+                        .message_deduplication_id(format!("{}-{}", p.instance, p.due))
+                        .build()
+                        .map_err(|e| EventsError::Internal(e.to_string()))?,
+                );
+            }
+            self.send_batch(&self.settings.poll_queue_url, entries).await?;
+        }
+        Ok(())
+    }
+
+    /// One delivery message per notification, ten a request, at once.
+    pub async fn send_deliveries(&self, deliveries: &[DeliveryMessage]) -> Result<(), EventsError> {
+        for chunk in deliveries.chunks(10) {
+            let mut entries = Vec::with_capacity(chunk.len());
+            for (i, d) in chunk.iter().enumerate() {
+                let body = serde_json::to_string(d).map_err(|e| EventsError::Internal(e.to_string()))?;
+                entries.push(
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(body)
+                        .build()
+                        .map_err(|e| EventsError::Internal(e.to_string()))?,
+                );
+            }
+            self.send_batch(&self.settings.delivery_queue_url, entries).await?;
+        }
+        Ok(())
+    }
+
+    /// A delivery message seen again after `delay` (at most [`MAX_DELAY`]).
+    pub async fn send_delivery_later(&self, delivery: &DeliveryMessage, delay: Duration) -> Result<(), EventsError> {
+        let body = serde_json::to_string(delivery).map_err(|e| EventsError::Internal(e.to_string()))?;
+        self.sqs
+            .send_message()
+            .queue_url(&self.settings.delivery_queue_url)
+            .message_body(body)
+            .delay_seconds(delay.min(MAX_DELAY).as_secs() as i32)
+            .send()
+            .await
+            .map_err(queue_error("SendMessage"))?;
+        Ok(())
+    }
+
+    async fn send_batch(&self, queue: &str, entries: Vec<SendMessageBatchRequestEntry>) -> Result<(), EventsError> {
+        let out = self
+            .sqs
+            .send_message_batch()
+            .queue_url(queue)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(queue_error("SendMessageBatch"))?;
+        if let Some(failed) = out.failed().first() {
+            return Err(EventsError::Queue {
+                operation: "SendMessageBatch",
+                detail: format!("{} of the batch refused: {}", out.failed().len(), failed.code()),
+            });
+        }
+        Ok(())
+    }
+
+    /// Up to ten messages of `queue` (the local driver's receive: in the
+    /// cloud, Lambda's event source mapping receives), with their receipts.
+    pub async fn receive(&self, queue: &str, wait: Duration) -> Result<Vec<(String, SqsRecord)>, EventsError> {
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(wait.as_secs() as i32)
+            .send()
+            .await
+            .map_err(queue_error("ReceiveMessage"))?;
+        Ok(out
+            .messages()
+            .iter()
+            .filter_map(|m| {
+                let record = SqsRecord { message_id: m.message_id()?.to_owned(), body: m.body()?.to_owned() };
+                Some((m.receipt_handle()?.to_owned(), record))
+            })
+            .collect())
+    }
+
+    /// Deletes a message the handler took.
+    pub async fn delete(&self, queue: &str, receipt: &str) -> Result<(), EventsError> {
+        self.sqs
+            .delete_message()
+            .queue_url(queue)
+            .receipt_handle(receipt)
+            .send()
+            .await
+            .map_err(queue_error("DeleteMessage"))?;
+        Ok(())
+    }
+}
