@@ -6,6 +6,7 @@
 pub mod body;
 mod configuration;
 pub mod error;
+mod events;
 mod hub;
 mod instances;
 pub mod routes;
@@ -86,6 +87,7 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
             Route::InstanceEnabled(id) => instances::set_enabled(app, &request, Some(id), method == Method::PUT).await,
             Route::TokenEnabled => instances::set_enabled(app, &request, None, method == Method::PUT).await,
             Route::Configuration(id) => configuration::list(app, &request, id).await,
+            Route::Events(id) => events::list(app, &request, id).await,
             Route::ConfigurationEntry(id, entry) if change.is_some() => {
                 configuration::patch(app, &request, id, entry).await
             }

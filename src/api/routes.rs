@@ -20,6 +20,9 @@ pub enum Route<'p> {
     /// `/instances/{id}/configuration/{configId}`, or
     /// `/instances/configuration/{configId}` (token)
     ConfigurationEntry(Option<&'p str>, &'p str),
+    /// `/instances/{id}/events`, or `/instances/events` (`None`: the
+    /// instance the `Element` token names)
+    Events(Option<&'p str>),
     /// `/elements`
     Elements,
     /// `/elements/{keyOrId}`
@@ -42,6 +45,8 @@ impl<'p> Route<'p> {
         Some(match segments.as_slice() {
             ["instances"] => Route::Instances,
             ["instances", "enabled"] => Route::TokenEnabled,
+            ["instances", "events"] => Route::Events(None),
+            ["instances", id, "events"] => Route::Events(Some(id)),
             ["instances", "configuration"] => Route::Configuration(None),
             ["instances", "configuration", entry] => Route::ConfigurationEntry(None, entry),
             ["instances", id, "configuration"] => Route::Configuration(Some(id)),
@@ -63,7 +68,7 @@ impl<'p> Route<'p> {
             Route::ElementInstances(_) => "GET, POST",
             Route::Instance(_) => "DELETE, GET, PATCH, PUT",
             Route::ElementInstance(..) => "DELETE, GET, PUT",
-            Route::Configuration(_) => "GET",
+            Route::Configuration(_) | Route::Events(_) => "GET",
             Route::ConfigurationEntry(..) => "GET, PATCH",
             Route::Elements | Route::Element(_) => "GET",
             Route::InstanceEnabled(_) | Route::TokenEnabled => "DELETE, PUT",

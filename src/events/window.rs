@@ -25,6 +25,10 @@ pub struct Cursor {
     pub since_ms: i64,
     /// The changes seen at or after `since_ms - OVERLAP_MS`: `(issue id, updated ms)`.
     pub seen: Vec<(String, i64)>,
+    /// No poll yet: `since_ms` is when events were enabled, and a change
+    /// before it is not an event (the overlap is for late changes, not for
+    /// what happened before anyone asked).
+    pub fresh: bool,
 }
 
 /// One change: an issue created or updated since the last poll.
@@ -89,7 +93,7 @@ pub fn jira_instant(text: &str) -> Option<i64> {
 /// not seen, oldest first, and the cursor after them. `issues` must carry
 /// `id`, `fields.updated` and `fields.created`.
 pub fn changes(issues: Vec<Value>, cursor: &Cursor) -> Result<(Vec<Change>, Cursor), Malformed> {
-    let floor = cursor.since_ms - OVERLAP_MS;
+    let floor = if cursor.fresh { cursor.since_ms } else { cursor.since_ms - OVERLAP_MS };
     let mut all = Vec::with_capacity(issues.len());
     for issue in issues {
         let id = match issue.get("id") {
@@ -135,7 +139,7 @@ pub fn changes(issues: Vec<Value>, cursor: &Cursor) -> Result<(Vec<Change>, Curs
         cursor.seen.iter().chain(kept.iter()).filter(|(_, u)| *u >= next_floor).cloned().collect();
     seen.sort();
     seen.dedup();
-    Ok((out, Cursor { since_ms: since, seen }))
+    Ok((out, Cursor { since_ms: since, seen, fresh: false }))
 }
 
 /// The cursor after the first `n` of `changes` only (a poll that could not
@@ -152,7 +156,7 @@ pub fn cursor_after(previous: &Cursor, changes: &[Change]) -> Cursor {
         .collect();
     seen.sort();
     seen.dedup();
-    Cursor { since_ms: since, seen }
+    Cursor { since_ms: since, seen, fresh: false }
 }
 
 #[cfg(test)]
@@ -178,18 +182,18 @@ mod tests {
     #[test]
     fn the_clause_is_in_the_accounts_zone_floored_to_the_minute_with_the_overlap() {
         let sydney = TimeZone::get("Australia/Sydney").unwrap();
-        let cursor = Cursor { since_ms: ms("2026-12-01T11:05:30.500Z"), seen: vec![] };
+        let cursor = Cursor { since_ms: ms("2026-12-01T11:05:30.500Z"), ..Cursor::default() };
         // 11:03:30Z is 22:03:30 in Sydney (UTC+11 in December).
         assert_eq!(since_clause(&cursor, &sydney), "updated >= \"2026/12/01 22:03\"");
         assert_eq!(since_clause(&cursor, &TimeZone::UTC), "updated >= \"2026/12/01 11:03\"");
         // 2026-04-05 03:00 Sydney the clocks go back to 02:00: 02:30 is read twice.
-        let fold = Cursor { since_ms: ms("2026-04-04T15:32:00Z") + OVERLAP_MS, seen: vec![] };
+        let fold = Cursor { since_ms: ms("2026-04-04T15:32:00Z") + OVERLAP_MS, ..Cursor::default() };
         assert_eq!(since_clause(&fold, &sydney), "updated >= \"2026/04/05 00:32\"");
     }
 
     #[test]
     fn a_change_is_notified_once_across_overlapping_polls() {
-        let start = Cursor { since_ms: ms("2026-12-01T10:00:00.000Z"), seen: vec![] };
+        let start = Cursor { since_ms: ms("2026-12-01T10:00:00.000Z"), ..Cursor::default() };
         let a = issue("1", "2026-12-01T10:01:00.000Z", "2026-12-01T10:01:00.000Z");
         let b = issue("2", "2026-11-01T10:00:00.000Z", "2026-12-01T10:02:00.500Z");
         let (first, cursor) = changes(vec![a.clone(), b.clone()], &start).unwrap();
@@ -211,13 +215,26 @@ mod tests {
 
     #[test]
     fn a_late_change_inside_the_overlap_is_found() {
-        let start = Cursor { since_ms: ms("2026-12-01T10:00:00.000Z"), seen: vec![] };
+        let start = Cursor { since_ms: ms("2026-12-01T10:00:00.000Z"), ..Cursor::default() };
         let late = issue("3", "2026-11-01T00:00:00.000Z", "2026-12-01T10:04:00.000Z");
         let seen = issue("4", "2026-11-01T00:00:00.000Z", "2026-12-01T10:05:00.000Z");
         let (_, cursor) = changes(vec![seen.clone()], &start).unwrap();
         // The index shows 3 only now, a minute after 4's later change.
         let (found, _) = changes(vec![late, seen], &cursor).unwrap();
         assert_eq!(found.iter().map(|c| c.issue_id.as_str()).collect::<Vec<_>>(), ["3"]);
+    }
+
+    #[test]
+    fn the_first_poll_does_not_notify_what_was_changed_before_events_were_enabled() {
+        let enabled = Cursor { since_ms: ms("2026-12-01T10:00:00.000Z"), seen: vec![], fresh: true };
+        let before = issue("5", "2026-11-01T00:00:00Z", "2026-12-01T09:59:30.000Z");
+        let after = issue("6", "2026-11-01T00:00:00Z", "2026-12-01T10:00:00.000Z");
+        let (found, next) = changes(vec![before.clone(), after], &enabled).unwrap();
+        assert_eq!(found.iter().map(|c| c.issue_id.as_str()).collect::<Vec<_>>(), ["6"]);
+        assert!(!next.fresh);
+        // Once polled, the overlap counts: a late change just before the cursor is found.
+        let (late, _) = changes(vec![before], &Cursor { fresh: false, ..enabled }).unwrap();
+        assert_eq!(late.len(), 1);
     }
 
     #[test]
@@ -229,7 +246,7 @@ mod tests {
 
     #[test]
     fn a_partial_poll_moves_its_cursor_to_what_it_took() {
-        let start = Cursor { since_ms: ms("2026-12-01T10:00:00.000Z"), seen: vec![] };
+        let start = Cursor { since_ms: ms("2026-12-01T10:00:00.000Z"), ..Cursor::default() };
         let issues: Vec<Value> =
             (0..5).map(|i| issue(&i.to_string(), "2026-11-01T00:00:00Z", &format!("2026-12-01T10:0{i}:00Z"))).collect();
         let (all, _) = changes(issues.clone(), &start).unwrap();

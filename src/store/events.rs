@@ -489,7 +489,7 @@ fn poll_state(pk: &str, item: &Item) -> Result<PollState, StoreError> {
         .collect::<Result<Vec<_>, StoreError>>()?;
     Ok(PollState {
         due_ms: opt_n("pollDue")?,
-        cursor: Cursor { since_ms: opt_n("pollCursor")?.unwrap_or(0), seen },
+        cursor: Cursor { since_ms: opt_n("pollCursor")?.unwrap_or(0), seen, fresh: !r.has("pollSeen") },
         zone: if r.has("pollZone") { Some(r.s("pollZone")?) } else { None },
         outbox: list("pollOutbox")?,
         outbox_of: opt_n("pollOutboxOf")?,

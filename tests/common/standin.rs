@@ -87,6 +87,17 @@ impl JiraStandIn {
         v.get("requests").and_then(Value::as_array).cloned().or_else(|| v.as_array().cloned()).unwrap_or_default()
     }
 
+    /// Creates an issue as `POST /issue` would (`/_standin/issues`; fields
+    /// at the top level, optional `created`/`updated`): the issue.
+    pub async fn create_issue(&self, fields: Value) -> Value {
+        self.control(hyper::Method::POST, "/issues", Some(fields)).await
+    }
+
+    /// `/_standin/config` (`searchLagSeconds`, ...).
+    pub async fn config(&self, config: Value) {
+        self.control(hyper::Method::POST, "/config", Some(config)).await;
+    }
+
     pub async fn forget_requests(&self) {
         self.control(hyper::Method::DELETE, "/requests", None).await;
     }

@@ -1,0 +1,89 @@
+//! The instance's events: `GET /instances/{id}/events`, or
+//! `/instances/events` for the instance the `Element` token names. Newest
+//! first, `pageSize` (1..=100, default 50) and `nextPage` (the
+//! `Elements-Next-Page-Token` of the page before), each event the platform's
+//! fields with its delivery: `status` (`NEW`, `DISPATCHED`, `NOTIFIED`,
+//! `FAILED`) and `attempts`. The log keeps 30 days.
+
+use lambda_http::http::{header, HeaderValue, StatusCode};
+use lambda_http::Request;
+use serde_json::{json, Value};
+
+use super::error::{json_response, ApiError};
+use super::instances::{query_pairs, target, NEXT_PAGE};
+use super::{authenticate, Done};
+use crate::app::App;
+use crate::domain::pages::{next_token, query_digest, PageRequest, Start};
+use crate::service::read;
+
+pub async fn list(app: &App, request: &Request, id: Option<&str>) -> Result<Done, ApiError> {
+    let (principal, token) = authenticate(app, request).await?;
+    let id = target(id, token.as_ref())?;
+    let summary = read::one(app, &principal, id, token.as_ref(), None).await?;
+    let params = query_pairs(request);
+    let param = |name: &str| params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let digest = query_digest(&["events", param("pageSize").unwrap_or("")]);
+    let page = PageRequest::parse(param("pageSize"), param("page"), param("nextPage"), summary.id.get(), &digest)
+        .map_err(ApiError::InvalidQuery)?;
+    let (mut at, mut skip) = (None, 0usize);
+    match &page.next {
+        Some(Start::Token(t)) => {
+            let (sk, n) =
+                t.rsplit_once('|').ok_or_else(|| ApiError::InvalidQuery("nextPage: not a page of events".into()))?;
+            (at, skip) = (Some(sk.to_owned()), n.parse().map_err(|_| ApiError::InvalidQuery("nextPage".into()))?);
+        }
+        Some(Start::Offset(_)) => return Err(ApiError::InvalidQuery("nextPage: not a page of events".into())),
+        None if page.number > 1 => {
+            return Err(ApiError::InvalidQuery("page: the events are paged with nextPage only".into()))
+        }
+        None => {}
+    }
+    let size = page.size as usize;
+    // A notification holds up to ten events: as many as fill the page.
+    let (logged, more_items) = app.store.notifications_page(summary.id, at.as_deref(), page.size as i32 + 1).await?;
+    let mut events: Vec<Value> = Vec::with_capacity(size);
+    let mut next = None;
+    'fill: for (i, n) in logged.iter().enumerate() {
+        let start = if i == 0 { skip } else { 0 };
+        for (j, e) in n.events.iter().rev().enumerate().skip(start) {
+            if events.len() == size {
+                next = Some(format!("{}|{j}", n.sort_key));
+                break 'fill;
+            }
+            events.push(json!({
+                "id": e.id,
+                "eventDate": e.date,
+                "status": n.status,
+                "objectType": e.object_type,
+                "objectId": e.object_id,
+                "eventType": e.event_type,
+                "attempts": n.attempts,
+                "notificationId": n.notification_id,
+                "pollDate": n.created_date,
+                "lastAttemptDate": n.last_attempt_date,
+                "lastResult": n.last_result,
+            }));
+        }
+    }
+    if next.is_none() && more_items {
+        if let Some(last) = logged.last() {
+            // The page ended with the items read: the next starts after them.
+            next = Some(format!("{}|{}", last.sort_key, last.events.len()));
+        }
+    }
+    for e in &mut events {
+        crate::domain::nulls::strip_nulls(e);
+    }
+    let count = events.len();
+    let mut response = json_response(StatusCode::OK, serde_json::to_vec(&Value::Array(events)).unwrap_or_default());
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert("elements-returned-count", HeaderValue::from(count));
+    if let Some(next) = next {
+        let token = next_token(summary.id.get(), &digest, page.number + 1, Start::Token(next));
+        if let Ok(v) = HeaderValue::from_str(&token) {
+            headers.insert(NEXT_PAGE, v);
+        }
+    }
+    Ok(Done { response, id: Some(summary.id.get()), organization: Some(principal.organization), replayed: false })
+}

@@ -1,0 +1,563 @@
+//! Events: JIRA's changes reach the application. Against the JIRA stand-in
+//! (`tools/jira_standin.py`), an HTTPS callback receiver
+//! (`tools/callback_receiver.py`) and moto's DynamoDB, KMS and SQS: the
+//! steps run through the local driver (`events::driver::round`), which
+//! plays the schedule and the queues' triggers by calling the functions'
+//! own handlers. Time moves by handing the steps a later `now` (the polls'
+//! intervals are minutes); JIRA's clock is its own.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use common::receiver::CallbackReceiver;
+use common::standin::JiraStandIn;
+use common::*;
+use hmac::{Hmac, Mac};
+use instances::events::{driver, poll, Events, EventsSettings, PollMessage, SqsRecord};
+use instances::outbound::address::AllowList;
+use instances::sdk::Deferred;
+use serde_json::{json, Value};
+
+const KEY: &str = "the-application's-signing-key";
+
+struct World {
+    env: TestEnv,
+    jira: JiraStandIn,
+    receiver: CallbackReceiver,
+    events: Arc<Events>,
+    /// The caller's `Authorization`, and the same with the instance's token.
+    auth: String,
+    with_token: String,
+    id: u64,
+    /// What "now" is for the steps: real time plus this.
+    ahead: Duration,
+}
+
+impl World {
+    /// An instance with events on (interval 1 minute, signed), checked with
+    /// the stand-in of `flavor`, its callback the receiver.
+    async fn new(flavor: &str, extra: Value) -> World {
+        let env = TestEnv::new().await;
+        let jira = JiraStandIn::start(flavor);
+        let receiver = CallbackReceiver::start();
+        let dir = std::env::temp_dir().join(unique("events-ca"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let both = dir.join("cas.pem");
+        let mut pem = std::fs::read(&jira.ca_file).unwrap();
+        pem.extend(std::fs::read(&receiver.ca_file).unwrap());
+        std::fs::write(&both, pem).unwrap();
+        let mut settings = env.settings.clone();
+        settings.provider_check = true;
+        settings.provider_check_timeout = Duration::from_millis(3000);
+        settings.provider_allowed_hosts = AllowList::parse("localhost");
+        settings.provider_test_ca_file = Some(both.to_string_lossy().into_owned());
+        let app = env.app_with(settings);
+        let sqs = aws_sdk_sqs::Client::new(&env.sdk);
+        let name = unique("q");
+        let fifo = sqs
+            .create_queue()
+            .queue_name(format!("{name}-polls.fifo"))
+            .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
+            .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "2")
+            .send()
+            .await
+            .unwrap();
+        let standard = sqs
+            .create_queue()
+            .queue_name(format!("{name}-deliveries"))
+            .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "2")
+            .send()
+            .await
+            .unwrap();
+        let events_settings = EventsSettings {
+            poll_queue_url: fifo.queue_url.unwrap(),
+            delivery_queue_url: standard.queue_url.unwrap(),
+            callback_allowed_hosts: AllowList::parse("127.0.0.1"),
+            retry_waits: vec![Duration::from_secs(1), Duration::from_secs(1)],
+        };
+        let events = Arc::new(Events::new(app, events_settings, Deferred::ready(sqs)));
+
+        let creds = env.credentials().await;
+        let mut configuration = json!({
+            "jira.username": jira.user, "jira.password": jira.password, "jira.api.url": jira.url,
+            "event.notification.enabled": true,
+            "event.vendor.type": "polling",
+            "event.notification.callback.url": receiver.url,
+            "event.notification.signature.key": KEY,
+            "event.poller.refresh_interval": 1,
+        });
+        for (k, v) in extra.as_object().cloned().unwrap_or_default() {
+            configuration[k] = v;
+        }
+        let mut body = seed_body();
+        body["configuration"] = configuration;
+        let created = post(Some(&creds.authorization()), &body).send(&events.app).await;
+        assert_eq!(created.status, 200, "{}", created.text);
+        let with_token = format!("{}, Element {}", creds.authorization(), created.token());
+        World {
+            id: created.id(),
+            auth: creds.authorization(),
+            with_token,
+            env,
+            jira,
+            receiver,
+            events,
+            ahead: Duration::ZERO,
+        }
+    }
+
+    fn now(&self) -> SystemTime {
+        SystemTime::now() + self.ahead
+    }
+
+    /// Moves the steps' clock on by `by`, then runs a tick and both queues.
+    async fn after(&mut self, by: Duration) -> driver::Round {
+        self.ahead += by;
+        driver::round(&self.events, self.now(), true).await.expect("a round of the driver")
+    }
+
+    /// The queues only, now (a retry's delayed message).
+    async fn drain(&self) -> driver::Round {
+        driver::round(&self.events, self.now(), false).await.expect("a round of the driver")
+    }
+
+    async fn notifications(&self) -> Vec<Value> {
+        self.receiver.requests().await
+    }
+
+    async fn searches(&self) -> usize {
+        self.jira.requests().await.iter().filter(|r| r["path"].as_str().is_some_and(|p| p.contains("/search"))).count()
+    }
+
+    async fn events_api(&self, path: &str, auth: &str) -> Answer {
+        request("GET", path).header("authorization", auth).send(&self.events.app).await
+    }
+
+    async fn item(&self) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+        let pk = format!("INSTANCE#{}", self.id);
+        self.env
+            .instance_items()
+            .await
+            .into_iter()
+            .find(|i| i.get("PK").and_then(|v| v.as_s().ok()) == Some(&pk))
+            .expect("the instance's item")
+    }
+}
+
+fn body_of(n: &Value) -> Value {
+    serde_json::from_str(n["body"].as_str().unwrap()).unwrap()
+}
+
+fn object_ids(notifications: &[Value]) -> Vec<String> {
+    notifications
+        .iter()
+        .filter(|n| n["status"].as_u64().is_some_and(|s| (200..300).contains(&s)))
+        .flat_map(|n| body_of(n)["message"]["events"].as_array().cloned().unwrap_or_default())
+        .map(|e| e["objectId"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+const MINUTE: Duration = Duration::from_secs(61);
+
+#[tokio::test]
+async fn created_and_updated_issues_become_one_signed_notification_each_once() {
+    let mut w = World::new("cloud", json!({})).await;
+    // Nothing is due before its interval.
+    let early = driver::round(&w.events, w.now(), true).await.unwrap();
+    assert_eq!(early.ticked, 0);
+
+    let created = w.jira.create_issue(json!({"summary": "Printer on fire"})).await;
+    let new_id = created["id"].as_str().unwrap().to_owned();
+    let patched = with_json("PATCH", "/incidents/DEMO-1", &w.with_token, &json!({"fields": {"summary": "Updated"}}))
+        .send(&w.events.app)
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+    let demo1 = patched.json["id"].as_str().unwrap().to_owned();
+    w.jira.forget_requests().await;
+
+    let round = w.after(MINUTE).await;
+    assert_eq!((round.ticked, round.polls), (1, 1), "{round:?}");
+    let got = w.notifications().await;
+    assert_eq!(got.len(), 1, "one notification of two events: {got:#?}");
+    let n = &got[0];
+    assert_eq!(n["method"], "POST");
+    assert_eq!(n["headers"]["content-type"], "application/json");
+    let body = body_of(n);
+    let message = &body["message"];
+    assert_eq!(message["instanceId"], w.id);
+    assert_eq!(message["elementKey"], "jira");
+    assert_eq!(n["headers"]["elements-webhook-id"], message["eventId"]);
+    let mut kinds: Vec<(String, String)> = message["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            assert_eq!(
+                (e["objectType"].as_str(), e["hubKey"].as_str(), e["elementKey"].as_str()),
+                (Some("incidents"), Some("helpdesk"), Some("jira"))
+            );
+            assert!(e["date"].as_str().unwrap().ends_with('Z') && e["pollDate"].is_string(), "{e}");
+            (e["objectId"].as_str().unwrap().to_owned(), e["eventType"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    kinds.sort();
+    let mut expected = vec![(new_id.clone(), "CREATED".to_owned()), (demo1.clone(), "UPDATED".to_owned())];
+    expected.sort();
+    assert_eq!(kinds, expected);
+    assert_eq!(message["raw"]["incidents"].as_array().map(Vec::len), Some(2));
+    // Signed: sha256= and the base64 of HMAC-SHA256 of the exact body.
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(KEY.as_bytes()).unwrap();
+    mac.update(n["body"].as_str().unwrap().as_bytes());
+    let expected = format!("sha256={}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()));
+    assert_eq!(n["headers"]["elements-webhook-signature"], expected.as_str());
+    // The first poll asked the account's zone once, then one search.
+    let asked = w.jira.requests().await;
+    assert!(asked.iter().any(|r| r["path"] == "/rest/api/2/myself"), "{asked:#?}");
+    assert_eq!(w.searches().await, 1, "{asked:#?}");
+    let zone = w.item().await;
+    assert_eq!(zone["pollZone"].as_s().unwrap(), "Australia/Sydney");
+
+    // The next poll sees both again (the overlap) and notifies nothing: one
+    // search, no account read.
+    w.jira.forget_requests().await;
+    let round = w.after(MINUTE).await;
+    assert_eq!(round.polls, 1);
+    assert_eq!(w.notifications().await.len(), 1, "nothing notified twice");
+    assert_eq!(w.searches().await, 1);
+    assert_eq!(w.jira.requests().await.len(), 1, "one JIRA request for a poll with no change");
+
+    // A change after it is notified, once.
+    let again =
+        with_json("PATCH", &format!("/incidents/{new_id}"), &w.with_token, &json!({"fields": {"summary": "Out"}}))
+            .send(&w.events.app)
+            .await;
+    assert_eq!(again.status, 200);
+    w.after(MINUTE).await;
+    let got = w.notifications().await;
+    assert_eq!(object_ids(&got), {
+        let mut first = object_ids(&got[..1]);
+        first.push(new_id.clone());
+        first
+    });
+    assert_eq!(body_of(&got[1])["message"]["events"][0]["eventType"], "UPDATED");
+
+    // The events API: newest first, delivered, one attempt; by id and by token.
+    let listed = w.events_api(&format!("/instances/{}/events", w.id), &w.auth).await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    let events = listed.json.as_array().unwrap().clone();
+    assert_eq!(events.len(), 3, "{}", listed.text);
+    assert_eq!(events[0]["objectId"], new_id.as_str());
+    assert_eq!(events[0]["eventType"], "UPDATED");
+    for e in &events {
+        assert_eq!((e["status"].as_str(), e["attempts"].as_u64()), (Some("NOTIFIED"), Some(1)), "{e}");
+        for field in ["id", "eventDate", "objectType", "objectId", "eventType"] {
+            assert!(e[field].is_string(), "{field} in {e}");
+        }
+    }
+    let by_token = w.events_api("/instances/events", &w.with_token).await;
+    assert_eq!(by_token.json, listed.json);
+    // Pages of one.
+    let first = w.events_api(&format!("/instances/{}/events?pageSize=2", w.id), &w.auth).await;
+    assert_eq!(first.json.as_array().map(Vec::len), Some(2));
+    let token = first.headers["elements-next-page-token"].to_str().unwrap().to_owned();
+    let second = w.events_api(&format!("/instances/{}/events?pageSize=2&nextPage={token}", w.id), &w.auth).await;
+    assert_eq!(second.status, 200, "{}", second.text);
+    assert_eq!(second.json.as_array().map(Vec::len), Some(1));
+    assert_eq!(second.json[0], events[2]);
+    assert!(second.headers.get("elements-next-page-token").is_none());
+    // Another organization's caller does not see them.
+    let other = w.env.credentials().await;
+    w.events_api(&format!("/instances/{}/events", w.id), &other.authorization()).await.error(404, "not_found");
+}
+
+#[tokio::test]
+async fn every_page_is_read_and_notified_in_tens_on_jira_server() {
+    let mut w = World::new("server", json!({})).await;
+    let mut ids = Vec::new();
+    for i in 0..105 {
+        let issue = w.jira.create_issue(json!({"summary": format!("Issue {i}")})).await;
+        ids.push(issue["id"].as_str().unwrap().to_owned());
+    }
+    w.jira.forget_requests().await;
+    w.after(MINUTE).await;
+    let got = w.notifications().await;
+    assert_eq!(got.len(), 11, "105 events, ten a notification");
+    assert!(got.iter().all(|n| body_of(n)["message"]["events"].as_array().unwrap().len() <= 10));
+    let mut notified = object_ids(&got);
+    notified.sort();
+    ids.sort();
+    assert_eq!(notified, ids, "every change once");
+    let pages: Vec<Value> = w.jira.requests().await.into_iter().filter(|r| r["path"] == "/rest/api/2/search").collect();
+    assert_eq!(pages.len(), 2, "offset pages of 100: {pages:#?}");
+    // Nothing twice on the next poll.
+    w.after(MINUTE).await;
+    assert_eq!(w.notifications().await.len(), 11);
+}
+
+#[tokio::test]
+async fn a_refusing_callback_is_retried_with_the_same_id_and_kept_as_failed_at_last() {
+    let mut w = World::new("cloud", json!({})).await;
+    w.receiver.next(json!({"answers": [{"status": 500}, {"status": 302, "headers": {"Location": "https://127.0.0.1:9/elsewhere"}}]})).await;
+    w.jira.create_issue(json!({"summary": "Retried"})).await;
+    w.after(MINUTE).await;
+    for _ in 0..20 {
+        if w.notifications().await.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        w.drain().await;
+    }
+    let got = w.notifications().await;
+    let statuses: Vec<u64> = got.iter().map(|n| n["status"].as_u64().unwrap()).collect();
+    assert_eq!(statuses, [500, 302, 200], "{got:#?}");
+    let ids: Vec<&Value> = got.iter().map(|n| &n["headers"]["elements-webhook-id"]).collect();
+    assert!(ids.iter().all(|i| *i == ids[0]), "one notification id across retries: {ids:?}");
+    assert!(got.iter().all(|n| n["path"] == "/callback"), "no redirect followed");
+    let bodies: Vec<&Value> = got.iter().map(|n| &n["body"]).collect();
+    assert!(bodies.iter().all(|b| *b == bodies[0]), "the same bytes every time");
+    let listed = w.events_api(&format!("/instances/{}/events", w.id), &w.auth).await;
+    assert_eq!((listed.json[0]["status"].as_str(), listed.json[0]["attempts"].as_u64()), (Some("NOTIFIED"), Some(3)));
+
+    // Three refusals: kept as FAILED after the last wait, with why.
+    w.receiver.reset().await;
+    w.receiver.next(json!({"answers": [{"status": 503}, {"status": 503}, {"status": 404}, {"status": 404}]})).await;
+    w.jira.create_issue(json!({"summary": "Never taken"})).await;
+    w.after(MINUTE).await;
+    for _ in 0..20 {
+        if w.notifications().await.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        w.drain().await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    w.drain().await;
+    assert_eq!(w.notifications().await.len(), 3, "three attempts, then no more");
+    let listed = w.events_api(&format!("/instances/{}/events", w.id), &w.auth).await;
+    let last = &listed.json[0];
+    assert_eq!((last["status"].as_str(), last["attempts"].as_u64()), (Some("FAILED"), Some(3)), "{last}");
+    assert_eq!(last["lastResult"], "HTTP 404");
+}
+
+#[tokio::test]
+async fn jira_refusing_the_login_stops_the_polls_until_the_credentials_change() {
+    let mut w = World::new("cloud", json!({})).await;
+    w.jira.next(json!({"preset": "unauthorized", "match": {"path": "/rest/api/2/search"}})).await;
+    w.after(MINUTE).await;
+    let item = w.item().await;
+    assert_eq!(item["valid"].as_bool(), Ok(&false));
+    assert!(!item.contains_key("pollDue"), "out of the due index");
+    let shown =
+        request("GET", &format!("/instances/{}", w.id)).header("authorization", &w.auth).send(&w.events.app).await;
+    assert_eq!(shown.json["valid"], false);
+    w.jira.forget_requests().await;
+    w.after(MINUTE * 3).await;
+    assert!(w.jira.requests().await.is_empty(), "no login tried again");
+
+    // New credentials (checked: accepted) start them again.
+    let changed = with_json(
+        "PATCH",
+        &format!("/instances/{}", w.id),
+        &w.auth,
+        &json!({"configuration": {"jira.password": w.jira.password}}),
+    )
+    .send(&w.events.app)
+    .await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    assert_eq!(changed.json["valid"], true);
+    w.jira.create_issue(json!({"summary": "After the fix"})).await;
+    w.after(MINUTE).await;
+    assert_eq!(w.notifications().await.len(), 1);
+}
+
+#[tokio::test]
+async fn jiras_rate_limit_holds_the_next_poll_for_its_retry_after() {
+    let mut w = World::new("cloud", json!({})).await;
+    w.jira.next(json!({"preset": "rate-limited", "retryAfter": 300, "match": {"path": "/rest/api/2/search"}})).await;
+    w.jira.create_issue(json!({"summary": "Held"})).await;
+    w.after(MINUTE).await;
+    assert!(w.notifications().await.is_empty());
+    let due = w.item().await["pollDue"].as_n().unwrap().parse::<i64>().unwrap();
+    let now = instances::events::epoch_ms(w.now());
+    assert!((due - now - 300_000).abs() < 5_000, "due {due}, now {now}");
+    w.jira.forget_requests().await;
+    w.after(Duration::from_secs(120)).await;
+    assert_eq!(w.searches().await, 0, "not before its Retry-After");
+    w.after(Duration::from_secs(200)).await;
+    assert_eq!(w.notifications().await.len(), 1, "then the change, not lost");
+}
+
+#[tokio::test]
+async fn disabled_and_deleted_instances_are_not_polled_and_a_deleted_ones_deliveries_go() {
+    let mut w = World::new("cloud", json!({})).await;
+    let off = request("DELETE", &format!("/instances/{}/enabled", w.id))
+        .header("authorization", &w.auth)
+        .send(&w.events.app)
+        .await;
+    assert_eq!(off.status, 200, "{}", off.text);
+    w.jira.create_issue(json!({"summary": "While disabled"})).await;
+    w.jira.forget_requests().await;
+    w.after(MINUTE).await;
+    w.after(MINUTE).await;
+    assert_eq!(w.searches().await, 0, "a disabled instance is not polled");
+    let on = request("PUT", &format!("/instances/{}/enabled", w.id))
+        .header("authorization", &w.auth)
+        .send(&w.events.app)
+        .await;
+    assert_eq!(on.status, 200);
+    w.after(MINUTE).await;
+    assert_eq!(w.notifications().await.len(), 1, "enabled again: the change made meanwhile comes");
+
+    // A delivery pending when the instance is deleted goes with it.
+    w.receiver.next(json!({"answers": [{"status": 500}]})).await;
+    w.jira.create_issue(json!({"summary": "Pending"})).await;
+    w.after(MINUTE).await;
+    assert_eq!(w.notifications().await.len(), 2);
+    let gone =
+        request("DELETE", &format!("/instances/{}", w.id)).header("authorization", &w.auth).send(&w.events.app).await;
+    assert_eq!(gone.status, 200, "{}", gone.text);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    w.jira.forget_requests().await;
+    w.after(MINUTE).await;
+    assert_eq!(w.notifications().await.len(), 2, "no attempt after the delete");
+    assert_eq!(w.searches().await, 0, "a deleted instance is not polled");
+    let left: Vec<_> = w
+        .env
+        .store()
+        .scan_raw()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|i| i.get("PK").and_then(|v| v.as_s().ok()) == Some(&format!("EVENTS#{}", w.id)))
+        .filter(|i| i.get("status").and_then(|v| v.as_s().ok()).is_some_and(|s| s != "NOTIFIED"))
+        .collect();
+    assert!(left.is_empty(), "the pending notification went: {left:?}");
+}
+
+#[tokio::test]
+async fn a_poll_broken_off_or_run_twice_loses_nothing_and_notifies_nothing_twice() {
+    let mut w = World::new("server", json!({})).await;
+    for i in 0..105 {
+        w.jira.create_issue(json!({"summary": format!("Issue {i}")})).await;
+    }
+    // The second page's connection drops: the poll records nothing, the
+    // cursor stays, and the next poll takes every change.
+    w.jira
+        .next(json!([
+            {"passThrough": true, "match": {"path": "/rest/api/2/search"}, "times": 1},
+            {"drop": true, "match": {"path": "/rest/api/2/search"}, "times": 1}
+        ]))
+        .await;
+    w.after(MINUTE).await;
+    assert!(w.notifications().await.is_empty(), "nothing from a broken poll");
+    w.after(Duration::from_secs(5 * 60)).await;
+    let got = w.notifications().await;
+    assert_eq!(object_ids(&got).len(), 105, "every change after the break");
+
+    // The same poll message twice at once (a repeated SQS delivery): one poll
+    // records, the other finds it done.
+    w.jira.create_issue(json!({"summary": "Once"})).await;
+    w.ahead += MINUTE;
+    let due = w.item().await["pollDue"].as_n().unwrap().parse::<i64>().unwrap();
+    let id = instances::domain::token::InstanceId::new(w.id).unwrap();
+    let (a, b) = tokio::join!(poll::poll(&w.events, id, due, w.now()), poll::poll(&w.events, id, due, w.now()));
+    let outcomes = [a.unwrap(), b.unwrap()];
+    assert_eq!(outcomes.iter().filter(|o| matches!(o, poll::Polled::Recorded { .. })).count(), 1, "{outcomes:?}");
+    // And again after its commit (its answer lost): its deliveries are handed
+    // over again, and the deliverer sends each once.
+    let message = serde_json::to_string(&PollMessage { instance: w.id, due }).unwrap();
+    driver::handle_polls(&w.events, &[SqsRecord { message_id: "again".into(), body: message }], w.now()).await;
+    w.drain().await;
+    let got = w.notifications().await;
+    assert_eq!(object_ids(&got).len(), 106, "{got:#?}");
+    let mut webhook_ids: Vec<&str> =
+        got.iter().map(|n| n["headers"]["elements-webhook-id"].as_str().unwrap()).collect();
+    webhook_ids.sort();
+    webhook_ids.dedup();
+    assert_eq!(webhook_ids.len(), got.len(), "each notification sent once");
+}
+
+#[tokio::test]
+async fn event_settings_are_checked_at_the_create_and_the_update() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    let creds = env.credentials().await;
+    let with = |config: Value| {
+        let mut body = seed_body();
+        for (k, v) in config.as_object().unwrap() {
+            body["configuration"][k] = v.clone();
+        }
+        body
+    };
+    let webhook = post(
+        Some(&creds.authorization()),
+        &with(json!({
+        "event.notification.enabled": true, "event.vendor.type": "webhook",
+        "event.notification.callback.url": "https://app.example.com/cb"})),
+    )
+    .send(&app)
+    .await;
+    webhook.error(400, "invalid_configuration");
+    assert!(webhook.text.contains("webhook events are not served"), "{}", webhook.text);
+    let no_callback =
+        post(Some(&creds.authorization()), &with(json!({"event.notification.enabled": true}))).send(&app).await;
+    no_callback.error(400, "missing_configuration");
+    assert!(no_callback.text.contains("event.notification.callback.url"), "{}", no_callback.text);
+    let bad_where = post(
+        Some(&creds.authorization()),
+        &with(json!({
+        "event.notification.enabled": true, "event.notification.callback.url": "https://app.example.com/cb",
+        "event.poller.configuration": {"incidents": {"where": "priority = "}}})),
+    )
+    .send(&app)
+    .await;
+    bad_where.error(400, "invalid_configuration");
+    // Off by default: nothing is polled, nothing kept for polls.
+    let plain = post(Some(&creds.authorization()), &seed_body()).send(&app).await;
+    assert_eq!(plain.status, 200);
+    let items = env.instance_items().await;
+    assert!(items.iter().all(|i| !i.contains_key("pollShard")), "{items:?}");
+    // Enabled by an update: a callback is needed then too; with one, the polls start.
+    let path = format!("/instances/{}", plain.id());
+    let refused = with_json(
+        "PATCH",
+        &path,
+        &creds.authorization(),
+        &json!({"configuration": {"event.notification.enabled": true}}),
+    )
+    .send(&app)
+    .await;
+    refused.error(400, "missing_configuration");
+    let on = with_json(
+        "PATCH",
+        &path,
+        &creds.authorization(),
+        &json!({"configuration": {
+        "event.notification.enabled": true, "event.notification.callback.url": "https://app.example.com/cb"}}),
+    )
+    .send(&app)
+    .await;
+    assert_eq!(on.status, 200, "{}", on.text);
+    let items = env.instance_items().await;
+    let item = items.iter().find(|i| i["id"].as_n().unwrap() == &plain.id().to_string()).unwrap();
+    assert!(item["pollShard"].as_s().unwrap().starts_with("DUE#"));
+    let due: i64 = item["pollDue"].as_n().unwrap().parse().unwrap();
+    let since: i64 = item["pollCursor"].as_n().unwrap().parse().unwrap();
+    assert_eq!(due - since, 15 * 60_000, "the default interval, 15 minutes");
+    // Turned off: everything the polls kept goes.
+    let off = with_json(
+        "PATCH",
+        &path,
+        &creds.authorization(),
+        &json!({"configuration": {"event.notification.enabled": false}}),
+    )
+    .send(&app)
+    .await;
+    assert_eq!(off.status, 200);
+    let items = env.instance_items().await;
+    let item = items.iter().find(|i| i["id"].as_n().unwrap() == &plain.id().to_string()).unwrap();
+    assert!(!item.contains_key("pollShard") && !item.contains_key("pollCursor"), "{item:?}");
+}
