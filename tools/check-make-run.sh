@@ -59,10 +59,25 @@ print("\n".join(re.findall(r"```sh\n(.*?)```", part, re.S)))
 PY
 )
 out=$(bash -euo pipefail -c "$tour" 2>&1); rc=$?
+tour_started=$(date +%s)
 ok=1; [ $rc -eq 0 ] && grep -q '"valid":true' <<<"$out" && grep -q 'Tour, renamed' <<<"$out" \
   && grep -q 'missing_configuration' <<<"$out" && grep -q '"jira.password":"\*\*\*\*\*\*\*\*"' <<<"$out" \
   && grep -q '"key":"DEMO-' <<<"$out" && ok=0
 verdict $ok "the README's tour runs as written: created valid, read back masked, renamed by token, JIRA's incidents through the hub, one wrong" "rc=$rc: $out"
+
+# The tour turned events on and changed DEMO-1: the local driver polls it
+# (the tick every minute, a one-minute interval) and delivers it to the
+# receiver, signed; the event log says so.
+seen=""
+for _ in $(seq 1 200); do
+  seen=$(curl -s --cacert "$CALLBACK_CA" "$CALLBACK_SEEN" || true)
+  grep -q '"elements-webhook-signature": *"sha256=' <<<"$seen" && break
+  sleep 1
+done
+id=$(grep -o '"id":[0-9]*' <<<"$out" | head -1 | cut -d: -f2)
+logged=$(curl -s "http://127.0.0.1:$port/instances/$id/events" -H "Authorization: $AUTH")
+ok=1; grep -q '"elements-webhook-signature": *"sha256=' <<<"$seen" && grep -q '"status":"NOTIFIED"' <<<"$logged" && ok=0
+verdict $ok "events under make run: the tour's change reaches the callback signed, in $(( $(date +%s) - tour_started )) s, and the log says NOTIFIED" "$seen / $logged / $(tail -5 .run/make-run/events.log)"
 
 # What a hostile client can send the front: it answers as API Gateway does.
 status=$(curl -s -o "$answer" -w '%{http_code}' -X POST "http://127.0.0.1:$port/instances" -H "Authorization: $auth" \
@@ -82,7 +97,9 @@ sleep 1
 invoke_port=$(cat .run/make-run/invoke-port 2>/dev/null || echo none)
 left=$(python3 -c 'import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); print("free")' "$port" 2>/dev/null)
 ok=1; [ "$left" = free ] && grep -q "^stopped." "$log" && ! pgrep -f -- "--invoke-port $invoke_port " >/dev/null \
-  && ! pgrep -f "jira_standin.py .*$(dirname "$(readlink -f .run/make-run/jira-ca.pem)")" >/dev/null && ok=0
+  && ! pgrep -f "jira_standin.py .*$(dirname "$(readlink -f .run/make-run/jira-ca.pem)")" >/dev/null \
+  && ! pgrep -f "callback_receiver.py .*$(dirname "$(readlink -f .run/make-run/callback-ca.pem)")" >/dev/null \
+  && ! pgrep -f "target/debug/events drive" >/dev/null && ok=0
 verdict $ok "Ctrl-C stops the front, the runtime loop and what make run started" "$(tail -3 "$log")"
 echo "make-run: $passed passed, $failed failed"
 [ $failed -eq 0 ]

@@ -5,7 +5,10 @@
 # REST API does (tools/api-front.py).
 # Uses the DynamoDB/KMS endpoint named by AWS_ENDPOINT_URL (or
 # AWS_ENDPOINT_URL_DYNAMODB / _KMS) when one is set; otherwise starts its own
-# local server (moto). Creates the table and key where missing, makes fresh
+# local server (moto). Runs the events too: the local driver of the event
+# functions (target/debug/events drive: the tick every minute, both queues)
+# and an HTTPS callback receiver to point callbacks at
+# (tools/callback_receiver.py). Creates the table and key where missing, makes fresh
 # credentials, checks itself, prints a curl that answers 200, and stops
 # everything it started on Ctrl-C.
 set -euo pipefail
@@ -30,18 +33,20 @@ fi
 
 local_bin=$(tools/venv.sh local) || die "installing the local tools failed"
 echo "building (debug) ..." >&2
-cargo build --locked --bin admin --bin bootstrap || die "the build failed"
+cargo build --locked --bin admin --bin bootstrap --bin events || die "the build failed"
 
 rm -rf "$state"; mkdir -p "$state"
 echo $$ >"$state/run.pid"
 echo "$port" >"$state/port"
-watch_pid=""; front_pid=""; jira_pid=""
+watch_pid=""; front_pid=""; jira_pid=""; receiver_pid=""; driver_pid=""
 stop() {
   # A second signal (a group's TERM reaches make and this script alike) must
   # not cut the cleanup short.
   trap '' INT TERM; trap - EXIT
   [ -n "$front_pid" ] && kill -TERM "$front_pid" 2>/dev/null || true
   [ -n "$jira_pid" ] && kill -TERM "$jira_pid" 2>/dev/null || true
+  [ -n "$receiver_pid" ] && kill -TERM "$receiver_pid" 2>/dev/null || true
+  [ -n "$driver_pid" ] && kill -TERM "$driver_pid" 2>/dev/null || true
   [ -n "$watch_pid" ] && kill -TERM -- "-$watch_pid" 2>/dev/null || true
   tools/moto.sh stop "$state"
   rm -f "$state/run.pid"
@@ -79,13 +84,26 @@ else
 fi
 export PROVIDER_CHECK=${PROVIDER_CHECK:-on}
 
+# A callback to point events at: an HTTPS receiver on loopback that records
+# what it is sent (its CA trusted, its address allowed for callbacks).
+"$local_bin/python" tools/callback_receiver.py --host 127.0.0.1 --port 0 --ca-file "$state/callback-ca.pem" \
+  >"$state/callback.json" 2>"$state/callback.log" &
+receiver_pid=$!
+for _ in $(seq 1 100); do [ -s "$state/callback.json" ] && break; kill -0 "$receiver_pid" 2>/dev/null || break; sleep 0.1; done
+[ -s "$state/callback.json" ] || die "the local callback receiver did not start: $(tail -5 "$state/callback.log")"
+read -r callback_url callback_base < <(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["url"], j["base"])' "$state/callback.json")
+cat ${PROVIDER_TEST_CA_FILE:+"$PROVIDER_TEST_CA_FILE"} "$state/callback-ca.pem" >"$state/trusted-ca-2.pem"
+mv "$state/trusted-ca-2.pem" "$state/trusted-ca.pem"
+export PROVIDER_TEST_CA_FILE="$state/trusted-ca.pem"
+export CALLBACK_ALLOWED_HOSTS="${CALLBACK_ALLOWED_HOSTS:+$CALLBACK_ALLOWED_HOSTS,}127.0.0.1"
+
 target/debug/admin setup >"$state/setup.json" || die "admin setup failed"
 org="local-$(date +%s)"
 target/debug/admin create-credentials --organization "$org" --user "dev@example.com" >"$state/credentials.json" \
   || die "admin create-credentials failed"
 authorization=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1])["authorization"])' "$state/credentials.json")
 
-env | grep -E '^(AWS_[A-Z_]+|TABLE_NAME|KMS_KEY_ID|RUST_LOG|PROVIDER_[A-Z_]+)=' >"$state/function.env"
+env | grep -E '^(AWS_[A-Z_]+|TABLE_NAME|KMS_KEY_ID|RUST_LOG|PROVIDER_[A-Z_]+|CALLBACK_[A-Z_]+|EVENTS_[A-Z_]+|POLL_QUEUE_URL|DELIVERY_QUEUE_URL)=' >"$state/function.env"
 # For another shell: `. .run/make-run/env` aims admin (and the AWS CLI, ...) at
 # this server and table instead of whatever AWS account the shell would reach.
 while IFS='=' read -r name value; do printf 'export %s=%q\n' "$name" "$value"; done <"$state/function.env" >"$state/env"
@@ -94,6 +112,11 @@ echo "$invoke_port" >"$state/invoke-port"
 setsid "$local_bin/cargo-lambda" lambda watch --invoke-address 127.0.0.1 --invoke-port "$invoke_port" \
   --env-file "$state/function.env" --disable-cors --ignore-changes --bin bootstrap &
 watch_pid=$!
+# The event functions' local driver: the schedule's tick every minute and
+# both queues (created on the local server where none are named), through
+# the same handlers the functions run.
+(set -a; . "$state/function.env"; exec target/debug/events drive) >"$state/events.log" 2>&1 &
+driver_pid=$!
 # The front API Gateway is: cargo lambda's own answers a header value or body
 # that is not UTF-8 with a 500 of its own, before the function runs.
 "$local_bin/python" tools/api-front.py "$port" "$invoke_port" &
@@ -107,11 +130,13 @@ umask 077
 {
   printf 'AUTH=%q\nURL=%q\n' "$authorization" "http://127.0.0.1:$port"
   printf 'TOUR_JIRA_URL=%q\nTOUR_JIRA_USER=%q\nTOUR_JIRA_PASSWORD=%q\n' "$jira_url" "$jira_user" "$jira_password"
+  printf 'CALLBACK_URL=%q\nCALLBACK_SEEN=%q\nCALLBACK_CA=%q\n' "$callback_url" "$callback_base/_receiver/requests" "$state/callback-ca.pem"
 } >"$state/tour.env"
 ok=""
 for _ in $(seq 1 300); do
   kill -0 "$watch_pid" 2>/dev/null || die "cargo lambda watch stopped (see above)"
   kill -0 "$front_pid" 2>/dev/null || die "the HTTP front stopped (is port $port free? set PORT=...)"
+  kill -0 "$driver_pid" 2>/dev/null || die "the events' local driver stopped: $(tail -5 "$state/events.log")"
   status=$(curl -s -o "$state/check.json" -w '%{http_code}' -X POST "http://127.0.0.1:$port/instances" \
     -H "Authorization: $authorization" -H 'Content-Type: application/json' -d "$body" || true)
   if [ "$status" = "200" ]; then ok=1; break; fi
@@ -124,7 +149,9 @@ cat <<MSG
 The function is served on http://127.0.0.1:$port (table $TABLE_NAME, key $KMS_KEY_ID, endpoint ${AWS_ENDPOINT_URL:-${AWS_ENDPOINT_URL_DYNAMODB:-}}).
 Organization $org, user dev@example.com; the secrets are in .run/make-run/credentials.json.
 JIRA: $jira_what; the credential check is $PROVIDER_CHECK.
-The tour's variables (AUTH, URL, TOUR_JIRA_*): . .run/make-run/tour.env
+Events: polled every minute by the local driver (log: .run/make-run/events.log); a callback receiver
+at $callback_url records what it is sent: curl -s --cacert .run/make-run/callback-ca.pem $callback_base/_receiver/requests
+The tour's variables (AUTH, URL, TOUR_JIRA_*, CALLBACK_*): . .run/make-run/tour.env
 Create an instance:
 
 curl -i -X POST http://127.0.0.1:$port/instances \\

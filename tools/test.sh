@@ -73,6 +73,7 @@ suite lint lint
 suite guards tools/check-guards.sh
 # The JIRA stand-in against what Atlassian documents (docs/jira-standin.md).
 suite jira-standin "$local_bin/python" tools/test_jira_standin.py
+suite callback-receiver "$local_bin/python" tools/test_callback_receiver.py
 suite cargo-test cargo test --locked --no-fail-fast
 # make run end to end, on this suite's DynamoDB/KMS server (it honours AWS_ENDPOINT_URL).
 suite make-run tools/check-make-run.sh

@@ -15,12 +15,19 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     instances::logging::init();
     std::env::remove_var("AWS_LAMBDA_MAX_CONCURRENCY");
-    let events = Arc::new(Events::from_env().await.inspect_err(|e| tracing::error!(error = %e, "start-up failed"))?);
+    let mut events = Events::from_env().await.inspect_err(|e| tracing::error!(error = %e, "start-up failed"))?;
     if std::env::args().nth(1).as_deref() == Some("drive") {
-        tracing::info!("events: the local driver runs the tick every minute and drains both queues");
-        driver::run(events, Duration::from_secs(60)).await;
+        let prefix = std::env::var("TABLE_NAME").unwrap_or_else(|_| "instances".into());
+        events.ensure_queues(&prefix).await?;
+        tracing::info!(
+            polls = events.settings.poll_queue_url,
+            deliveries = events.settings.delivery_queue_url,
+            "events: the local driver runs the tick every minute and drains both queues"
+        );
+        driver::run(Arc::new(events), Duration::from_secs(60)).await;
         return Ok(());
     }
+    let events = Arc::new(events);
     let step = std::env::var("EVENTS_STEP").unwrap_or_default();
     let events = &events;
     let step = step.as_str();

@@ -19,6 +19,37 @@ where
 }
 
 impl Events {
+    /// For the local driver: the two queues named `<prefix>-polls.fifo` and
+    /// `<prefix>-deliveries`, created where missing (as the template makes
+    /// them, shorter timeouts), where the settings name none.
+    pub async fn ensure_queues(&mut self, prefix: &str) -> Result<(), EventsError> {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        if self.settings.poll_queue_url.is_empty() {
+            let out = self
+                .sqs
+                .create_queue()
+                .queue_name(format!("{prefix}-polls.fifo"))
+                .attributes(A::FifoQueue, "true")
+                .attributes(A::VisibilityTimeout, "120")
+                .send()
+                .await
+                .map_err(queue_error("CreateQueue"))?;
+            self.settings.poll_queue_url = out.queue_url.unwrap_or_default();
+        }
+        if self.settings.delivery_queue_url.is_empty() {
+            let out = self
+                .sqs
+                .create_queue()
+                .queue_name(format!("{prefix}-deliveries"))
+                .attributes(A::VisibilityTimeout, "60")
+                .send()
+                .await
+                .map_err(queue_error("CreateQueue"))?;
+            self.settings.delivery_queue_url = out.queue_url.unwrap_or_default();
+        }
+        Ok(())
+    }
+
     /// One poll message per due instance, ten a request.
     pub async fn send_polls(&self, polls: &[PollMessage]) -> Result<(), EventsError> {
         for chunk in polls.chunks(10) {

@@ -450,14 +450,11 @@ fn own(old: Option<&Item>, write: &str) -> Committed {
     }
 }
 
-fn conditional<E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::fmt::Debug>(
-    result: Result<
-        impl std::fmt::Debug,
-        aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
-    >,
+fn conditional<E, R>(
+    result: Result<R, aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>>,
 ) -> Result<bool, StoreError>
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     match result {
         Ok(_) => Ok(true),
