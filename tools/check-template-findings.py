@@ -3,7 +3,9 @@
 translator (samtranslator, from the SAM CLI's virtualenv) and read against how
 the services behave, so that a stack comes up on a first deploy in a fresh
 account and its alarms can fire. One check per finding of issue 9 (and the
-guided deploy's authentication question of issue 10).
+guided deploy's authentication question of issue 10), and the event
+functions' of issue 20: each role only its own actions on its own resources,
+the queues' dead letters and timeouts, partial batch responses, the schedule.
 
 Prints a line per check and closes with 'template-findings: N passed, N failed'.
 """
@@ -77,7 +79,9 @@ TEMPLATE = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "template.
 source = yaml_parse(TEMPLATE.read_text())
 packaged = copy.deepcopy(source)
 # As `sam deploy` hands it over: the code uploaded to S3.
-packaged["Resources"]["CreateInstanceFunction"]["Properties"]["CodeUri"] = "s3://bucket/instances.zip"
+for name, r in packaged["Resources"].items():
+    if r["Type"] == "AWS::Serverless::Function":
+        r["Properties"]["CodeUri"] = f"s3://bucket/{name}.zip"
 out = transform(packaged, {}, NoManagedPolicies())
 resources = out["Resources"]
 by_type = lambda t: {k: v for k, v in resources.items() if v["Type"] == t}
@@ -96,8 +100,15 @@ check("the 5xx alarm's ApiName is the name of the REST API SAM creates",
 #    table's customer key on behalf of its caller, under its own encryption
 #    context, so a condition on ours would refuse every read and write).
 table_key = refs(resources["InstancesTable"]["Properties"]["SSESpecification"].get("KMSMasterKeyId", {}))
-role = next(v for k, v in by_type("AWS::IAM::Role").items() if k.startswith("CreateInstanceFunction"))
-statements = [s for p in role["Properties"].get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
+
+
+def role_statements(function):
+    """The inline statements of the role SAM made for `function`."""
+    role = resources[resources[function]["Properties"]["Role"]["Fn::GetAtt"][0]]
+    return [s for p in role["Properties"].get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
+
+
+statements = role_statements("CreateInstanceFunction")
 
 
 def allows_via_dynamodb(s):
@@ -123,9 +134,12 @@ for st in statements:
             granted.setdefault(a, []).append(st["Resource"])
 needed = {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
           "dynamodb:Query"}
-check("the role grants exactly the DynamoDB actions the function calls (Query on GSI1 only)",
-      set(granted) == needed and all("index/GSI1" in str(r) for r in granted.get("dynamodb:Query", [None])),
-      f"granted {sorted(granted)}, needed {sorted(needed)}")
+# Query: lists on GSI1, and the events API's one partition (EVENTS#<id>) of the table.
+queried = sorted(json.dumps(r, sort_keys=True) for r in granted.get("dynamodb:Query", []))
+check("the role grants exactly the DynamoDB actions the function calls (Query on GSI1 and the table's event log)",
+      set(granted) == needed and queried == sorted(json.dumps(r, sort_keys=True) for r in (
+          {"Fn::Sub": "${InstancesTable.Arn}/index/GSI1"}, {"Fn::GetAtt": ["InstancesTable", "Arn"]})),
+      f"granted {sorted(granted)}, needed {sorted(needed)}; Query on {queried}")
 
 # The organization's index projects what the code reads from it (a list
 # answers from the index alone), no more: no sealed value, no token digest.
@@ -160,7 +174,7 @@ fixed = [k for k, v in by_type("AWS::Logs::LogGroup").items()
 check("no retained log group has a fixed name", not fixed, f"{fixed}")
 
 # 5. Reserved concurrency: none by default (a new account's quota is 10, all unreserved).
-function = next(v for v in by_type("AWS::Lambda::Function").values())["Properties"]
+function = resources["CreateInstanceFunction"]["Properties"]
 reserved = function.get("ReservedConcurrentExecutions")
 check("reserved concurrency is a parameter that reserves none by default",
       params.get("ReservedConcurrency", {}).get("Default") in (0, "0")
@@ -223,6 +237,245 @@ for st in key_policy:
     if not bound:
         unbound.append(st.get("Sid"))
 check("every service principal of the key policy is bound to this account", not unbound, f"unbound: {unbound}")
+
+# ---- Events (issue 20): three functions of one binary, two queues, a schedule.
+EVENT_FUNCTIONS = {"EventsTickFunction": "tick", "EventsPollFunction": "poll", "EventsDeliverFunction": "deliver"}
+TABLE = {"Fn::GetAtt": ["InstancesTable", "Arn"]}
+KEY = {"Fn::GetAtt": ["InstancesKey", "Arn"]}
+queue_arn = lambda q: {"Fn::GetAtt": [q, "Arn"]}
+canon = lambda v: json.dumps(v, sort_keys=True)
+
+
+def as_list(v):
+    return v if isinstance(v, list) else [v]
+
+
+def grants(stmts, prefix):
+    """{(action, resource)} of the Allow statements whose actions start with `prefix`."""
+    return {(a, canon(r)) for s in stmts if s["Effect"] == "Allow"
+            for a in as_list(s["Action"]) if a.startswith(prefix) for r in as_list(s["Resource"])}
+
+
+def pairs(actions, resource):
+    return {(a, canon(resource)) for a in actions}
+
+
+missing_fns = [f for f in EVENT_FUNCTIONS if f not in resources]
+check("the three event functions exist", not missing_fns, f"missing {missing_fns}")
+if missing_fns:
+    print(f"template-findings: {passed} passed, {failed} failed")
+    sys.exit(1)
+fn_props = {f: resources[f]["Properties"] for f in EVENT_FUNCTIONS}
+src_fns = {f: source["Resources"][f] for f in EVENT_FUNCTIONS}
+
+# One binary built once: SAM shares a build between functions of the same
+# CodeUri, runtime, architecture and Metadata.
+shapes = {canon([r["Properties"].get("CodeUri"), r["Metadata"].get("BuildMethod"), r["Metadata"].get("BuildProperties"),
+                 r["Properties"].get("Handler")]) for r in src_fns.values()}
+check("the event functions share one build (CodeUri, BuildMethod, Binary events, Handler)",
+      len(shapes) == 1 and all(r["Metadata"].get("BuildProperties") == {"Binary": "events"} for r in src_fns.values()),
+      f"{shapes}")
+
+# Each function's step, and what every one of them reads.
+problems = []
+for f, step in EVENT_FUNCTIONS.items():
+    env = fn_props[f].get("Environment", {}).get("Variables", {})
+    want = {"EVENTS_STEP": step, "TABLE_NAME": {"Ref": "InstancesTable"}, "KMS_KEY_ID": KEY,
+            "POLL_QUEUE_URL": {"Ref": "PollQueue"}, "DELIVERY_QUEUE_URL": {"Ref": "DeliveryQueue"},
+            "AWS_ENDPOINT_URL": {"Fn::If": ["HasLocalEndpoint", {"Ref": "LocalEndpoint"}, {"Ref": "AWS::NoValue"}]}}
+    problems += [f"{f} {k}={env.get(k)}" for k, v in want.items() if env.get(k) != v]
+    if "PROVIDER_TEST_CA_FILE" in env and env["PROVIDER_TEST_CA_FILE"] != {
+            "Fn::If": ["HasLocalEndpoint", "", {"Ref": "AWS::NoValue"}]}:
+        problems.append(f"{f} PROVIDER_TEST_CA_FILE outside sam local")
+    if fn_props[f].get("KmsKeyArn") != KEY or fn_props[f].get("Architectures") != function.get("Architectures") \
+            or fn_props[f].get("TracingConfig") != function.get("TracingConfig"):
+        problems.append(f"{f}: key, architecture or tracing not as the API function's")
+    logs = fn_props[f].get("LoggingConfig", {}).get("LogGroup", {}).get("Ref")
+    if resources.get(logs, {}).get("Type") != "AWS::Logs::LogGroup" or \
+            not resources[logs]["Properties"].get("RetentionInDays") or not resources[logs]["Properties"].get("KmsKeyId"):
+        problems.append(f"{f}: no own log group with retention and the key ({logs})")
+poll_env = fn_props["EventsPollFunction"]["Environment"]["Variables"]
+deliver_env = fn_props["EventsDeliverFunction"]["Environment"]["Variables"]
+if poll_env.get("PROVIDER_CHECK") != {"Ref": "ProviderCheck"} or \
+        poll_env.get("PROVIDER_ALLOWED_HOSTS") != {"Ref": "ProviderAllowedHosts"}:
+    problems.append("the poll does not take ProviderCheck and ProviderAllowedHosts")
+if deliver_env.get("CALLBACK_ALLOWED_HOSTS") != {"Ref": "CallbackAllowedHosts"} or \
+        params.get("CallbackAllowedHosts", {}).get("Default") != "":
+    problems.append("CALLBACK_ALLOWED_HOSTS is not the parameter CallbackAllowedHosts (default empty)")
+check("each event function runs its step with the table, key, queues and its own log group "
+      "(test CA and endpoint only for sam local)", not problems, "; ".join(problems))
+
+# Least privilege: each role exactly its actions on its resources.
+tick, poll, deliver = (role_statements(f) for f in EVENT_FUNCTIONS)
+ESM = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+expect = {
+    "EventsTickFunction": (tick,
+                           pairs(["dynamodb:Query"], {"Fn::Sub": "${InstancesTable.Arn}/index/DUE"}),
+                           pairs(["sqs:SendMessage"], queue_arn("PollQueue"))),
+    "EventsPollFunction": (poll,
+                           pairs(["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem"], TABLE),
+                           pairs(ESM, queue_arn("PollQueue")) | pairs(["sqs:SendMessage"], queue_arn("DeliveryQueue"))),
+    "EventsDeliverFunction": (deliver,
+                              pairs(["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], TABLE),
+                              pairs(ESM + ("sqs:SendMessage",), queue_arn("DeliveryQueue"))),
+}
+for f, (stmts, dynamo, sqs) in expect.items():
+    got_d, got_q = grants(stmts, "dynamodb:"), grants(stmts, "sqs:")
+    check(f"{f}'s role: exactly its DynamoDB and SQS actions, on its index, table and queues",
+          got_d == dynamo and got_q == sqs,
+          f"DynamoDB extra {sorted(got_d - dynamo)} missing {sorted(dynamo - got_d)}; "
+          f"SQS extra {sorted(got_q - sqs)} missing {sorted(sqs - got_q)}")
+    others = {a for s in stmts for a in as_list(s["Action"]) if not a.startswith(("dynamodb:", "sqs:", "kms:"))}
+    check(f"{f}'s role: nothing but DynamoDB, SQS and KMS inline", not others, f"{sorted(others)}")
+
+
+def kms_ok(stmts, secrets):
+    """The key only through DynamoDB, through SQS, or (`secrets`) kms:Decrypt
+    under the service's encryption context; nothing else of KMS."""
+    problems = []
+    for s in stmts:
+        actions = [a for a in as_list(s["Action"]) if a.startswith("kms:")]
+        if not actions:
+            continue
+        cond = s.get("Condition", {}).get("StringEquals", {})
+        via = str(cond.get("kms:ViaService", ""))
+        if s["Resource"] != KEY:
+            problems.append(f"{s.get('Sid')} on {s['Resource']}")
+        elif "dynamodb." in via or "sqs." in via:
+            if "kms:CallerAccount" not in cond:
+                problems.append(f"{s.get('Sid')} not bound to the account")
+            if "sqs." in via and set(actions) != {"kms:GenerateDataKey", "kms:Decrypt"}:
+                problems.append(f"{s.get('Sid')}: {actions} through SQS")
+        elif secrets and actions == ["kms:Decrypt"] and cond == {"kms:EncryptionContext:service": "instances"}:
+            continue
+        else:
+            problems.append(f"{s.get('Sid')}: {actions} {cond}")
+    vias = {str(s.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService", ""))[:40] for s in stmts}
+    if not any("dynamodb." in v for v in vias) or not any("sqs." in v for v in vias):
+        problems.append("the key is not usable through both DynamoDB (the table) and SQS (the queues)")
+    opened = any(as_list(s["Action"]) == ["kms:Decrypt"] and "kms:EncryptionContext:service" in str(s.get("Condition"))
+                 for s in stmts)
+    if secrets != opened:
+        problems.append("opens sealed secrets" if opened else "cannot open the sealed secrets it needs")
+    return problems
+
+
+for f, stmts, secrets in (("EventsTickFunction", tick, False), ("EventsPollFunction", poll, True),
+                          ("EventsDeliverFunction", deliver, True)):
+    p = kms_ok(stmts, secrets)
+    check(f"{f}'s role: the key through DynamoDB and SQS only{', and Decrypt of secrets (never GenerateDataKey)' if secrets else ''}",
+          not p, "; ".join(p))
+
+# No wildcard in any inline statement's resource, of any role the stack makes
+# (the key policy's "*" is the key itself; managed policies are AWS's).
+wild = []
+for k, r in by_type("AWS::IAM::Role").items():
+    for pol in r["Properties"].get("Policies", []):
+        for s in pol["PolicyDocument"]["Statement"]:
+            if any("*" in canon(x) for x in as_list(s["Resource"])):
+                wild.append(f"{k}/{s.get('Sid', '?')}")
+check("no inline IAM statement has a wildcard resource", not wild, f"{wild}")
+managed = {k: r["Properties"].get("ManagedPolicyArns", []) for k, r in by_type("AWS::IAM::Role").items()
+           if k.startswith("Events")}
+sqs_wide = [k for k, v in managed.items() if any("SQSQueueExecutionRole" in str(a) for a in v)]
+check("no event role carries AWSLambdaSQSQueueExecutionRole (every queue of the account, Resource *)",
+      not sqs_wide, f"{sqs_wide}")
+
+# The queues: the poll queue FIFO without content deduplication, each with a
+# dead-letter queue of its kind after 5 receives, 14 days' retention there,
+# encrypted with the stack's key, a visibility timeout 6 times its consumer's timeout.
+queues = by_type("AWS::SQS::Queue")
+problems = []
+for q, dlq, consumer, fifo in (("PollQueue", "PollDeadLetterQueue", "EventsPollFunction", True),
+                               ("DeliveryQueue", "DeliveryDeadLetterQueue", "EventsDeliverFunction", False)):
+    qp, dp = queues.get(q, {}).get("Properties", {}), queues.get(dlq, {}).get("Properties", {})
+    redrive = qp.get("RedrivePolicy", {})
+    if redrive.get("deadLetterTargetArn") != queue_arn(dlq) or int(redrive.get("maxReceiveCount", 0)) != 5:
+        problems.append(f"{q} redrive {redrive}")
+    if int(dp.get("MessageRetentionPeriod", 0)) != 14 * 86400:
+        problems.append(f"{dlq} keeps {dp.get('MessageRetentionPeriod')} s")
+    if bool(qp.get("FifoQueue")) != fifo or bool(dp.get("FifoQueue")) != fifo:
+        problems.append(f"{q}/{dlq} FIFO {qp.get('FifoQueue')}/{dp.get('FifoQueue')}, want {fifo}")
+    if fifo and qp.get("ContentBasedDeduplication") is not False:
+        problems.append(f"{q} ContentBasedDeduplication {qp.get('ContentBasedDeduplication')}")
+    for name, props in ((q, qp), (dlq, dp)):
+        if props.get("KmsMasterKeyId") != {"Ref": "InstancesKey"}:
+            problems.append(f"{name} not encrypted with the stack's key")
+        if "QueueName" in props:
+            problems.append(f"{name} has a fixed name")
+    timeout = int(fn_props[consumer].get("Timeout", 3))
+    if int(qp.get("VisibilityTimeout", 30)) < 6 * timeout:
+        problems.append(f"{q} visibility {qp.get('VisibilityTimeout')} s < 6 x {consumer}'s {timeout} s")
+check("both queues: a dead-letter queue of their kind (5 receives, 14 days), the stack's key, "
+      "visibility 6 x the consumer's timeout; polls FIFO without content deduplication", not problems, "; ".join(problems))
+alarmed = {canon(d["Value"]) for a in by_type("AWS::CloudWatch::Alarm").values()
+           for d in a["Properties"].get("Dimensions", []) if d["Name"] == "QueueName"}
+check("each dead-letter queue has an alarm on its messages",
+      all(canon({"Fn::GetAtt": [d, "QueueName"]}) in alarmed for d in ("PollDeadLetterQueue", "DeliveryDeadLetterQueue")),
+      f"{alarmed}")
+
+# The event sources: one mapping a queue, to its function, ten a batch, partial batch responses.
+mappings = by_type("AWS::Lambda::EventSourceMapping")
+problems = []
+for q, fn in (("PollQueue", "EventsPollFunction"), ("DeliveryQueue", "EventsDeliverFunction")):
+    ms = [m["Properties"] for m in mappings.values() if m["Properties"].get("EventSourceArn") == queue_arn(q)]
+    if len(ms) != 1:
+        problems.append(f"{len(ms)} mappings of {q}")
+        continue
+    m = ms[0]
+    if m.get("FunctionName") != {"Ref": fn}:
+        problems.append(f"{q} feeds {m.get('FunctionName')}")
+    if m.get("FunctionResponseTypes") != ["ReportBatchItemFailures"]:
+        problems.append(f"{q}: FunctionResponseTypes {m.get('FunctionResponseTypes')}")
+    if int(m.get("BatchSize", 10)) != 10:
+        problems.append(f"{q}: BatchSize {m.get('BatchSize')}")
+check("each queue feeds its function, ten a batch, with ReportBatchItemFailures", not problems and len(mappings) == 2,
+      "; ".join(problems) or f"{len(mappings)} mappings")
+
+# The schedule: every minute, on time, the tick, no fixed name, no retry;
+# the scheduler's role may invoke the tick and nothing else.
+schedules = by_type("AWS::Scheduler::Schedule")
+sched = next(iter(schedules.values()), {}).get("Properties", {})
+target = sched.get("Target", {})
+sched_role = resources.get(target.get("RoleArn", {}).get("Fn::GetAtt", [""])[0], {})
+sched_stmts = [s for p in sched_role.get("Properties", {}).get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
+check("one schedule: rate(1 minute), FlexibleTimeWindow OFF, the tick as target, no fixed name, no retry",
+      len(schedules) == 1 and sched.get("ScheduleExpression") == "rate(1 minute)"
+      and sched.get("FlexibleTimeWindow") == {"Mode": "OFF"}
+      and target.get("Arn") == {"Fn::GetAtt": ["EventsTickFunction", "Arn"]} and "Name" not in sched
+      and target.get("RetryPolicy", {}).get("MaximumRetryAttempts") == 0,
+      f"{len(schedules)} schedules: {sched}")
+check("the schedule's role invokes the tick only",
+      grants(sched_stmts, "") == {("lambda:InvokeFunction", canon({"Fn::GetAtt": ["EventsTickFunction", "Arn"]}))},
+      f"{grants(sched_stmts, '')}")
+
+# Timeouts against the code's own budgets.
+poll_rs = (ROOT / "src/events/poll.rs").read_text()
+deliver_rs = (ROOT / "src/events/deliver.rs").read_text()
+budget = int(re.search(r"pub const BUDGET: Duration = Duration::from_secs\((\d+)\)", poll_rs).group(1))
+callback = int(re.search(r"pub const TIMEOUT: Duration = Duration::from_secs\((\d+)\)", deliver_rs).group(1))
+lease_ms = int(re.search(r"pub const LEASE_MS: i64 = ([\d_]+);", deliver_rs).group(1).replace("_", ""))
+t_tick, t_poll, t_deliver = (int(fn_props[f].get("Timeout", 3)) for f in EVENT_FUNCTIONS)
+delivery_visibility = int(queues["DeliveryQueue"]["Properties"].get("VisibilityTimeout", 30))
+check(f"poll timeout {t_poll} s > its JIRA budget {budget} s; deliver timeout {t_deliver} s > the callback's "
+      f"{callback} s, its lease {lease_ms // 1000} s < the visibility {delivery_visibility} s; tick {t_tick} s <= 60 s",
+      t_poll > budget and t_deliver > callback and lease_ms // 1000 < delivery_visibility and t_tick <= 60,
+      f"tick {t_tick}, poll {t_poll}, deliver {t_deliver}")
+
+# The due index as the code creates it locally (src/store/setup.rs) and queries it.
+table_props = source["Resources"]["InstancesTable"]["Properties"]
+due = next((g for g in table_props["GlobalSecondaryIndexes"] if g["IndexName"] == "DUE"), None)
+attrs = {a["AttributeName"]: a["AttributeType"] for a in table_props["AttributeDefinitions"]}
+store_mod = (ROOT / "src/store/mod.rs").read_text()
+setup_rs = (ROOT / "src/store/setup.rs").read_text()
+check("the index DUE: pollShard (S) HASH, pollDue (N) RANGE, keys only, as src/store names and creates it",
+      due is not None and due["KeySchema"] == [{"AttributeName": "pollShard", "KeyType": "HASH"},
+                                               {"AttributeName": "pollDue", "KeyType": "RANGE"}]
+      and due["Projection"] == {"ProjectionType": "KEYS_ONLY"} and attrs.get("pollShard") == "S"
+      and attrs.get("pollDue") == "N" and 'pub const DUE_INDEX: &str = "DUE";' in store_mod
+      and 'key_el("pollShard", KeyType::Hash)' in setup_rs and 'key_el("pollDue", KeyType::Range)' in setup_rs
+      and "ProjectionType::KeysOnly" in setup_rs,
+      f"{due} {attrs}")
 
 # `sam deploy --guided` asks "has no authentication. Is this okay? [y/N]" for an
 # Api event without Auth (on the event or its API): the function authenticates
