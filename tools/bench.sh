@@ -23,6 +23,8 @@ if ! rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-
 fi
 PATH="$local_bin:$PATH" "$local_bin/cargo-lambda" lambda build --release --arm64 --output-format zip --bin bootstrap \
   --lambda-dir target/bench/lambda >&2 || die "cargo lambda build failed"
+PATH="$local_bin:$PATH" "$local_bin/cargo-lambda" lambda build --release --arm64 --output-format zip --bin events \
+  --lambda-dir target/bench/lambda >&2 || die "cargo lambda build (events) failed"
 
 state=$(mktemp -d)
 trap 'tools/moto.sh stop "$state"; rm -rf "$state"' EXIT
@@ -30,6 +32,8 @@ tools/moto.sh start "$state"
 set -a; . "$state/moto.env"; set +a
 echo "== cold starts, round trips, memory (runtime API emulator)" >&2
 python3 benches/lambda_bench.py target/release/bootstrap target/release/examples/hello "$local_bin" >&2
+echo "== events: requests per tick, poll and delivery; a million instances (benches/events_cost.rs)" >&2
+cargo bench --locked --bench events_cost >&2 || die "the events' bench failed"
 
 if command -v valgrind >/dev/null; then
   echo "== init instructions (callgrind)" >&2
@@ -46,6 +50,8 @@ cpu_ceql = json.loads(pathlib.Path("target/criterion/ceql_to_jql/new/estimates.j
 cpu_nulls = json.loads(pathlib.Path("target/criterion/null_filter_50_issues/new/estimates.json").read_text())["median"]["point_estimate"] / 1000
 zip_path = pathlib.Path("target/bench/lambda/bootstrap/bootstrap.zip")
 zip_mib = zip_path.stat().st_size / 2**20
+events_zip = pathlib.Path("target/bench/lambda/events/bootstrap.zip")
+events_zip_mib = events_zip.stat().st_size / 2**20
 i = r["init_ms"]
 rt = r["round_trips_per_create"]
 fmt = lambda d: ", ".join(f"{v:g} {k}" for k, v in d.items()) or "none"
@@ -71,11 +77,23 @@ rows = [
     ("CPU per rename by token without I/O (criterion median)", f"{cpu_rename:.2f} us", "-", None),
     ("peak memory (VmHWM) after 1,001 creates", f"{r['vm_hwm_mib_after_1001_creates']:.1f} MiB", "<= 24 MiB", r["vm_hwm_mib_after_1001_creates"] <= 24),
     ("zipped arm64 bootstrap", f"{zip_mib:.2f} MiB ({zip_path.stat().st_size:,} bytes)", "<= 3.5 MiB", zip_mib <= 3.5),
+    ("zipped arm64 events (the tick, poll and deliver functions)", f"{events_zip_mib:.2f} MiB ({events_zip.stat().st_size:,} bytes)", "<= 4 MiB", events_zip_mib <= 4),
+]
+ev = json.loads(pathlib.Path("target/bench/events.json").read_text())
+m, c = ev["measured"], ev["millionAt15Minutes"]
+no_change = m["pollNoChange"]["aws"]
+rows += [
+    ("requests per poll with no change (%d instances)" % m["instances"], f"{fmt(no_change)}; {m['pollNoChange']['jira']:g} JIRA", "<= 1 write, 1 JIRA search", sum(v for k, v in no_change.items() if k in ("UpdateItem", "PutItem", "TransactWriteItems")) <= 1 and m["pollNoChange"]["jira"] <= 1),
+    ("requests of the tick per due instance", fmt(m["tickPerDueInstance"]), "-", None),
+    ("requests per 10 events (one notification): poll + delivery", f"poll {fmt(m['pollWithTenChanges']['aws'])}, {m['pollWithTenChanges']['jira']} JIRA; delivery {fmt(m['deliveryOfTenEvents']['aws'])}, {m['deliveryOfTenEvents']['callbackPosts']} POST", "-", None),
+    ("a batch of 10 polls with no change, side by side (local stand-in; mean)", f"{m['pollNoChange']['wallMsPerBatchOf10']:.0f} ms", "-", None),
+    ("a million instances at 15 minutes, a month (2025 list prices)", "DynamoDB $%.0f, SQS $%.0f, Lambda $%.0f, KMS $%.0f measured (up to $%.0f with no data key cached)" % (c["dollarsPerMonth"]["dynamodb"], c["dollarsPerMonth"]["sqs"], c["dollarsPerMonth"]["lambda"], c["dollarsPerMonth"]["kmsMeasured"], c["dollarsPerMonth"]["kmsIfNoneCached"]), "-", None),
 ]
 r["cpu_us"] = cpu
 r["cpu_read_us"] = cpu_read
 r["cpu_rename_us"] = cpu_rename
 r["zip_mib"] = zip_mib
+r["events_zip_mib"] = events_zip_mib
 pathlib.Path("target/bench/results.json").write_text(json.dumps(r, indent=2))
 print(f"\nmake bench — {os.cpu_count()} cores, {platform.machine()}, {platform.platform()}\n")
 print("| measure | result | target | met |")

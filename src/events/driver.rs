@@ -5,6 +5,8 @@
 //! queues received and handed to the same handlers.
 
 use std::sync::Arc;
+
+use futures_util::future::join_all;
 use std::time::{Duration, SystemTime};
 
 use super::deliver::deliver;
@@ -12,53 +14,70 @@ use super::poll::poll;
 use super::{BatchResponse, DeliveryMessage, Events, ItemFailure, PollMessage, SqsRecord};
 use crate::domain::token::InstanceId;
 
-/// A batch of poll messages. The poll queue is FIFO: after one fails, the
-/// rest of the batch is handed back too, so that they stay in order.
+/// A batch of poll messages: the instances side by side (a poll mostly
+/// waits for JIRA, and Lambda bills the wait), each instance's messages in
+/// order. The poll queue is FIFO, grouped by instance: after one of an
+/// instance's messages fails, its later ones are handed back too, so that
+/// they stay in order.
 pub async fn handle_polls(events: &Events, records: &[SqsRecord], now: SystemTime) -> BatchResponse {
-    let mut response = BatchResponse::default();
+    let mut groups: Vec<(Option<u64>, Vec<&SqsRecord>)> = Vec::new();
     for record in records {
-        if !response.failures.is_empty() {
-            response.failures.push(ItemFailure { id: record.message_id.clone() });
-            continue;
-        }
-        let outcome = match serde_json::from_str::<PollMessage>(&record.body) {
-            Ok(m) => match InstanceId::new(m.instance) {
-                Some(id) => poll(events, id, m.due, now).await.map(Some),
-                None => Ok(None),
-            },
-            Err(_) => Ok(None),
-        };
-        match outcome {
-            Ok(Some(polled)) => tracing::info!(message = %record.message_id, outcome = ?polled, "polled"),
-            // Not a poll message: no retry makes it one.
-            Ok(None) => tracing::error!(message = %record.message_id, "not a poll message: dropped"),
-            Err(e) => {
-                tracing::error!(message = %record.message_id, error = %e, "the poll failed: its message comes back");
-                response.failures.push(ItemFailure { id: record.message_id.clone() });
-            }
+        let instance = serde_json::from_str::<PollMessage>(&record.body).ok().map(|m| m.instance);
+        match groups.iter_mut().find(|(i, _)| instance.is_some() && *i == instance) {
+            Some((_, group)) => group.push(record),
+            None => groups.push((instance, vec![record])),
         }
     }
-    response
+    let handled = join_all(groups.iter().map(|(_, group)| async move {
+        let mut failed = Vec::new();
+        for record in group {
+            if !failed.is_empty() {
+                failed.push(ItemFailure { id: record.message_id.clone() });
+                continue;
+            }
+            if let Err(e) = poll_one(events, record, now).await {
+                tracing::error!(message = %record.message_id, error = %e, "the poll failed: its message comes back");
+                failed.push(ItemFailure { id: record.message_id.clone() });
+            }
+        }
+        failed
+    }))
+    .await;
+    BatchResponse { failures: handled.into_iter().flatten().collect() }
 }
 
-/// A batch of delivery messages.
+async fn poll_one(events: &Events, record: &SqsRecord, now: SystemTime) -> Result<(), super::EventsError> {
+    let message = serde_json::from_str::<PollMessage>(&record.body).ok();
+    let Some((id, due)) = message.and_then(|m| Some((InstanceId::new(m.instance)?, m.due))) else {
+        // Not a poll message: no retry makes it one.
+        tracing::error!(message = %record.message_id, "not a poll message: dropped");
+        return Ok(());
+    };
+    let polled = poll(events, id, due, now).await?;
+    tracing::info!(message = %record.message_id, instance = %id, outcome = ?polled, "polled");
+    Ok(())
+}
+
+/// A batch of delivery messages, side by side (each waits for a callback).
 pub async fn handle_deliveries(events: &Events, records: &[SqsRecord], now: SystemTime) -> BatchResponse {
-    let mut response = BatchResponse::default();
-    for record in records {
-        let outcome = match serde_json::from_str::<DeliveryMessage>(&record.body) {
-            Ok(m) => deliver(events, &m, now).await.map(Some),
-            Err(_) => Ok(None),
+    let handled = join_all(records.iter().map(|record| async move {
+        let Ok(message) = serde_json::from_str::<DeliveryMessage>(&record.body) else {
+            tracing::error!(message = %record.message_id, "not a delivery message: dropped");
+            return None;
         };
-        match outcome {
-            Ok(Some(done)) => tracing::info!(message = %record.message_id, outcome = ?done, "delivery"),
-            Ok(None) => tracing::error!(message = %record.message_id, "not a delivery message: dropped"),
+        match deliver(events, &message, now).await {
+            Ok(done) => {
+                tracing::info!(message = %record.message_id, outcome = ?done, "delivery");
+                None
+            }
             Err(e) => {
                 tracing::error!(message = %record.message_id, error = %e, "the delivery failed: its message comes back");
-                response.failures.push(ItemFailure { id: record.message_id.clone() });
+                Some(ItemFailure { id: record.message_id.clone() })
             }
         }
-    }
-    response
+    }))
+    .await;
+    BatchResponse { failures: handled.into_iter().flatten().collect() }
 }
 
 /// What one round of the driver did.
