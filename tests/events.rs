@@ -561,3 +561,59 @@ async fn event_settings_are_checked_at_the_create_and_the_update() {
     let item = items.iter().find(|i| i["id"].as_n().unwrap() == &plain.id().to_string()).unwrap();
     assert!(!item.contains_key("pollShard") && !item.contains_key("pollCursor"), "{item:?}");
 }
+
+#[tokio::test]
+async fn a_lost_delivery_message_is_sent_again_by_the_tick() {
+    let mut w = World::new("cloud", json!({})).await;
+    w.jira.create_issue(json!({"summary": "Its message lost"})).await;
+    // The poll only (no delivery): the tick, then the poll queue.
+    w.ahead += MINUTE;
+    driver::round_polls_only(&w.events, w.now()).await;
+    // The delivery message is lost (purged, as a crash or a dead-letter queue would).
+    let sqs = aws_sdk_sqs::Client::new(&w.env.sdk);
+    sqs.purge_queue().queue_url(&w.events.settings.delivery_queue_url).send().await.unwrap();
+    let listed = w.events_api(&format!("/instances/{}/events", w.id), &w.auth).await;
+    assert_eq!(listed.json[0]["status"], "NEW", "{}", listed.text);
+    // Not before it is overdue; then the tick sends it again.
+    w.after(Duration::from_secs(5 * 60)).await;
+    assert!(w.notifications().await.is_empty());
+    w.after(Duration::from_secs(12 * 60)).await;
+    let got = w.notifications().await;
+    assert_eq!(got.len(), 1, "sent again, once: {got:#?}");
+    let listed = w.events_api(&format!("/instances/{}/events", w.id), &w.auth).await;
+    assert_eq!(listed.json[0]["status"], "NOTIFIED");
+}
+
+#[tokio::test]
+async fn a_poll_does_not_stop_the_polls_on_credentials_changed_meanwhile_and_a_new_interval_counts_at_once() {
+    let w = World::new("cloud", json!({})).await;
+    let id = instances::domain::token::InstanceId::new(w.id).unwrap();
+    let (read, state) = w.events.app.store.poll_target(id).await.unwrap().unwrap();
+    let due = state.due_ms.unwrap();
+    // An update lands between the poll's read and its 401's write.
+    let changed = with_json(
+        "PATCH",
+        &format!("/instances/{}", w.id),
+        &w.auth,
+        &json!({"configuration": {"jira.password": w.jira.password}}),
+    )
+    .send(&w.events.app)
+    .await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    assert!(!w.events.app.store.park_polls(id, due, read.summary.version, true).await.unwrap());
+    let item = w.item().await;
+    assert_eq!((item["valid"].as_bool(), item.contains_key("pollDue")), (Ok(&true), true));
+    // A shorter interval: the next poll an interval (the new one) from now.
+    let at = instances::events::epoch_ms(SystemTime::now());
+    let shorter = with_json(
+        "PATCH",
+        &format!("/instances/{}", w.id),
+        &w.auth,
+        &json!({"configuration": {"event.poller.refresh_interval": 5}}),
+    )
+    .send(&w.events.app)
+    .await;
+    assert_eq!(shorter.status, 200);
+    let due: i64 = w.item().await["pollDue"].as_n().unwrap().parse().unwrap();
+    assert!((due - at - 5 * 60_000).abs() < 10_000, "due {due}, now {at}");
+}

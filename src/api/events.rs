@@ -40,11 +40,15 @@ pub async fn list(app: &App, request: &Request, id: Option<&str>) -> Result<Done
     }
     let size = page.size as usize;
     // A notification holds up to ten events: as many as fill the page.
-    let (logged, more_items) = app.store.notifications_page(summary.id, at.as_deref(), page.size as i32 + 1).await?;
+    let now_ms = crate::events::epoch_ms(std::time::SystemTime::now());
+    let (logged, more_items) =
+        app.store.notifications_page(summary.id, at.as_deref(), page.size as i32 + 1, now_ms).await?;
     let mut events: Vec<Value> = Vec::with_capacity(size);
     let mut next = None;
     'fill: for (i, n) in logged.iter().enumerate() {
-        let start = if i == 0 { skip } else { 0 };
+        // (The token's own notification may have expired meanwhile: then
+        // the page starts with the next one, whole.)
+        let start = if i == 0 && at.as_deref() == Some(n.sort_key.as_str()) { skip } else { 0 };
         for (j, e) in n.events.iter().rev().enumerate().skip(start) {
             if events.len() == size {
                 next = Some(format!("{}|{j}", n.sort_key));

@@ -161,15 +161,20 @@ pub enum PollChange {
     /// The credentials changed (or were accepted again): polls stopped by a
     /// refused login go on, soon; the account's time zone is asked again.
     Resume { due_ms: i64 },
+    /// The interval changed on polls that run: the next one an interval
+    /// (the new one) from now, not at the old interval's time.
+    Reschedule { due_ms: i64 },
 }
 
 /// What changing `before` into `after` (the settings, and whether the
-/// credentials changed) does to the polls, at `now_ms`.
+/// credentials changed) does to the polls, at `now_ms`; `running`: whether
+/// the polls run now (not stopped by a disable or a refused login).
 pub fn poll_change(
     id: InstanceId,
     before: Option<&EventSettings>,
     after: Option<&EventSettings>,
     credentials_changed: bool,
+    running: bool,
     now_ms: i64,
 ) -> PollChange {
     match (before, after) {
@@ -178,6 +183,9 @@ pub fn poll_change(
         }
         (Some(_), None) => PollChange::Stop,
         (Some(_), Some(_)) if credentials_changed => PollChange::Resume { due_ms: now_ms },
+        (Some(before), Some(after)) if running && before.interval_minutes != after.interval_minutes => {
+            PollChange::Reschedule { due_ms: now_ms + after.interval_ms() }
+        }
         _ => PollChange::Keep,
     }
 }
@@ -233,13 +241,20 @@ mod tests {
         let s =
             EventSettings { callback_url: "https://a/".into(), interval_minutes: 5, filter_jql: None, signed: false };
         assert_eq!(
-            poll_change(id, None, Some(&s), false, 1000),
+            poll_change(id, None, Some(&s), false, true, 1000),
             PollChange::Start { shard: shard_of(id), due_ms: 1000 + 300_000, since_ms: 1000 }
         );
-        assert_eq!(poll_change(id, Some(&s), None, true, 1000), PollChange::Stop);
-        assert_eq!(poll_change(id, Some(&s), Some(&s), true, 1000), PollChange::Resume { due_ms: 1000 });
-        assert_eq!(poll_change(id, Some(&s), Some(&s), false, 1000), PollChange::Keep);
-        assert_eq!(poll_change(id, None, None, true, 1000), PollChange::Keep);
+        assert_eq!(poll_change(id, Some(&s), None, true, true, 1000), PollChange::Stop);
+        assert_eq!(poll_change(id, Some(&s), Some(&s), true, true, 1000), PollChange::Resume { due_ms: 1000 });
+        assert_eq!(poll_change(id, Some(&s), Some(&s), false, true, 1000), PollChange::Keep);
+        assert_eq!(poll_change(id, None, None, true, true, 1000), PollChange::Keep);
+        let one = EventSettings { interval_minutes: 1, ..s.clone() };
+        assert_eq!(poll_change(id, Some(&s), Some(&one), false, true, 1000), PollChange::Reschedule { due_ms: 61_000 });
+        assert_eq!(
+            poll_change(id, Some(&s), Some(&one), false, false, 1000),
+            PollChange::Keep,
+            "stopped polls stay stopped"
+        );
         assert!(shard_of(id).starts_with("DUE#") && shard_of(id).len() == 6);
     }
 }

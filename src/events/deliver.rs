@@ -70,7 +70,10 @@ pub async fn deliver(events: &Events, message: &DeliveryMessage, now: SystemTime
             _ => Ok(Delivered::Skipped),
         };
     };
+    let lease = claimed.lease;
+    let claimed = claimed.logged;
     let attempt = claimed.attempts;
+    let finish = |how| app.store.finish_delivery(id, sk, &lease, how);
     let Some(record) = app.store.get_instance(id).await? else {
         app.store.drop_notification(id, sk).await?;
         return Ok(Delivered::Dropped);
@@ -78,7 +81,7 @@ pub async fn deliver(events: &Events, message: &DeliveryMessage, now: SystemTime
     let summary = &record.summary;
     let Some(settings) = events::settings(&summary.configuration, &summary.secret_keys) else {
         let result = "events were turned off before it could be delivered";
-        app.store.finish_delivery(id, sk, Attempted::Failed { result }).await?;
+        finish(Attempted::Failed { result }).await?;
         return Ok(Delivered::Failed { attempt, result: result.into() });
     };
     let mut headers = HeaderMap::new();
@@ -86,16 +89,20 @@ pub async fn deliver(events: &Events, message: &DeliveryMessage, now: SystemTime
     let text = |v: &str| HeaderValue::from_str(v).map_err(|e| EventsError::Internal(e.to_string()));
     headers.insert(HeaderName::from_static(ID_HEADER), text(&claimed.notification_id)?);
     if settings.signed {
-        if let Some((_, sealed)) = record.secrets().iter().find(|(k, _)| k == SIGNATURE_KEY) {
-            let binding = aad(&summary.organization, id, SIGNATURE_KEY);
-            let key = app.sealer.open(&record.sealed_data_key, &binding, sealed).await?;
-            headers.insert(HeaderName::from_static(SIGNATURE_HEADER), text(&signature(&key, claimed.body.as_bytes()))?);
-        }
+        // Signed, or not sent: never an unsigned notification where one was asked for.
+        let Some((_, sealed)) = record.secrets().iter().find(|(k, _)| k == SIGNATURE_KEY) else {
+            let result = "the signature key is not stored";
+            finish(Attempted::Failed { result }).await?;
+            return Ok(Delivered::Failed { attempt, result: result.into() });
+        };
+        let binding = aad(&summary.organization, id, SIGNATURE_KEY);
+        let key = app.sealer.open(&record.sealed_data_key, &binding, sealed).await?;
+        headers.insert(HeaderName::from_static(SIGNATURE_HEADER), text(&signature(&key, claimed.body.as_bytes()))?);
     }
     let result = send(events, &settings.callback_url, headers, claimed.body.clone()).await;
     let how = match &result {
         Ok(status) if (200..300).contains(status) => {
-            app.store.finish_delivery(id, sk, Attempted::Delivered { result: &format!("HTTP {status}") }).await?;
+            finish(Attempted::Delivered { result: &format!("HTTP {status}") }).await?;
             return Ok(Delivered::Notified { attempt });
         }
         Ok(status) if (300..400).contains(status) => format!("HTTP {status} (redirects are not followed)"),
@@ -106,12 +113,15 @@ pub async fn deliver(events: &Events, message: &DeliveryMessage, now: SystemTime
     match waits.get(attempt.saturating_sub(1) as usize) {
         Some(wait) => {
             let next_attempt_ms = now_ms + wait.as_millis() as i64;
-            app.store.finish_delivery(id, sk, Attempted::Retry { result: &how, next_attempt_ms }).await?;
-            events.send_delivery_later(message, *wait).await?;
+            // Another attempt took it meanwhile (this one outlived its
+            // lease): that one says how it ended.
+            if finish(Attempted::Retry { result: &how, next_attempt_ms }).await? {
+                events.send_delivery_later(message, *wait).await?;
+            }
             Ok(Delivered::Retrying { attempt, wait: *wait, result: how })
         }
         None => {
-            app.store.finish_delivery(id, sk, Attempted::Failed { result: &how }).await?;
+            finish(Attempted::Failed { result: &how }).await?;
             tracing::warn!(instance = %id, notification = %claimed.notification_id, result = %how, "kept as failed");
             Ok(Delivered::Failed { attempt, result: how })
         }

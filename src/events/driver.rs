@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use futures_util::future::join_all;
+use futures_util::stream::{self, StreamExt};
 use std::time::{Duration, SystemTime};
 
 use super::deliver::deliver;
@@ -28,7 +29,8 @@ pub async fn handle_polls(events: &Events, records: &[SqsRecord], now: SystemTim
             None => groups.push((instance, vec![record])),
         }
     }
-    let handled = join_all(groups.iter().map(|(_, group)| async move {
+    // At most POLLS_AT_ONCE side by side: each holds its search's issues.
+    let handled: Vec<Vec<ItemFailure>> = stream::iter(groups.iter().map(|(_, group)| async move {
         let mut failed = Vec::new();
         for record in group {
             if !failed.is_empty() {
@@ -42,9 +44,14 @@ pub async fn handle_polls(events: &Events, records: &[SqsRecord], now: SystemTim
         }
         failed
     }))
+    .buffer_unordered(POLLS_AT_ONCE)
+    .collect()
     .await;
     BatchResponse { failures: handled.into_iter().flatten().collect() }
 }
+
+/// How many of a batch's polls run side by side.
+pub const POLLS_AT_ONCE: usize = 4;
 
 async fn poll_one(events: &Events, record: &SqsRecord, now: SystemTime) -> Result<(), super::EventsError> {
     let message = serde_json::from_str::<PollMessage>(&record.body).ok();
@@ -111,6 +118,22 @@ pub async fn round(events: &Arc<Events>, now: SystemTime, tick: bool) -> Result<
         let records: Vec<SqsRecord> = deliveries.iter().map(|(_, r)| r.clone()).collect();
         let failed = handle_deliveries(events, &records, now).await;
         delete_taken(events, &events.settings.delivery_queue_url, &deliveries, &failed).await?;
+    }
+}
+
+/// A tick at `now` and the poll queue only (the deliveries left queued):
+/// for tests that lose or hold deliveries.
+pub async fn round_polls_only(events: &Arc<Events>, now: SystemTime) {
+    let _ = super::tick::tick(events, now, None).await;
+    while let Ok(polls) = events.receive(&events.settings.poll_queue_url, Duration::ZERO).await {
+        if polls.is_empty() {
+            return;
+        }
+        let records: Vec<SqsRecord> = polls.iter().map(|(_, r)| r.clone()).collect();
+        let failed = handle_polls(events, &records, now).await;
+        if delete_taken(events, &events.settings.poll_queue_url, &polls, &failed).await.is_err() {
+            return;
+        }
     }
 }
 

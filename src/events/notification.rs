@@ -50,31 +50,36 @@ pub struct Origin<'a> {
     pub object_type: &'a str,
 }
 
+/// The most of one notification's body: past it (issues with huge
+/// fields), `raw` keeps each issue's `id` and `key` only (DynamoDB's item
+/// limit is 400 KB).
+pub const MAX_BODY_BYTES: usize = 350 * 1024;
+
 /// The changes of one poll as notifications of at most [`MAX_EVENTS`] each;
-/// `ids` gives each its id.
-pub fn notifications(
+/// `ids` gives each its id. The changes' issues are moved into the bodies.
+pub fn notifications<E>(
     origin: &Origin<'_>,
-    changes: &[Change],
+    changes: &mut [Change],
     poll_ms: i64,
-    mut ids: impl FnMut() -> String,
-) -> Vec<Notification> {
+    mut ids: impl FnMut() -> Result<String, E>,
+) -> Result<Vec<Notification>, E> {
     let poll_date = iso8601(at(poll_ms));
-    changes
-        .chunks(MAX_EVENTS)
-        .enumerate()
-        .map(|(seq, chunk)| {
-            let id = ids();
-            let events: Vec<EventEntry> = chunk
-                .iter()
-                .map(|c| EventEntry {
-                    id: c.event_id(),
-                    object_type: origin.object_type.to_owned(),
-                    object_id: c.issue_id.clone(),
-                    event_type: c.event_type().to_owned(),
-                    date: iso8601(at(c.updated_ms)),
-                })
-                .collect();
-            let message = json!({"message": {
+    let mut out = Vec::new();
+    for (seq, chunk) in changes.chunks_mut(MAX_EVENTS).enumerate() {
+        let id = ids()?;
+        let events: Vec<EventEntry> = chunk
+            .iter()
+            .map(|c| EventEntry {
+                id: c.event_id(),
+                object_type: origin.object_type.to_owned(),
+                object_id: c.issue_id.clone(),
+                event_type: c.event_type().to_owned(),
+                date: iso8601(at(c.updated_ms)),
+            })
+            .collect();
+        let issues: Vec<Value> = chunk.iter_mut().map(|c| c.issue.take()).collect();
+        let message = |raw: Vec<Value>| {
+            json!({"message": {
                 "eventId": id,
                 "instanceId": origin.instance.get(),
                 "elementKey": origin.element_key,
@@ -87,11 +92,18 @@ pub fn notifications(
                     "elementKey": origin.element_key,
                     "hubKey": origin.hub_key,
                 })).collect::<Vec<Value>>(),
-                "raw": {origin.object_type: chunk.iter().map(|c| c.issue.clone()).collect::<Vec<Value>>()},
-            }});
-            Notification { id, poll_ms, seq, events, body: message.to_string() }
-        })
-        .collect()
+                "raw": {origin.object_type: raw},
+            }})
+            .to_string()
+        };
+        let mut body = message(issues.iter().cloned().collect());
+        if body.len() > MAX_BODY_BYTES {
+            let slim = issues.iter().map(|i| json!({"id": i.get("id"), "key": i.get("key")})).collect();
+            body = message(slim);
+        }
+        out.push(Notification { id, poll_ms, seq, events, body });
+    }
+    Ok(out)
 }
 
 /// `sha256=` and the base64 of HMAC-SHA256 of `body` under `key`.
@@ -119,7 +131,7 @@ mod tests {
 
     #[test]
     fn changes_make_notifications_of_at_most_ten_events_in_the_platforms_shape() {
-        let changes: Vec<Change> = (0..23)
+        let mut changes: Vec<Change> = (0..23)
             .map(|i| Change {
                 issue_id: format!("{}", 10000 + i),
                 updated_ms: 1_764_000_000_000 + i,
@@ -134,10 +146,11 @@ mod tests {
             object_type: "incidents",
         };
         let mut n = 0;
-        let out = notifications(&origin, &changes, 1_764_000_100_000, || {
+        let out = notifications(&origin, &mut changes, 1_764_000_100_000, || {
             n += 1;
-            format!("n{n}")
-        });
+            Ok::<_, ()>(format!("n{n}"))
+        })
+        .unwrap();
         assert_eq!(out.iter().map(|n| n.events.len()).collect::<Vec<_>>(), [10, 10, 3]);
         let body: Value = serde_json::from_str(&out[2].body).unwrap();
         let m = &body["message"];
@@ -153,5 +166,18 @@ mod tests {
         assert_eq!(e["pollDate"], "2025-11-24T16:01:40.000Z");
         assert_eq!(m["raw"]["incidents"][2]["key"], "DEMO-22");
         assert_eq!(out[2].events[0].id, "10020-1764000000020");
+        // An issue too large for one item: raw keeps its id and key.
+        let mut huge = vec![Change {
+            issue_id: "1".into(),
+            updated_ms: 0,
+            created: false,
+            issue: json!({"id": "1", "key": "DEMO-1", "fields": {"description": "x".repeat(400 * 1024)}}),
+        }];
+        let out = notifications(&origin, &mut huge, 0, || Ok::<_, ()>("n".into())).unwrap();
+        assert!(out[0].body.len() < 1024, "{}", out[0].body.len());
+        assert_eq!(
+            serde_json::from_str::<Value>(&out[0].body).unwrap()["message"]["raw"]["incidents"][0]["key"],
+            "DEMO-1"
+        );
     }
 }

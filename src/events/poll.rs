@@ -18,7 +18,7 @@ use super::window::{self, Cursor};
 use super::{epoch_ms, DeliveryMessage, Events, EventsError};
 use crate::domain::events::{self, EventSettings};
 use crate::domain::token::InstanceId;
-use crate::hub::{HubError, PollSite};
+use crate::hub::{HubError, PollBudget, PollSite};
 use crate::store::events::{notification_sk, Committed, PollCommit};
 
 /// How long one poll may ask JIRA, all pages together (the poll function's
@@ -27,6 +27,14 @@ pub const BUDGET: Duration = Duration::from_secs(60);
 /// The most changes one poll records (its transaction holds one write a
 /// notification of ten, and the cursor's): the rest is polled again at once.
 pub const MAX_CHANGES: usize = 99 * super::notification::MAX_EVENTS;
+/// What one poll reads of the search at most: issues, and bytes of
+/// answers (a hostile site's small values parse to many times their size).
+pub const READ: PollBudget = PollBudget { max_items: 3_000, max_bytes: 2 * 1024 * 1024 };
+/// The most of the notifications' bodies one poll's transaction writes
+/// (DynamoDB's limit for one transaction is 4 MB).
+const MAX_TRANSACTION_BYTES: usize = 3 * 1024 * 1024;
+/// How long the account's time zone is trusted before it is asked again.
+const ZONE_MAX_AGE_MS: i64 = 24 * 3_600_000;
 /// The shortest and longest wait after JIRA's `429`.
 const MIN_RATE_WAIT_MS: i64 = 60_000;
 const MAX_RATE_WAIT_MS: i64 = 3_600_000;
@@ -74,36 +82,38 @@ pub async fn poll(events: &Events, id: InstanceId, due: i64, now: SystemTime) ->
         return Ok(Polled::Stale { resent: 0 });
     }
     let summary = &record.summary;
+    let version = summary.version;
     let Some(settings) = events::settings(&summary.configuration, &summary.secret_keys) else {
-        app.store.park_polls(id, due, false).await?;
+        app.store.park_polls(id, due, version, false).await?;
         return Ok(Polled::Stopped("events are off"));
     };
     if summary.disabled {
-        app.store.park_polls(id, due, false).await?;
+        app.store.park_polls(id, due, version, false).await?;
         return Ok(Polled::Stopped("the instance is disabled"));
     }
     if !summary.valid && app.settings.provider_check {
-        app.store.park_polls(id, due, false).await?;
+        app.store.park_polls(id, due, version, false).await?;
         return Ok(Polled::Stopped("JIRA refused the instance's credentials"));
     }
     let deadline = tokio::time::Instant::now() + BUDGET;
-    match ask(events, &record, &state.zone, &state.cursor, &settings, deadline).await {
+    let zone = state.zone.as_ref().filter(|(_, at)| now_ms - at < ZONE_MAX_AGE_MS).map(|(z, _)| z.as_str());
+    match ask(events, &record, zone, &state.cursor, &settings, deadline).await {
         Ok(found) => {
             let at = Poll { id, due, now_ms, element_key: &summary.element_key };
             record_changes(events, &at, &state.cursor, &settings, found).await
         }
         Err(HubError::InstanceInvalid { message }) => {
             tracing::warn!(instance = %id, message, "JIRA refused the credentials: polls stop until they change");
-            app.store.park_polls(id, due, true).await?;
+            app.store.park_polls(id, due, version, true).await?;
             Ok(Polled::Stopped("JIRA refused the instance's credentials"))
         }
         Err(HubError::RateLimited { retry_after }) => {
             let wait = retry_after
                 .as_deref()
-                .and_then(|s| s.trim().parse::<i64>().ok())
-                .map_or(MIN_RATE_WAIT_MS, |s| s.saturating_mul(1000))
+                .and_then(|r| retry_after_ms(r, now_ms))
+                .unwrap_or(MIN_RATE_WAIT_MS)
                 .clamp(MIN_RATE_WAIT_MS, MAX_RATE_WAIT_MS);
-            app.store.reschedule_poll(id, due, now_ms + wait, None).await?;
+            app.store.reschedule_poll(id, due, now_ms + wait).await?;
             Ok(Polled::Held(format!("JIRA's rate limit: the next poll in {} s", wait / 1000)))
         }
         Err(HubError::Store(e)) => Err(e.into()),
@@ -111,17 +121,27 @@ pub async fn poll(events: &Events, id: InstanceId, due: i64, now: SystemTime) ->
         Err(e) => {
             let wait = settings.interval_ms().min(MAX_FAILURE_WAIT_MS);
             tracing::warn!(instance = %id, error = %e, "the poll failed: the next one in {} s", wait / 1000);
-            app.store.reschedule_poll(id, due, now_ms + wait, None).await?;
+            app.store.reschedule_poll(id, due, now_ms + wait).await?;
             Ok(Polled::Held(e.to_string()))
         }
     }
 }
 
+/// `Retry-After` in seconds or as an HTTP date, as a wait from `now_ms`.
+fn retry_after_ms(value: &str, now_ms: i64) -> Option<i64> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<i64>() {
+        return Some(seconds.saturating_mul(1000));
+    }
+    let at = jiff::fmt::rfc2822::parse(value).ok()?.timestamp().as_millisecond();
+    Some(at - now_ms)
+}
+
 /// What the site answered a poll.
-struct Found {
+struct Answered {
     issues: Vec<serde_json::Value>,
     more: bool,
-    /// The account's zone when this poll had to ask for it.
+    /// The account's zone when this poll asked for it.
     learned_zone: Option<String>,
     object_type: String,
     hub_key: String,
@@ -130,36 +150,42 @@ struct Found {
 async fn ask(
     events: &Events,
     record: &crate::domain::instance::InstanceRecord,
-    zone: &Option<String>,
+    zone: Option<&str>,
     cursor: &Cursor,
     settings: &EventSettings,
     deadline: tokio::time::Instant,
-) -> Result<Found, HubError> {
+) -> Result<Answered, HubError> {
     let app = &events.app;
     let Some(site) = PollSite::open(app, record, deadline).await? else {
         return Err(HubError::Internal("the element has no polled events".into()));
     };
-    let (zone_name, learned_zone) = match zone {
-        Some(z) => (z.clone(), None),
+    let (zone, learned_zone) = match zone {
+        Some(z) => (TimeZone::get(z).ok(), None),
         None => {
             let account = site.account().await?;
-            let z = account.get(&site.events.zone_field).and_then(|v| v.as_str()).unwrap_or("UTC").to_owned();
-            (z.clone(), Some(z))
+            let named = account.get(&site.events.zone_field).and_then(|v| v.as_str()).map(str::to_owned);
+            let known = named.as_deref().and_then(|z| TimeZone::get(z).ok());
+            // Kept only when the database knows it: else asked again next time.
+            (known.clone(), named.filter(|_| known.is_some()))
         }
     };
-    // A zone the database does not know reads as UTC, an hour or so off:
-    // the overlap does not cover that, so say it.
-    let tz = TimeZone::get(&zone_name).unwrap_or_else(|_| {
-        tracing::warn!(zone = zone_name, "the account's time zone is unknown: read as UTC");
-        TimeZone::UTC
-    });
-    let since = window::since_clause(cursor, &tz).replacen("updated", &site.events.updated_field, 1);
+    let since = match &zone {
+        Some(tz) => window::since_clause(cursor, tz),
+        None => {
+            // A zone not told, or unknown: a date JIRA reads in any zone as
+            // no later than meant (UTC-12, the westmost), which asks for
+            // up to 26 hours more, found again and not notified twice.
+            tracing::warn!(instance = %record.summary.id, "the account's time zone is unknown: asking from UTC-12");
+            window::since_clause(cursor, &TimeZone::fixed(jiff::tz::offset(-12)))
+        }
+    }
+    .replacen("updated", &site.events.updated_field, 1);
     let jql = match &settings.filter_jql {
         Some(filter) => format!("{since} AND ({filter}) ORDER BY {} ASC", site.events.updated_field),
         None => format!("{since} ORDER BY {} ASC", site.events.updated_field),
     };
-    let (issues, more) = site.search(app, record, &jql, MAX_CHANGES + 1).await?;
-    Ok(Found {
+    let (issues, more) = site.search(app, record, &jql, READ).await?;
+    Ok(Answered {
         issues,
         more,
         learned_zone,
@@ -181,44 +207,52 @@ async fn record_changes(
     at: &Poll<'_>,
     cursor: &Cursor,
     settings: &EventSettings,
-    found: Found,
+    answered: Answered,
 ) -> Result<Polled, EventsError> {
     let app = &events.app;
     let Poll { id, due, now_ms, element_key } = *at;
-    let (mut changes, mut next_cursor) = match window::changes(found.issues, cursor) {
-        Ok(out) => out,
-        Err(e) => {
-            let wait = settings.interval_ms().min(MAX_FAILURE_WAIT_MS);
-            tracing::warn!(instance = %id, error = %e, "JIRA's search answered issues out of shape");
-            app.store.reschedule_poll(id, due, now_ms + wait, found.learned_zone.as_deref()).await?;
-            return Ok(Polled::Held(e.to_string()));
-        }
-    };
-    // More than one poll takes: the oldest part now, the rest at once after.
+    let found = window::changes(answered.issues, cursor, now_ms + window::SKEW_MS);
+    if found.malformed > 0 {
+        tracing::warn!(instance = %id, skipped = found.malformed, "issues of the search out of shape, skipped");
+    }
+    let (mut changes, mut next_cursor) = (found.changes, found.cursor);
     let mut next_due = now_ms + settings.interval_ms();
-    if changes.len() > MAX_CHANGES || found.more {
-        changes.truncate(MAX_CHANGES.min(changes.len()));
+    if answered.more {
+        // More than one poll reads: the next one at once, from what this one read.
+        next_due = now_ms;
+        if changes.is_empty() && next_cursor.since_ms <= cursor.since_ms {
+            // Every change read was notified before, and there are more in
+            // the same minutes than a poll reads: step past them, and say
+            // so (what lies past them in those minutes is not seen).
+            next_cursor.since_ms = cursor.since_ms + window::OVERLAP_MS + 60_000;
+            tracing::error!(
+                instance = %id,
+                "more changes within three minutes than one poll reads: the cursor steps a minute past them"
+            );
+        }
+    }
+    let origin = Origin { instance: id, element_key, hub_key: &answered.hub_key, object_type: &answered.object_type };
+    let mut made = notifications(&origin, &mut changes, now_ms, random_id)?;
+    // One transaction: at most 99 notifications and MAX_TRANSACTION_BYTES of
+    // them; the rest is found again by the next poll, at once.
+    let mut bytes = 0;
+    let fits = made
+        .iter()
+        .take_while(|n| {
+            bytes += n.body.len();
+            bytes <= MAX_TRANSACTION_BYTES
+        })
+        .count()
+        .min(MAX_CHANGES / super::notification::MAX_EVENTS);
+    if fits < made.len() {
+        made.truncate(fits);
+        let taken: usize = made.iter().map(|n| n.events.len()).sum();
+        changes.truncate(taken);
         next_cursor = window::cursor_after(cursor, &changes);
         next_due = now_ms;
     }
-    let origin = Origin { instance: id, element_key, hub_key: &found.hub_key, object_type: &found.object_type };
-    let mut failed = None;
-    let made = notifications(&origin, &changes, now_ms, || match random_id() {
-        Ok(id) => id,
-        Err(e) => {
-            failed = Some(e);
-            String::new()
-        }
-    });
-    if let Some(e) = failed {
-        return Err(e);
-    }
-    let commit = PollCommit {
-        cursor: &next_cursor,
-        next_due_ms: next_due,
-        zone: found.learned_zone.as_deref(),
-        notifications: &made,
-    };
+    let zone = answered.learned_zone.as_deref().map(|z| (z, now_ms));
+    let commit = PollCommit { cursor: &next_cursor, next_due_ms: next_due, zone, notifications: &made };
     match app.store.commit_poll(id, due, &commit).await? {
         Committed::Stale => return Ok(Polled::Stale { resent: 0 }),
         Committed::Done => {}
@@ -236,4 +270,17 @@ fn random_id() -> Result<String, EventsError> {
     let mut raw = [0u8; 16];
     getrandom::getrandom(&mut raw).map_err(|e| EventsError::Internal(format!("no random bytes: {e}")))?;
     Ok(hex::encode(raw))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_in_seconds_or_as_an_http_date() {
+        let now = jiff::Timestamp::from_second(1_445_412_400).unwrap().as_millisecond(); // 2015-10-21 07:26:40 UTC
+        assert_eq!(retry_after_ms("120", now), Some(120_000));
+        assert_eq!(retry_after_ms("Wed, 21 Oct 2015 07:28:00 GMT", now), Some(80_000));
+        assert_eq!(retry_after_ms("soon", now), None);
+    }
 }

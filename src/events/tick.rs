@@ -1,5 +1,8 @@
 //! The tick: once a minute, the due instances of every shard of the due
-//! index (`Query`, keys only, never a `Scan`), one poll message each. The
+//! index (`Query`, keys only, never a `Scan`), one poll message each; and
+//! the notifications overdue by [`OVERDUE_MS`] in the pending index (their
+//! delivery message was lost: a crash, a dead-letter queue), one delivery
+//! message each. The
 //! shards are read side by side; a message repeated (a poll slower than a
 //! tick) is dropped by the FIFO queue's deduplication or found stale by the
 //! poll, which never polls one due time twice.
@@ -7,13 +10,18 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::{epoch_ms, Events, EventsError, PollMessage};
+use super::{epoch_ms, DeliveryMessage, Events, EventsError, PollMessage};
 use crate::domain::events::SHARDS;
 
-/// How many polls one tick sent, shard by shard.
+/// How late a notification's attempt must be before the tick sends it
+/// again (its own message, delayed or in flight, comes well before).
+pub const OVERDUE_MS: i64 = 15 * 60_000;
+
+/// How many polls one tick sent, and deliveries sent again.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Ticked {
     pub sent: usize,
+    pub resent: usize,
 }
 
 /// The tick of `shards` (all of them by default) at `now`.
@@ -32,7 +40,10 @@ pub async fn tick(
     let mut first_error = None;
     while let Some(done) = tasks.join_next().await {
         match done {
-            Ok(Ok(sent)) => ticked.sent += sent,
+            Ok(Ok((sent, resent))) => {
+                ticked.sent += sent;
+                ticked.resent += resent;
+            }
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "a shard's tick failed; its polls are sent at the next tick");
                 first_error.get_or_insert(e);
@@ -48,7 +59,7 @@ pub async fn tick(
     }
 }
 
-async fn tick_shard(events: &Events, shard: &str, now_ms: i64) -> Result<usize, EventsError> {
+async fn tick_shard(events: &Events, shard: &str, now_ms: i64) -> Result<(usize, usize), EventsError> {
     let mut start = None;
     let mut sent = 0;
     loop {
@@ -59,7 +70,23 @@ async fn tick_shard(events: &Events, shard: &str, now_ms: i64) -> Result<usize, 
         sent += polls.len();
         match next {
             Some(next) => start = Some(next),
-            None => return Ok(sent),
+            None => break,
+        }
+    }
+    let pending = format!("PENDING#{}", &shard["DUE#".len()..]);
+    let (mut start, mut resent) = (None, 0);
+    loop {
+        let (overdue, next) = events.app.store.overdue_page(&pending, now_ms - OVERDUE_MS, start).await?;
+        let again: Vec<DeliveryMessage> =
+            overdue.into_iter().map(|(id, sk)| DeliveryMessage { instance: id.get(), notification: sk }).collect();
+        if !again.is_empty() {
+            tracing::warn!(shard = pending, count = again.len(), "notifications overdue: their deliveries sent again");
+        }
+        events.send_deliveries(&again).await?;
+        resent += again.len();
+        match next {
+            Some(next) => start = Some(next),
+            None => return Ok((sent, resent)),
         }
     }
 }

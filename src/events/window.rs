@@ -11,6 +11,8 @@
 //! new when its `(id, updated)` is not in `seen`. The cursor moves to the
 //! latest `updated` the poll saw, JIRA's own clock, never ours.
 
+use std::collections::{HashMap, HashSet};
+
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use serde_json::Value;
@@ -25,11 +27,18 @@ pub struct Cursor {
     pub since_ms: i64,
     /// The changes seen at or after `since_ms - OVERLAP_MS`: `(issue id, updated ms)`.
     pub seen: Vec<(String, i64)>,
-    /// No poll yet: `since_ms` is when events were enabled, and a change
-    /// before it is not an event (the overlap is for late changes, not for
-    /// what happened before anyone asked).
-    pub fresh: bool,
+    /// Epoch ms before which no change is an event: when events were
+    /// enabled, less [`SKEW_MS`] (the overlap is for late changes, not for
+    /// what happened before anyone asked; the allowance, for JIRA's clock
+    /// being behind ours).
+    pub floor_ms: i64,
 }
+
+/// How far JIRA's clock may be behind ours at the first poll, and ahead of
+/// it at any: a change dated past the poll's start by more is not let move
+/// the cursor (a site whose clock jumped, an issue dated in 2099), or every
+/// later change would be before it.
+pub const SKEW_MS: i64 = 60_000;
 
 /// One change: an issue created or updated since the last poll.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,11 +67,6 @@ impl Change {
     }
 }
 
-/// An issue the search answered that is not as JIRA documents it.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("an issue of the search has no {0}")]
-pub struct Malformed(pub &'static str);
-
 /// The JQL restriction of a poll from `cursor`: `updated >= "yyyy/MM/dd
 /// HH:mm"` in the account's zone, floored to the minute. A start that falls
 /// in the hour a clock is turned back (read either way by JIRA) is taken an
@@ -89,36 +93,55 @@ pub fn jira_instant(text: &str) -> Option<i64> {
     None
 }
 
+/// What a poll's answer came to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    /// The changes not yet notified, oldest first.
+    pub changes: Vec<Change>,
+    /// The cursor after all of them (and after every issue the answer held).
+    pub cursor: Cursor,
+    /// Issues out of shape (no id, no dates), skipped.
+    pub malformed: usize,
+}
+
 /// The changes among `issues` (the search's, every page) that `cursor` has
-/// not seen, oldest first, and the cursor after them. `issues` must carry
-/// `id`, `fields.updated` and `fields.created`.
-pub fn changes(issues: Vec<Value>, cursor: &Cursor) -> Result<(Vec<Change>, Cursor), Malformed> {
-    let floor = if cursor.fresh { cursor.since_ms } else { cursor.since_ms - OVERLAP_MS };
+/// not seen, oldest first, and the cursor after them, at most
+/// `ceiling_ms` (the poll's start, plus [`SKEW_MS`]). `issues` carry `id`,
+/// `fields.updated` and `fields.created`; one without is skipped (and
+/// counted), never a reason to stop.
+pub fn changes(issues: Vec<Value>, cursor: &Cursor, ceiling_ms: i64) -> Found {
+    let floor = (cursor.since_ms - OVERLAP_MS).max(cursor.floor_ms);
     let mut all = Vec::with_capacity(issues.len());
+    let mut malformed = 0;
     for issue in issues {
         let id = match issue.get("id") {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
             Some(Value::Number(n)) => n.to_string(),
-            _ => return Err(Malformed("id")),
+            _ => {
+                malformed += 1;
+                continue;
+            }
         };
-        let date = |name: &'static str| {
-            issue
-                .pointer(&format!("/fields/{name}"))
-                .and_then(Value::as_str)
-                .and_then(jira_instant)
-                .ok_or(Malformed(name))
+        let date =
+            |name: &str| issue.pointer(&format!("/fields/{name}")).and_then(Value::as_str).and_then(jira_instant);
+        let (Some(updated), Some(created)) = (date("updated"), date("created")) else {
+            malformed += 1;
+            continue;
         };
-        let (updated, created) = (date("updated")?, date("created")?);
         all.push((id, updated, created, issue));
     }
-    // The same issue twice (a change between two pages): its latest state.
+    // Oldest first; the same issue twice (pages that overlap, a change
+    // between two pages): its latest state, once.
     all.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
-    let mut latest: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    all.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+    let mut latest: HashMap<&str, i64> = HashMap::new();
     for (id, updated, ..) in &all {
-        let at = latest.entry(id.clone()).or_insert(*updated);
+        let at = latest.entry(id.as_str()).or_insert(*updated);
         *at = (*at).max(*updated);
     }
-    let seen_ids: std::collections::HashSet<&str> = cursor.seen.iter().map(|(id, _)| id.as_str()).collect();
+    let latest: HashMap<String, i64> = latest.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    let seen_ids: HashSet<&str> = cursor.seen.iter().map(|(id, _)| id.as_str()).collect();
+    let seen: HashSet<(&str, i64)> = cursor.seen.iter().map(|(id, u)| (id.as_str(), *u)).collect();
     let mut out = Vec::new();
     let mut since = cursor.since_ms;
     let mut kept = Vec::new();
@@ -126,37 +149,34 @@ pub fn changes(issues: Vec<Value>, cursor: &Cursor) -> Result<(Vec<Change>, Curs
         if latest.get(&id) != Some(&updated) || updated < floor {
             continue;
         }
-        since = since.max(updated);
+        since = since.max(updated.min(ceiling_ms));
         kept.push((id.clone(), updated));
-        if cursor.seen.iter().any(|(i, u)| *i == id && *u == updated) {
+        if seen.contains(&(id.as_str(), updated)) {
             continue;
         }
         let created = created >= floor && !seen_ids.contains(id.as_str());
         out.push(Change { issue_id: id, updated_ms: updated, created, issue });
     }
-    let next_floor = since - OVERLAP_MS;
-    let mut seen: Vec<(String, i64)> =
-        cursor.seen.iter().chain(kept.iter()).filter(|(_, u)| *u >= next_floor).cloned().collect();
-    seen.sort();
-    seen.dedup();
-    Ok((out, Cursor { since_ms: since, seen, fresh: false }))
+    let cursor = Cursor { since_ms: since, seen: seen_after(&cursor.seen, kept, since), floor_ms: cursor.floor_ms };
+    Found { changes: out, cursor, malformed }
 }
 
-/// The cursor after the first `n` of `changes` only (a poll that could not
-/// take them all at once): the rest stays after it, to be found again.
-pub fn cursor_after(previous: &Cursor, changes: &[Change]) -> Cursor {
-    let since = changes.iter().map(|c| c.updated_ms).max().unwrap_or(previous.since_ms).max(previous.since_ms);
+/// What the cursor at `since` remembers: the changes inside its overlap.
+fn seen_after(previous: &[(String, i64)], new: Vec<(String, i64)>, since: i64) -> Vec<(String, i64)> {
     let floor = since - OVERLAP_MS;
-    let mut seen: Vec<(String, i64)> = previous
-        .seen
-        .iter()
-        .cloned()
-        .chain(changes.iter().map(|c| (c.issue_id.clone(), c.updated_ms)))
-        .filter(|(_, u)| *u >= floor)
-        .collect();
+    let mut seen: Vec<(String, i64)> = previous.iter().cloned().chain(new).filter(|(_, u)| *u >= floor).collect();
     seen.sort();
     seen.dedup();
-    Cursor { since_ms: since, seen, fresh: false }
+    seen
+}
+
+/// The cursor after `taken`, the oldest of a poll's changes, only (a poll
+/// that could not record them all at once): the rest stays after it, to be
+/// found again.
+pub fn cursor_after(previous: &Cursor, taken: &[Change]) -> Cursor {
+    let since = taken.iter().map(|c| c.updated_ms).max().unwrap_or(previous.since_ms).max(previous.since_ms);
+    let new = taken.iter().map(|c| (c.issue_id.clone(), c.updated_ms)).collect();
+    Cursor { since_ms: since, seen: seen_after(&previous.seen, new, since), floor_ms: previous.floor_ms }
 }
 
 #[cfg(test)]
@@ -191,12 +211,19 @@ mod tests {
         assert_eq!(since_clause(&fold, &sydney), "updated >= \"2026/04/05 00:32\"");
     }
 
+    const FAR: i64 = i64::MAX / 2;
+
+    fn run(issues: Vec<Value>, cursor: &Cursor) -> (Vec<Change>, Cursor) {
+        let found = changes(issues, cursor, FAR);
+        (found.changes, found.cursor)
+    }
+
     #[test]
     fn a_change_is_notified_once_across_overlapping_polls() {
         let start = Cursor { since_ms: ms("2026-12-01T10:00:00.000Z"), ..Cursor::default() };
         let a = issue("1", "2026-12-01T10:01:00.000Z", "2026-12-01T10:01:00.000Z");
         let b = issue("2", "2026-11-01T10:00:00.000Z", "2026-12-01T10:02:00.500Z");
-        let (first, cursor) = changes(vec![a.clone(), b.clone()], &start).unwrap();
+        let (first, cursor) = run(vec![a.clone(), b.clone()], &start);
         assert_eq!(
             first.iter().map(|c| (c.issue_id.as_str(), c.event_type())).collect::<Vec<_>>(),
             [("1", "CREATED"), ("2", "UPDATED")]
@@ -204,13 +231,21 @@ mod tests {
         assert_eq!(cursor.since_ms, ms("2026-12-01T10:02:00.500Z"));
         // The next poll sees both again (the overlap) and a new change of 1.
         let a2 = issue("1", "2026-12-01T10:01:00.000Z", "2026-12-01T10:03:00.000Z");
-        let (second, cursor2) = changes(vec![b.clone(), a.clone(), a2], &cursor).unwrap();
+        let (second, cursor2) = run(vec![b.clone(), a.clone(), a2], &cursor);
         assert_eq!(second.len(), 1);
         assert_eq!((second[0].issue_id.as_str(), second[0].event_type()), ("1", "UPDATED"));
         // Nothing new: nothing notified, and the cursor stays.
-        let (third, cursor3) = changes(vec![b], &cursor2).unwrap();
+        let (third, cursor3) = run(vec![b], &cursor2);
         assert!(third.is_empty());
         assert_eq!(cursor3.since_ms, cursor2.since_ms);
+    }
+
+    #[test]
+    fn the_same_change_twice_in_one_answer_is_one_event() {
+        let start = Cursor { since_ms: ms("2026-12-01T10:00:00.000Z"), ..Cursor::default() };
+        let a = issue("1", "2026-11-01T00:00:00Z", "2026-12-01T10:01:00.000Z");
+        let (found, _) = run(vec![a.clone(), a], &start);
+        assert_eq!(found.len(), 1);
     }
 
     #[test]
@@ -218,30 +253,53 @@ mod tests {
         let start = Cursor { since_ms: ms("2026-12-01T10:00:00.000Z"), ..Cursor::default() };
         let late = issue("3", "2026-11-01T00:00:00.000Z", "2026-12-01T10:04:00.000Z");
         let seen = issue("4", "2026-11-01T00:00:00.000Z", "2026-12-01T10:05:00.000Z");
-        let (_, cursor) = changes(vec![seen.clone()], &start).unwrap();
+        let (_, cursor) = run(vec![seen.clone()], &start);
         // The index shows 3 only now, a minute after 4's later change.
-        let (found, _) = changes(vec![late, seen], &cursor).unwrap();
+        let (found, _) = run(vec![late, seen], &cursor);
         assert_eq!(found.iter().map(|c| c.issue_id.as_str()).collect::<Vec<_>>(), ["3"]);
     }
 
     #[test]
-    fn the_first_poll_does_not_notify_what_was_changed_before_events_were_enabled() {
-        let enabled = Cursor { since_ms: ms("2026-12-01T10:00:00.000Z"), seen: vec![], fresh: true };
-        let before = issue("5", "2026-11-01T00:00:00Z", "2026-12-01T09:59:30.000Z");
-        let after = issue("6", "2026-11-01T00:00:00Z", "2026-12-01T10:00:00.000Z");
-        let (found, next) = changes(vec![before.clone(), after], &enabled).unwrap();
-        assert_eq!(found.iter().map(|c| c.issue_id.as_str()).collect::<Vec<_>>(), ["6"]);
-        assert!(!next.fresh);
-        // Once polled, the overlap counts: a late change just before the cursor is found.
-        let (late, _) = changes(vec![before], &Cursor { fresh: false, ..enabled }).unwrap();
-        assert_eq!(late.len(), 1);
+    fn nothing_changed_before_events_were_enabled_is_an_event_on_any_poll() {
+        let enabled = ms("2026-12-01T10:00:00.000Z");
+        let first = Cursor { since_ms: enabled, seen: vec![], floor_ms: enabled - SKEW_MS };
+        let before = issue("5", "2026-11-01T00:00:00Z", "2026-12-01T09:58:30.000Z");
+        let skewed = issue("6", "2026-11-01T00:00:00Z", "2026-12-01T09:59:30.000Z");
+        let (found, next) = run(vec![before.clone(), skewed], &first);
+        assert_eq!(
+            found.iter().map(|c| c.issue_id.as_str()).collect::<Vec<_>>(),
+            ["6"],
+            "JIRA's clock a little behind"
+        );
+        // A second poll that found nothing before does not look further back.
+        let (again, _) = run(vec![before.clone()], &Cursor { seen: vec![], ..next.clone() });
+        assert!(again.is_empty());
+        // Past the floor, the overlap counts: a late change just before the cursor is found.
+        let later = Cursor { since_ms: enabled + 10 * 60_000, seen: vec![], floor_ms: first.floor_ms };
+        let late = issue("7", "2026-11-01T00:00:00Z", "2026-12-01T10:09:00.000Z");
+        assert_eq!(run(vec![late], &later).0.len(), 1);
     }
 
     #[test]
-    fn an_issue_without_dates_is_malformed() {
-        let start = Cursor::default();
-        assert_eq!(changes(vec![json!({"id": "1", "fields": {}})], &start).unwrap_err(), Malformed("updated"));
-        assert_eq!(changes(vec![json!({"fields": {}})], &start).unwrap_err(), Malformed("id"));
+    fn an_issue_out_of_shape_is_skipped_and_counted_never_a_stop() {
+        let start = Cursor { since_ms: ms("2026-12-01T10:00:00.000Z"), ..Cursor::default() };
+        let good = issue("8", "2026-11-01T00:00:00Z", "2026-12-01T10:01:00.000Z");
+        let found = changes(vec![json!({"id": "1", "fields": {}}), json!({"fields": {}}), good], &start, FAR);
+        assert_eq!((found.changes.len(), found.malformed), (1, 2));
+        assert_eq!(found.cursor.since_ms, ms("2026-12-01T10:01:00.000Z"));
+    }
+
+    #[test]
+    fn a_change_dated_in_the_future_does_not_carry_the_cursor_there() {
+        let start = Cursor { since_ms: ms("2026-12-01T10:00:00.000Z"), ..Cursor::default() };
+        let future = issue("9", "2026-11-01T00:00:00Z", "2099-01-01T00:00:00.000Z");
+        let ceiling = ms("2026-12-01T10:06:00.000Z");
+        let found = changes(vec![future.clone()], &start, ceiling);
+        assert_eq!((found.changes.len(), found.cursor.since_ms), (1, ceiling));
+        // Seen, it is not notified again; a later ordinary change still is.
+        let now = issue("10", "2026-11-01T00:00:00Z", "2026-12-01T10:07:00.000Z");
+        let next = changes(vec![now, future], &found.cursor, ceiling + 60_000);
+        assert_eq!(next.changes.iter().map(|c| c.issue_id.as_str()).collect::<Vec<_>>(), ["10"]);
     }
 
     #[test]
@@ -249,10 +307,10 @@ mod tests {
         let start = Cursor { since_ms: ms("2026-12-01T10:00:00.000Z"), ..Cursor::default() };
         let issues: Vec<Value> =
             (0..5).map(|i| issue(&i.to_string(), "2026-11-01T00:00:00Z", &format!("2026-12-01T10:0{i}:00Z"))).collect();
-        let (all, _) = changes(issues.clone(), &start).unwrap();
+        let (all, _) = run(issues.clone(), &start);
         let partial = cursor_after(&start, &all[..3]);
         assert_eq!(partial.since_ms, ms("2026-12-01T10:02:00Z"));
-        let (rest, _) = changes(issues, &partial).unwrap();
+        let (rest, _) = run(issues, &partial);
         assert_eq!(rest.iter().map(|c| c.issue_id.as_str()).collect::<Vec<_>>(), ["3", "4"]);
     }
 }

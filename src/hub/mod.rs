@@ -25,6 +25,7 @@ use crate::domain::catalog::{vendor_call, Element, Hub, HubRoute};
 use crate::domain::instance::{InstanceRecord, Principal};
 use crate::domain::token::{InstanceId, Token};
 use crate::service::read::{ReadError, Target};
+pub use search::PollBudget;
 use vendor::{Site, VendorAnswer};
 
 /// The most of a request body a hub call takes.
@@ -179,15 +180,15 @@ impl<'a> PollSite<'a> {
         answer.json.ok_or_else(|| HubError::BadResponse("the account's read answered nothing".into()))
     }
 
-    /// Every page of `jql` with the events' fields, at most about `cap` items.
+    /// Every page of `jql` with the events' fields, within `budget`.
     pub async fn search(
         &self,
         app: &App,
         record: &InstanceRecord,
         jql: &str,
-        cap: usize,
+        budget: PollBudget,
     ) -> Result<(Vec<Value>, bool), HubError> {
-        search::every_page(app, record, self.hub, &self.site, jql, &self.events.fields, cap).await
+        search::every_page(app, record, self.hub, &self.site, jql, &self.events.fields, budget).await
     }
 }
 

@@ -168,9 +168,24 @@ async fn flavor_of(
     Err(HubError::BadResponse("the site serves none of the element's searches".into()))
 }
 
+/// How a poll reads a search: at most `max_items` items and `max_bytes` of
+/// answers in all (a hostile site's pages parse to many times their size).
+#[derive(Debug, Clone, Copy)]
+pub struct PollBudget {
+    pub max_items: usize,
+    pub max_bytes: usize,
+}
+
+/// Rows an offset page repeats of the one before it: an issue changed
+/// between two pages moves to the end (the order is by `updated`), and every
+/// row after it one place back; asking from a little before the last row
+/// read keeps that row from being stepped over.
+const OFFSET_OVERLAP: u64 = 20;
+
 /// Every page of `jql`, as the events' poller asks (its own fields, the
-/// largest pages), at most `cap` items: the items, and whether more were
-/// left after them.
+/// largest pages), within `budget`: the items (a row read twice, twice), and
+/// whether more were left after them. A page with no items, or a token seen
+/// before, ends it.
 pub async fn every_page(
     app: &App,
     record: &InstanceRecord,
@@ -178,11 +193,13 @@ pub async fn every_page(
     site: &Site<'_>,
     jql: &str,
     fields: &str,
-    cap: usize,
+    budget: PollBudget,
 ) -> Result<(Vec<Value>, bool), HubError> {
     let (paging, path) = flavor_of(app, record, hub, site, jql).await?;
     let mut start: Option<Start> = None;
+    let mut tokens = std::collections::HashSet::new();
     let mut items = Vec::new();
+    let mut left = budget.max_bytes;
     loop {
         let mut query = vec![
             ("jql".to_owned(), jql.to_owned()),
@@ -194,18 +211,32 @@ pub async fn every_page(
             Some(Start::Offset(o)) => query.push(("startAt".to_owned(), o.to_string())),
             None => {}
         }
+        site.limit_answers(left);
         let mut answer = site.send(Method::GET, &path, &query, Bytes::new()).await?;
+        left = left.saturating_sub(answer.bytes);
         let next = next_start(&answer, paging, &start, &hub.search.items)?;
         let json = answer.json.as_mut().ok_or_else(|| HubError::BadResponse("the search answered nothing".into()))?;
-        match json.as_object_mut().and_then(|o| o.remove(&hub.search.items)) {
-            Some(Value::Array(page)) => items.extend(page),
+        let page = match json.as_object_mut().and_then(|o| o.remove(&hub.search.items)) {
+            Some(Value::Array(page)) => page,
             _ => {
                 return Err(HubError::BadResponse(format!("the search's answer holds no {:?} list", hub.search.items)))
             }
-        }
+        };
+        let empty = page.is_empty();
+        items.extend(page);
+        let next = match next {
+            Some(Start::Offset(o)) => {
+                let from = start.as_ref().map_or(0, |s| if let Start::Offset(p) = s { *p } else { 0 });
+                // Back a little, but always forward.
+                Some(Start::Offset(o.saturating_sub(OFFSET_OVERLAP).max(from + 1)))
+            }
+            Some(Start::Token(t)) if !tokens.insert(t.clone()) => None,
+            other => other,
+        };
         match next {
-            Some(next) if items.len() < cap => start = Some(next),
-            more => return Ok((items, more.is_some())),
+            Some(next) if !empty && items.len() < budget.max_items && left >= 64 * 1024 => start = Some(next),
+            Some(_) if !empty => return Ok((items, true)),
+            _ => return Ok((items, false)),
         }
     }
 }

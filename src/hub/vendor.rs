@@ -24,6 +24,8 @@ pub struct Site<'a> {
     base: url::Url,
     authorization: HeaderValue,
     deadline: tokio::time::Instant,
+    /// The most of one answer read ([`MAX_ANSWER_BYTES`] unless a use says less).
+    max_answer_bytes: std::sync::atomic::AtomicUsize,
 }
 
 impl<'a> Site<'a> {
@@ -55,7 +57,18 @@ impl<'a> Site<'a> {
         let mut authorization = HeaderValue::from_str(&format!("Basic {}", encoded.as_str()))
             .map_err(|_| HubError::Internal("the credentials do not make a header".into()))?;
         authorization.set_sensitive(true);
-        Ok(Site { client, base, authorization, deadline })
+        Ok(Site {
+            client,
+            base,
+            authorization,
+            deadline,
+            max_answer_bytes: std::sync::atomic::AtomicUsize::new(MAX_ANSWER_BYTES),
+        })
+    }
+
+    /// Reads at most `bytes` of each answer from now on.
+    pub fn limit_answers(&self, bytes: usize) {
+        self.max_answer_bytes.store(bytes.min(MAX_ANSWER_BYTES), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The site's URL with `path` (already encoded) under its own path.
@@ -89,7 +102,10 @@ impl<'a> Site<'a> {
         let mut headers = headers;
         headers.insert(hyper::header::AUTHORIZATION, self.authorization.clone());
         let request = outbound::Request { method, url: self.url(path, query), headers, body };
-        let limits = Limits { timeout: self.deadline - now, max_answer_bytes: MAX_ANSWER_BYTES };
+        let limits = Limits {
+            timeout: self.deadline - now,
+            max_answer_bytes: self.max_answer_bytes.load(std::sync::atomic::Ordering::Relaxed),
+        };
         self.client.send(request, limits).await.map_err(outbound_error)
     }
 
@@ -125,6 +141,8 @@ pub const PROXY_METHODS: &[Method] =
 pub struct VendorAnswer {
     pub status: u16,
     pub json: Option<Value>,
+    /// The body's size, as read.
+    pub bytes: usize,
 }
 
 impl VendorAnswer {
@@ -164,10 +182,10 @@ impl VendorAnswer {
             return Err(HubError::BadResponse(format!("HTTP {status} (not followed)")));
         }
         if body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(VendorAnswer { status, json: None });
+            return Ok(VendorAnswer { status, json: None, bytes: body.len() });
         }
         match json {
-            Some(json) => Ok(VendorAnswer { status, json: Some(json) }),
+            Some(json) => Ok(VendorAnswer { status, json: Some(json), bytes: body.len() }),
             None => Err(HubError::BadResponse("the answer is not JSON".into())),
         }
     }

@@ -113,6 +113,7 @@ pub async fn change_record(
             events::settings(&record.summary.configuration, &record.summary.secret_keys).as_ref(),
             events::settings(&next.summary.configuration, &next.summary.secret_keys).as_ref(),
             credentials_changed,
+            !record.summary.disabled && (record.summary.valid || !app.settings.provider_check),
             epoch_ms_now(),
         );
         if let Some(updated) = app.store.update_instance(&next).await? {

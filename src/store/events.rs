@@ -8,8 +8,10 @@
 //! `DUE`; `pollCursor` N (epoch ms: the latest `updated` a poll saw, JIRA's
 //! clock; the first poll looks back to when events were enabled) and
 //! `pollSeen` L of S (`<updated ms>:<issue id>` of the changes inside the
-//! overlap before it); `pollZone` (the account's time zone, as `/myself`
-//! told); `pollOutbox` L of S and `pollOutboxOf` N (the notifications the
+//! overlap before it, at most [`MAX_SEEN`]); `pollFloor` N (when events were
+//! enabled, less the clocks' allowance: no change before it is an event);
+//! `pollZone` and `pollZoneAt` N (the account's time zone, as `/myself`
+//! told, and when: asked again after a day); `pollOutbox` L of S and `pollOutboxOf` N (the notifications the
 //! last poll recorded and the `pollDue` it ran for: a poll's message that
 //! comes back after its commit sends them again instead of being lost);
 //! `pollWrite` (the mark of the last commit: an SDK retry of a commit that
@@ -27,8 +29,12 @@
 //! bytes sent and signed), `events` L of M (`id`, `objectType`, `objectId`,
 //! `eventType`, `date`), `status` (`NEW`, `DISPATCHED`, `NOTIFIED`,
 //! `FAILED`), `attempts` N, `createdDate`, `lastAttemptDate`, `lastResult`,
-//! `nextAttemptAt` N (epoch ms), `leaseUntil` N (epoch ms: an attempt in
-//! flight), `expiresAt` N (30 days after the poll; TTL). Written in the
+//! `nextAttemptAt` N (epoch ms), `leaseUntil` N and `leaseId` (an attempt
+//! in flight, and its mark: only it may say how it ended), `pendingShard`
+//! (`PENDING#00`..`PENDING#31`) and `pendingAt` N (when it is due to be
+//! attempted: the keys of the sparse index `PENDING`, removed once it is
+//! delivered or failed; the tick sends again what is overdue, a delivery
+//! message lost), `expiresAt` N (30 days after the poll; TTL). Written in the
 //! poll's one transaction with the cursor's move, each conditioned on not
 //! existing: the cursor moves once, with its events, or not at all.
 
@@ -54,7 +60,8 @@ pub const RETENTION_SECONDS: i64 = 30 * 24 * 3600;
 pub struct PollState {
     pub due_ms: Option<i64>,
     pub cursor: Cursor,
-    pub zone: Option<String>,
+    /// The account's time zone and when it was asked (epoch ms).
+    pub zone: Option<(String, i64)>,
     pub outbox: Vec<String>,
     pub outbox_of: Option<i64>,
 }
@@ -63,8 +70,21 @@ pub struct PollState {
 pub struct PollCommit<'a> {
     pub cursor: &'a Cursor,
     pub next_due_ms: i64,
-    pub zone: Option<&'a str>,
+    /// The account's time zone, newly asked, and when.
+    pub zone: Option<(&'a str, i64)>,
     pub notifications: &'a [Notification],
+}
+
+/// The most changes the cursor remembers (each about 25 bytes of the
+/// instance item, whose limit is 400 KB): past it, the oldest go, which can
+/// only make a change found late inside the overlap notified again.
+pub const MAX_SEEN: usize = 10_000;
+
+/// A notification taken for one attempt, and the mark of that attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    pub logged: Logged,
+    pub lease: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +121,11 @@ pub enum Attempted<'a> {
 /// The sort key of a notification.
 pub fn notification_sk(poll_ms: i64, seq: usize) -> String {
     format!("N#{poll_ms:013}#{seq:03}")
+}
+
+/// The partition of the `PENDING` index a notification of `id` is in.
+pub fn pending_shard(id: InstanceId) -> String {
+    format!("PENDING#{:02}", id.get() % u64::from(crate::domain::events::SHARDS))
 }
 
 fn events_pk(id: InstanceId) -> String {
@@ -161,8 +186,10 @@ impl Store {
         commit: &PollCommit<'_>,
     ) -> Result<Committed, StoreError> {
         let write = super::instances::WriteId::new()?;
-        let seen: Vec<AttributeValue> =
-            commit.cursor.seen.iter().map(|(issue, ms)| s(format!("{ms}:{issue}"))).collect();
+        let mut newest: Vec<&(String, i64)> = commit.cursor.seen.iter().collect();
+        newest.sort_by_key(|(_, ms)| std::cmp::Reverse(*ms));
+        newest.truncate(MAX_SEEN);
+        let seen: Vec<AttributeValue> = newest.iter().map(|(issue, ms)| s(format!("{ms}:{issue}"))).collect();
         let outbox: Vec<AttributeValue> =
             commit.notifications.iter().map(|x| s(notification_sk(x.poll_ms, x.seq))).collect();
         let mut set = vec!["pollCursor = :cursor", "pollSeen = :seen", "pollDue = :next", "pollWrite = :write"];
@@ -180,9 +207,10 @@ impl Store {
             set.push("pollOutbox = :outbox, pollOutboxOf = :due");
             values.push((":outbox", AttributeValue::L(outbox)));
         }
-        if let Some(zone) = commit.zone {
-            set.push("pollZone = :zone");
+        if let Some((zone, at)) = commit.zone {
+            set.push("pollZone = :zone, pollZoneAt = :zoneAt");
             values.push((":zone", s(zone)));
+            values.push((":zoneAt", n(at)));
         }
         let expression = format!(
             "SET {}{}",
@@ -245,27 +273,16 @@ impl Store {
     /// Moves the next poll without moving the cursor (JIRA's `429`, a
     /// failure of the site): one conditional `UpdateItem`; `false` when
     /// another poll moved it first.
-    pub async fn reschedule_poll(
-        &self,
-        id: InstanceId,
-        ran_for: i64,
-        next_due_ms: i64,
-        zone: Option<&str>,
-    ) -> Result<bool, StoreError> {
-        let mut update = self
+    pub async fn reschedule_poll(&self, id: InstanceId, ran_for: i64, next_due_ms: i64) -> Result<bool, StoreError> {
+        let update = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(&instance_pk(id), "INSTANCE")))
             .condition_expression("pollDue = :due")
             .expression_attribute_values(":due", n(ran_for))
-            .expression_attribute_values(":next", n(next_due_ms));
-        update = match zone {
-            Some(zone) => update
-                .update_expression("SET pollDue = :next, pollZone = :zone")
-                .expression_attribute_values(":zone", s(zone)),
-            None => update.update_expression("SET pollDue = :next"),
-        };
+            .expression_attribute_values(":next", n(next_due_ms))
+            .update_expression("SET pollDue = :next");
         conditional(update.send().await)
     }
 
@@ -273,19 +290,28 @@ impl Store {
     /// update of its credentials, enabling it): `pollDue` goes, which takes
     /// it out of the due index. `refused`: JIRA refused its login, which
     /// `valid` tells (and `version` moves, as for any change of what the
-    /// instance shows).
-    pub async fn park_polls(&self, id: InstanceId, ran_for: i64, refused: bool) -> Result<bool, StoreError> {
+    /// instance shows). Conditioned on the due time the poll ran for and on
+    /// the `version` it read: a change of the instance meanwhile (new
+    /// credentials, enabled again) has the last word.
+    pub async fn park_polls(
+        &self,
+        id: InstanceId,
+        ran_for: i64,
+        version: u64,
+        refused: bool,
+    ) -> Result<bool, StoreError> {
         let mut update = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(&instance_pk(id), "INSTANCE")))
-            .condition_expression("pollDue = :due")
-            .expression_attribute_values(":due", n(ran_for));
+            .condition_expression("pollDue = :due AND #version = :version")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":due", n(ran_for))
+            .expression_attribute_values(":version", n(version));
         update = if refused {
             update
                 .update_expression("SET valid = :false, #version = #version + :one REMOVE pollDue")
-                .expression_attribute_names("#version", "version")
                 .expression_attribute_values(":false", AttributeValue::Bool(false))
                 .expression_attribute_values(":one", n(1))
         } else {
@@ -295,23 +321,25 @@ impl Store {
     }
 
     /// Takes a notification for one delivery attempt: one `UpdateItem` that
-    /// counts the attempt and leases it for `lease_ms`, conditioned on it
-    /// being neither delivered nor failed, nor leased, nor waiting for a
-    /// later attempt. `None` when it is not to be attempted now.
+    /// counts the attempt and leases it for `lease_ms` under a mark of its
+    /// own, conditioned on it being neither delivered nor failed, nor leased,
+    /// nor waiting for a later attempt. `None` when it is not to be attempted now.
     pub async fn claim_delivery(
         &self,
         id: InstanceId,
         sort_key: &str,
         now_ms: i64,
         lease_ms: i64,
-    ) -> Result<Option<Logged>, StoreError> {
+    ) -> Result<Option<Claimed>, StoreError> {
+        let lease = super::instances::WriteId::new()?.0;
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(&events_pk(id), sort_key)))
             .update_expression(
-                "SET attempts = attempts + :one, #status = :dispatched, leaseUntil = :lease, lastAttemptDate = :date",
+                "SET attempts = attempts + :one, #status = :dispatched, leaseUntil = :until, leaseId = :lease, \
+                 lastAttemptDate = :date, pendingAt = :until",
             )
             .condition_expression(
                 "attribute_exists(PK) AND #status IN (:new, :dispatched) AND \
@@ -322,46 +350,95 @@ impl Store {
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":dispatched", s("DISPATCHED"))
             .expression_attribute_values(":new", s("NEW"))
-            .expression_attribute_values(":lease", n(now_ms + lease_ms))
+            .expression_attribute_values(":until", n(now_ms + lease_ms))
+            .expression_attribute_values(":lease", s(&lease))
             .expression_attribute_values(":now", n(now_ms))
             .expression_attribute_values(":date", s(iso8601(at(now_ms))))
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
         match result {
-            Ok(out) => out.attributes.as_ref().map(|item| read_logged(id, item)).transpose(),
+            Ok(out) => match out.attributes.as_ref() {
+                Some(item) => Ok(Some(Claimed { logged: read_logged(id, item)?, lease })),
+                None => Ok(None),
+            },
             Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(None),
             Err(e) => Err(failed("UpdateItem", e)),
         }
     }
 
-    /// Keeps how an attempt ended; the lease goes.
-    pub async fn finish_delivery(&self, id: InstanceId, sort_key: &str, how: Attempted<'_>) -> Result<(), StoreError> {
+    /// Keeps how an attempt ended, if the attempt still holds the
+    /// notification (`lease`); the lease goes. `false` when it did not (its
+    /// lease ran out and another attempt took it).
+    pub async fn finish_delivery(
+        &self,
+        id: InstanceId,
+        sort_key: &str,
+        lease: &str,
+        how: Attempted<'_>,
+    ) -> Result<bool, StoreError> {
         let update = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(&events_pk(id), sort_key)))
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_names("#status", "status");
+            .condition_expression("leaseId = :lease AND #status = :dispatched")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":lease", s(lease))
+            .expression_attribute_values(":dispatched", s("DISPATCHED"));
+        const DONE: &str = "SET #status = :status, lastResult = :result \
+                            REMOVE leaseUntil, leaseId, nextAttemptAt, pendingShard, pendingAt";
         let update = match how {
             Attempted::Delivered { result } => update
-                .update_expression("SET #status = :status, lastResult = :result REMOVE leaseUntil, nextAttemptAt")
+                .update_expression(DONE)
                 .expression_attribute_values(":status", s("NOTIFIED"))
                 .expression_attribute_values(":result", s(result)),
             Attempted::Failed { result } => update
-                .update_expression("SET #status = :status, lastResult = :result REMOVE leaseUntil, nextAttemptAt")
+                .update_expression(DONE)
                 .expression_attribute_values(":status", s("FAILED"))
                 .expression_attribute_values(":result", s(result)),
             Attempted::Retry { result, next_attempt_ms } => update
                 .update_expression(
-                    "SET #status = :status, lastResult = :result, nextAttemptAt = :next REMOVE leaseUntil",
+                    "SET lastResult = :result, nextAttemptAt = :next, pendingAt = :next REMOVE leaseUntil, leaseId",
                 )
-                .expression_attribute_values(":status", s("DISPATCHED"))
                 .expression_attribute_values(":result", s(result))
                 .expression_attribute_values(":next", n(next_attempt_ms)),
         };
-        conditional(update.send().await).map(|_| ())
+        conditional(update.send().await)
+    }
+
+    /// The notifications of `shard` that should have been attempted by
+    /// `before_ms` and are neither delivered nor failed (`Query` of
+    /// `PENDING`, keys only): those whose delivery message was lost.
+    pub async fn overdue_page(
+        &self,
+        shard: &str,
+        before_ms: i64,
+        start: Option<Item>,
+    ) -> Result<(Vec<(InstanceId, String)>, Option<Item>), StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(super::PENDING_INDEX)
+            .key_condition_expression("pendingShard = :shard AND pendingAt <= :before")
+            .expression_attribute_values(":shard", s(shard))
+            .expression_attribute_values(":before", n(before_ms))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| failed("Query", e))?;
+        let mut overdue = Vec::new();
+        for item in out.items() {
+            let r = Reader::new("PENDING", item);
+            let pk = r.s("PK")?;
+            let id = pk.strip_prefix("EVENTS#").and_then(|i| i.parse().ok()).and_then(InstanceId::new);
+            match id {
+                Some(id) => overdue.push((id, r.s("SK")?)),
+                None => return Err(r.corrupt("PK")),
+            }
+        }
+        Ok((overdue, out.last_evaluated_key))
     }
 
     /// A notification of the log, read strongly consistently.
@@ -389,7 +466,9 @@ impl Store {
         id: InstanceId,
         at: Option<&str>,
         limit: i32,
+        now_ms: i64,
     ) -> Result<(Vec<Logged>, bool), StoreError> {
+        // TTL deletes lazily (up to days): what is past its 30 days is not shown.
         let mut query = self
             .client
             .query()
@@ -397,6 +476,9 @@ impl Store {
             .consistent_read(true)
             .scan_index_forward(false)
             .limit(limit)
+            .filter_expression("#expires > :nowSeconds")
+            .expression_attribute_names("#expires", super::TTL_ATTRIBUTE)
+            .expression_attribute_values(":nowSeconds", n(now_ms / 1000))
             .expression_attribute_values(":pk", s(events_pk(id)));
         query = match at {
             Some(sk) => query
@@ -416,29 +498,47 @@ impl Store {
 /// The update expression's part of a change of the instance for its polls,
 /// and its values.
 pub(super) fn poll_clause(change: &PollChange) -> (Vec<String>, Vec<String>, Vec<(&'static str, AttributeValue)>) {
-    const ALL: &str = "pollShard, pollDue, pollCursor, pollSeen, pollZone, pollOutbox, pollOutboxOf, pollWrite";
+    const ALL: &str = "pollShard, pollDue, pollCursor, pollFloor, pollSeen, pollZone, pollZoneAt, pollOutbox, \
+                       pollOutboxOf, pollWrite";
     match change {
         PollChange::Keep => (vec![], vec![], vec![]),
-        PollChange::Start { shard, due_ms, since_ms } => (
-            vec!["pollShard = :pollShard, pollDue = :pollDue, pollCursor = :pollCursor".into()],
-            vec!["pollSeen, pollZone, pollOutbox, pollOutboxOf".into()],
-            vec![(":pollShard", s(shard)), (":pollDue", n(due_ms)), (":pollCursor", n(since_ms))],
-        ),
+        PollChange::Start { .. } => {
+            let values = poll_attributes(change).into_iter().map(|(name, v)| (value_name(name), v)).collect();
+            (
+                vec!["pollShard = :pollShard, pollDue = :pollDue, pollCursor = :pollCursor, pollFloor = :pollFloor"
+                    .into()],
+                vec!["pollSeen, pollZone, pollZoneAt, pollOutbox, pollOutboxOf".into()],
+                values,
+            )
+        }
         PollChange::Stop => (vec![], vec![ALL.into()], vec![]),
         PollChange::Resume { due_ms } => (
             vec!["pollDue = if_not_exists(pollDue, :pollDue)".into()],
-            vec!["pollZone".into()],
+            vec!["pollZone, pollZoneAt".into()],
             vec![(":pollDue", n(due_ms))],
         ),
+        PollChange::Reschedule { due_ms } => (vec!["pollDue = :pollDue".into()], vec![], vec![(":pollDue", n(due_ms))]),
+    }
+}
+
+fn value_name(attribute: &str) -> &'static str {
+    match attribute {
+        "pollShard" => ":pollShard",
+        "pollDue" => ":pollDue",
+        "pollCursor" => ":pollCursor",
+        _ => ":pollFloor",
     }
 }
 
 /// The attributes a create writes for its polls.
 pub(super) fn poll_attributes(change: &PollChange) -> Vec<(&'static str, AttributeValue)> {
     match change {
-        PollChange::Start { shard, due_ms, since_ms } => {
-            vec![("pollShard", s(shard)), ("pollDue", n(due_ms)), ("pollCursor", n(since_ms))]
-        }
+        PollChange::Start { shard, due_ms, since_ms } => vec![
+            ("pollShard", s(shard)),
+            ("pollDue", n(due_ms)),
+            ("pollCursor", n(since_ms)),
+            ("pollFloor", n(since_ms - crate::events::window::SKEW_MS)),
+        ],
         _ => vec![],
     }
 }
@@ -486,8 +586,12 @@ fn poll_state(pk: &str, item: &Item) -> Result<PollState, StoreError> {
         .collect::<Result<Vec<_>, StoreError>>()?;
     Ok(PollState {
         due_ms: opt_n("pollDue")?,
-        cursor: Cursor { since_ms: opt_n("pollCursor")?.unwrap_or(0), seen, fresh: !r.has("pollSeen") },
-        zone: if r.has("pollZone") { Some(r.s("pollZone")?) } else { None },
+        cursor: Cursor {
+            since_ms: opt_n("pollCursor")?.unwrap_or(0),
+            seen,
+            floor_ms: opt_n("pollFloor")?.unwrap_or(0),
+        },
+        zone: if r.has("pollZone") { Some((r.s("pollZone")?, opt_n("pollZoneAt")?.unwrap_or(0))) } else { None },
         outbox: list("pollOutbox")?,
         outbox_of: opt_n("pollOutboxOf")?,
     })
@@ -522,6 +626,8 @@ fn notification_item(id: InstanceId, x: &Notification) -> Item {
         ("status", s("NEW")),
         ("attempts", n(0)),
         ("createdDate", s(iso8601(at(x.poll_ms)))),
+        ("pendingShard", s(pending_shard(id))),
+        ("pendingAt", n(x.poll_ms)),
         (super::TTL_ATTRIBUTE, n(x.poll_ms / 1000 + RETENTION_SECONDS)),
     ])
 }

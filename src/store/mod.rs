@@ -4,9 +4,12 @@
 //! `setup` (table creation, migrations); this one holds the client, the
 //! errors and the helpers they share.
 //!
-//! One table (`TABLE_NAME`), keys `PK` (S) and `SK` (S), one global secondary
-//! index `GSI1` (`GSI1PK`, `GSI1SK`; it projects `instances::INDEX_PROJECTION`,
-//! what a list needs: no sealed value, no token digest), TTL attribute
+//! One table (`TABLE_NAME`), keys `PK` (S) and `SK` (S), two global secondary
+//! indexes: `GSI1` (`GSI1PK`, `GSI1SK`; it projects `instances::INDEX_PROJECTION`,
+//! what a list needs: no sealed value, no token digest), `DUE`
+//! (`pollShard` S, `pollDue` N, keys only: the events' polls) and `PENDING`
+//! (`pendingShard` S, `pendingAt` N, keys only: notifications not yet
+//! delivered), both laid out in `events` with the event log, TTL attribute
 //! `expiresAt` (epoch seconds). Timestamps are ISO 8601 UTC with exactly three
 //! digits of milliseconds, so that `GSI1SK` sorts in time order; items written
 //! before the width was fixed read as the same instant and are rewritten by
@@ -72,6 +75,8 @@ type Item = HashMap<String, AttributeValue>;
 pub const GSI1: &str = "GSI1";
 /// The sparse index of the instances whose polls are due (`store::events`).
 pub const DUE_INDEX: &str = "DUE";
+/// The sparse index of the notifications not yet delivered nor failed (`store::events`).
+pub const PENDING_INDEX: &str = "PENDING";
 pub const TTL_ATTRIBUTE: &str = "expiresAt";
 
 #[derive(Debug, thiserror::Error)]
