@@ -8,7 +8,6 @@
 //! virtualenv (the stand-ins). Writes `target/bench/events.json`.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::collections::BTreeMap;

@@ -96,9 +96,9 @@ pub fn notifications<E>(
             }})
             .to_string()
         };
-        let mut body = message(issues.iter().cloned().collect());
+        let slim: Vec<Value> = issues.iter().map(|i| json!({"id": i.get("id"), "key": i.get("key")})).collect();
+        let mut body = message(issues);
         if body.len() > MAX_BODY_BYTES {
-            let slim = issues.iter().map(|i| json!({"id": i.get("id"), "key": i.get("key")})).collect();
             body = message(slim);
         }
         out.push(Notification { id, poll_ms, seq, events, body });
