@@ -5,8 +5,16 @@ order they are run). The Authorization headers carry the placeholders
 {{USER_SECRET}} and {{ORGANIZATION_SECRET}}, and the reads of one instance
 {{INSTANCE_ID}}: tools/run-events.py and tools/run-sam.py fill them with
 credentials they create and the id the first create answered; `make
-sam-invoke EVENT=...` does the same for one event."""
+sam-invoke EVENT=...` does the same for one event.
+
+Also the event functions' events (events/events-*.json, not in
+expected.json: they are not API calls): the schedule's input of the tick, and
+an SQS batch of one message each for the poll and the deliverer, as Lambda's
+event source mapping hands them over. tools/run-sam.py sends them through
+`sam local invoke` with the record of a message it received from the local
+queue (its id, receipt, body, attributes) in place of the sample's."""
 import base64
+import hashlib
 import json
 import pathlib
 
@@ -167,4 +175,45 @@ for name, event, status, code in events:
     (ROOT / f"{name}.json").write_text(json.dumps(event, indent=2) + "\n")
     manifest.append({"event": f"{name}.json", "status": status, "code": code})
 (ROOT / "expected.json").write_text(json.dumps(manifest, indent=2) + "\n")
-print(f"wrote {len(events)} events")
+
+
+# The event functions (src/bin/events.rs). The tick's input is the
+# schedule's Input (template.yaml: "{}"); the poll's and the delivery's are
+# SQS batches, one record each, as Lambda's event source mapping sends them.
+def sqs_record(queue, body, n, fifo):
+    attributes = {
+        "ApproximateReceiveCount": "1",
+        "SentTimestamp": "1764097445000",
+        "SenderId": "AROAEXAMPLEEXAMPLE:events",
+        "ApproximateFirstReceiveTimestamp": "1764097445012",
+    }
+    if fifo:
+        instance = json.loads(body)["instance"]
+        attributes.update({"MessageGroupId": str(instance), "SequenceNumber": "18849496460467696128",
+                           "MessageDeduplicationId": f"{instance}-{json.loads(body)['due']}"})
+    return {
+        "messageId": f"059f36b4-87a3-44ab-83d2-66197{n:07d}",
+        "receiptHandle": f"AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a-sample-{n}",
+        "body": body,
+        "attributes": attributes,
+        "messageAttributes": {},
+        "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{queue}",
+        "awsRegion": "us-east-1",
+    }
+
+
+# A poll message: the instance and the due time (epoch ms) it was sent for;
+# a delivery message: the instance and the notification's sort key
+# (N#<poll ms, 13 digits>#<seq, 3 digits>).
+function_events = {
+    "events-tick": {},
+    "events-poll": {"Records": [sqs_record("instances-PollQueue-EXAMPLE.fifo",
+                                           j({"instance": 4242424242, "due": 1764097440000}), 1, True)]},
+    "events-deliver": {"Records": [sqs_record("instances-DeliveryQueue-EXAMPLE",
+                                              j({"instance": 4242424242, "notification": "N#1764097445000#000"}), 2, False)]},
+}
+for name, event in function_events.items():
+    (ROOT / f"{name}.json").write_text(json.dumps(event, indent=2) + "\n")
+print(f"wrote {len(events)} events and {len(function_events)} of the event functions")
