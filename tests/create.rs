@@ -326,6 +326,7 @@ async fn row_400_invalid_typed_configuration_name_tags_and_idempotency_key() {
     body["configuration"]["jira.api.url"] = json!("example.atlassian.net");
     body["configuration"]["event.notification.enabled"] = json!("true");
     body["configuration"]["event.poller.refresh_interval"] = json!("15");
+    body["configuration"]["event.notification.callback.url"] = json!("https://app.example.com/events");
     body["configuration"]["filter.response.nulls"] = json!(false);
     body["unknownTopLevel"] = json!({"ignored": true});
     assert_eq!(post(Some(&auth), &body).send(&app).await.status, 200);
