@@ -446,9 +446,12 @@ check("one schedule: rate(1 minute), FlexibleTimeWindow OFF, the tick as target,
       and target.get("Arn") == {"Fn::GetAtt": ["EventsTickFunction", "Arn"]} and "Name" not in sched
       and target.get("RetryPolicy", {}).get("MaximumRetryAttempts") == 0,
       f"{len(schedules)} schedules: {sched}")
-check("the schedule's role invokes the tick only",
-      grants(sched_stmts, "") == {("lambda:InvokeFunction", canon({"Fn::GetAtt": ["EventsTickFunction", "Arn"]}))},
-      f"{grants(sched_stmts, '')}")
+trust = sched_role.get("Properties", {}).get("AssumeRolePolicyDocument", {}).get("Statement", [])
+check("the schedule's role invokes the tick only, assumed by EventBridge Scheduler for this account only",
+      grants(sched_stmts, "") == {("lambda:InvokeFunction", canon({"Fn::GetAtt": ["EventsTickFunction", "Arn"]}))}
+      and len(trust) == 1 and trust[0].get("Principal") == {"Service": "scheduler.amazonaws.com"}
+      and trust[0].get("Condition", {}).get("StringEquals", {}).get("aws:SourceAccount") == {"Ref": "AWS::AccountId"},
+      f"{grants(sched_stmts, '')}; trust {trust}")
 
 # Timeouts against the code's own budgets.
 poll_rs = (ROOT / "src/events/poll.rs").read_text()
