@@ -289,6 +289,28 @@ impl Admin {
         Ok(json!({"tableName": self.store.table(), "rewritten": rewritten, "changedMeanwhile": left}))
     }
 
+    /// Starts the polls of instances that enabled events before polls
+    /// existed (0.3.0 took the entries and did nothing with them): each such
+    /// instance polls from now on, an interval from now. Safe to run again.
+    pub async fn start_polls(&self) -> Result<Value, AdminError> {
+        let now = crate::events::epoch_ms(std::time::SystemTime::now());
+        let (mut started, mut left) = (Vec::new(), 0);
+        for record in self.store.instances_without_polls().await? {
+            let summary = &record.summary;
+            let settings = crate::domain::events::settings(&summary.configuration, &summary.secret_keys);
+            let change = crate::domain::events::poll_change(summary.id, None, settings.as_ref(), false, true, now);
+            if settings.is_none() {
+                continue;
+            }
+            if self.store.start_polls(summary.id, summary.version, &change).await? {
+                started.push(summary.id.get());
+            } else {
+                left += 1;
+            }
+        }
+        Ok(json!({"tableName": self.store.table(), "started": started, "changedMeanwhile": left}))
+    }
+
     /// Enters organizations created before the registry into it (see
     /// [`Store::register_organizations`]).
     pub async fn register_organizations(&self) -> Result<Value, AdminError> {

@@ -617,3 +617,35 @@ async fn a_poll_does_not_stop_the_polls_on_credentials_changed_meanwhile_and_a_n
     let due: i64 = w.item().await["pollDue"].as_n().unwrap().parse().unwrap();
     assert!((due - at - 5 * 60_000).abs() < 10_000, "due {due}, now {at}");
 }
+
+#[tokio::test]
+async fn admin_start_polls_starts_instances_that_enabled_events_before_polls_existed() {
+    let env = TestEnv::new().await;
+    let app = env.app();
+    let creds = env.credentials().await;
+    let mut body = seed_body();
+    body["configuration"]["event.notification.enabled"] = json!(true);
+    body["configuration"]["event.notification.callback.url"] = json!("https://app.example.com/cb");
+    let created = post(Some(&creds.authorization()), &body).send(&app).await;
+    assert_eq!(created.status, 200, "{}", created.text);
+    let plain = post(Some(&creds.authorization()), &seed_body()).send(&app).await;
+    // As 0.3.0 stored it: the entries, no polls.
+    let dynamodb = aws_sdk_dynamodb::Client::new(&env.sdk);
+    dynamodb
+        .update_item()
+        .table_name(&env.settings.table_name)
+        .key("PK", aws_sdk_dynamodb::types::AttributeValue::S(format!("INSTANCE#{}", created.id())))
+        .key("SK", aws_sdk_dynamodb::types::AttributeValue::S("INSTANCE".into()))
+        .update_expression("REMOVE pollShard, pollDue, pollCursor, pollFloor")
+        .send()
+        .await
+        .unwrap();
+    let out = env.admin.start_polls().await.unwrap();
+    assert_eq!(out["started"], json!([created.id()]), "{out}");
+    let items = env.instance_items().await;
+    let item = items.iter().find(|i| i["id"].as_n().unwrap() == &created.id().to_string()).unwrap();
+    assert!(item.contains_key("pollShard") && item.contains_key("pollDue") && item.contains_key("pollCursor"));
+    let other = items.iter().find(|i| i["id"].as_n().unwrap() == &plain.id().to_string()).unwrap();
+    assert!(!other.contains_key("pollShard"), "events off: nothing started");
+    assert_eq!(env.admin.start_polls().await.unwrap()["started"], json!([]), "safe to run again");
+}

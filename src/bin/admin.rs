@@ -92,6 +92,8 @@ enum Command {
     MigrateDates,
     /// Enter organizations created by a build before the registry (list-organizations) into it; safe to run again.
     RegisterOrganizations,
+    /// Start the polls of instances whose events were enabled before 0.4.0 (which polled nothing); safe to run again.
+    StartPolls,
 }
 
 /// One JSON object on standard output, the reason also on standard error.
@@ -155,6 +157,7 @@ async fn main() {
             Err(e) => Err(e),
         },
         Command::MigrateDates => admin.migrate_dates().await,
+        Command::StartPolls => admin.start_polls().await,
         Command::RegisterOrganizations => admin.register_organizations().await,
         Command::ListOrganizations => admin.list_organizations().await,
         Command::ListUsers { organization } => admin.list_users(organization).await,

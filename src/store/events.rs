@@ -19,9 +19,12 @@
 //! (configuration, credentials and cursor together) and one write, and an
 //! update, a disable or a delete of the instance one write with them.
 //!
-//! **Index `DUE`** (`pollShard`, `pollDue`; keys only): one `Query` a shard a
-//! tick, `pollDue <= now`; spread over 32 partitions so that no partition
-//! takes every poll's index write.
+//! **Index `DUE`** (`pollShard`, `pollDue`; keys only): what is due, by
+//! when: the instances' next polls (partitions `DUE#00`..`DUE#31`) and the
+//! notifications' next attempts (`PENDING#00`..`PENDING#31`). One `Query` of
+//! each a shard a tick, `pollDue <= now`; spread over 32 partitions each so
+//! that no partition takes every write. (One index for both: an existing
+//! table gains one index in one stack update, as CloudFormation allows.)
 //!
 //! **Notifications** (the event log): PK `EVENTS#<instance id>`, SK
 //! `N#<poll ms, 13 digits>#<seq, 3 digits>` (newest first is a backward
@@ -30,11 +33,11 @@
 //! `eventType`, `date`), `status` (`NEW`, `DISPATCHED`, `NOTIFIED`,
 //! `FAILED`), `attempts` N, `createdDate`, `lastAttemptDate`, `lastResult`,
 //! `nextAttemptAt` N (epoch ms), `leaseUntil` N and `leaseId` (an attempt
-//! in flight, and its mark: only it may say how it ended), `pendingShard`
-//! (`PENDING#00`..`PENDING#31`) and `pendingAt` N (when it is due to be
-//! attempted: the keys of the sparse index `PENDING`, removed once it is
-//! delivered or failed; the tick sends again what is overdue, a delivery
-//! message lost), `expiresAt` N (30 days after the poll; TTL). Written in the
+//! in flight, and its mark: only it may say how it ended), `pollShard`
+//! (`PENDING#00`..`PENDING#31`) and `pollDue` N (when it is due to be
+//! attempted: its keys in the index `DUE`, removed once it is delivered or
+//! failed; the tick sends again what is overdue, a delivery message lost),
+//! `expiresAt` N (30 days after the poll; TTL). Written in the
 //! poll's one transaction with the cursor's move, each conditioned on not
 //! existing: the cursor moves once, with its events, or not at all.
 
@@ -339,7 +342,7 @@ impl Store {
             .set_key(Some(key(&events_pk(id), sort_key)))
             .update_expression(
                 "SET attempts = attempts + :one, #status = :dispatched, leaseUntil = :until, leaseId = :lease, \
-                 lastAttemptDate = :date, pendingAt = :until",
+                 lastAttemptDate = :date, pollDue = :until",
             )
             .condition_expression(
                 "attribute_exists(PK) AND #status IN (:new, :dispatched) AND \
@@ -387,7 +390,7 @@ impl Store {
             .expression_attribute_values(":lease", s(lease))
             .expression_attribute_values(":dispatched", s("DISPATCHED"));
         const DONE: &str = "SET #status = :status, lastResult = :result \
-                            REMOVE leaseUntil, leaseId, nextAttemptAt, pendingShard, pendingAt";
+                            REMOVE leaseUntil, leaseId, nextAttemptAt, pollShard, pollDue";
         let update = match how {
             Attempted::Delivered { result } => update
                 .update_expression(DONE)
@@ -399,7 +402,7 @@ impl Store {
                 .expression_attribute_values(":result", s(result)),
             Attempted::Retry { result, next_attempt_ms } => update
                 .update_expression(
-                    "SET lastResult = :result, nextAttemptAt = :next, pendingAt = :next REMOVE leaseUntil, leaseId",
+                    "SET lastResult = :result, nextAttemptAt = :next, pollDue = :next REMOVE leaseUntil, leaseId",
                 )
                 .expression_attribute_values(":result", s(result))
                 .expression_attribute_values(":next", n(next_attempt_ms)),
@@ -407,9 +410,9 @@ impl Store {
         conditional(update.send().await)
     }
 
-    /// The notifications of `shard` that should have been attempted by
-    /// `before_ms` and are neither delivered nor failed (`Query` of
-    /// `PENDING`, keys only): those whose delivery message was lost.
+    /// The notifications of `shard` (`PENDING#nn`) that should have been
+    /// attempted by `before_ms` and are neither delivered nor failed (`Query`
+    /// of `DUE`, keys only): those whose delivery message was lost.
     pub async fn overdue_page(
         &self,
         shard: &str,
@@ -420,8 +423,8 @@ impl Store {
             .client
             .query()
             .table_name(&self.table)
-            .index_name(super::PENDING_INDEX)
-            .key_condition_expression("pendingShard = :shard AND pendingAt <= :before")
+            .index_name(DUE_INDEX)
+            .key_condition_expression("pollShard = :shard AND pollDue <= :before")
             .expression_attribute_values(":shard", s(shard))
             .expression_attribute_values(":before", n(before_ms))
             .set_exclusive_start_key(start)
@@ -439,6 +442,51 @@ impl Store {
             }
         }
         Ok((overdue, out.last_evaluated_key))
+    }
+
+    /// The instances with no polls' state: a `Scan`, for the operator's
+    /// one-off `admin start-polls` only (instances that enabled events
+    /// before polls existed).
+    pub async fn instances_without_polls(&self) -> Result<Vec<InstanceRecord>, StoreError> {
+        let items = super::scan_all(
+            self.client
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .filter_expression("SK = :sk AND attribute_not_exists(pollShard)")
+                .expression_attribute_values(":sk", s("INSTANCE")),
+        )
+        .await?;
+        items
+            .iter()
+            .map(|item| {
+                let pk = item.get("PK").and_then(|v| v.as_s().ok()).map_or("", String::as_str);
+                super::instances::read_instance(pk, item)
+            })
+            .collect()
+    }
+
+    /// Starts an instance's polls (`change`, a [`PollChange::Start`]) where
+    /// it has none, conditioned on the `version` read; `false` when it
+    /// changed meanwhile (or has polls now).
+    pub async fn start_polls(&self, id: InstanceId, version: u64, change: &PollChange) -> Result<bool, StoreError> {
+        let (set, _, values) = poll_clause(change);
+        if set.is_empty() {
+            return Ok(false);
+        }
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&instance_pk(id), "INSTANCE")))
+            .update_expression(format!("SET {}", set.join(", ")))
+            .condition_expression("attribute_not_exists(pollShard) AND #version = :version")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":version", n(version));
+        for (name, value) in values {
+            update = update.expression_attribute_values(name, value);
+        }
+        conditional(update.send().await)
     }
 
     /// A notification of the log, read strongly consistently.
@@ -626,8 +674,8 @@ fn notification_item(id: InstanceId, x: &Notification) -> Item {
         ("status", s("NEW")),
         ("attempts", n(0)),
         ("createdDate", s(iso8601(at(x.poll_ms)))),
-        ("pendingShard", s(pending_shard(id))),
-        ("pendingAt", n(x.poll_ms)),
+        ("pollShard", s(pending_shard(id))),
+        ("pollDue", n(x.poll_ms)),
         (super::TTL_ATTRIBUTE, n(x.poll_ms / 1000 + RETENTION_SECONDS)),
     ])
 }

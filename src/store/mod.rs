@@ -6,10 +6,10 @@
 //!
 //! One table (`TABLE_NAME`), keys `PK` (S) and `SK` (S), two global secondary
 //! indexes: `GSI1` (`GSI1PK`, `GSI1SK`; it projects `instances::INDEX_PROJECTION`,
-//! what a list needs: no sealed value, no token digest), `DUE`
-//! (`pollShard` S, `pollDue` N, keys only: the events' polls) and `PENDING`
-//! (`pendingShard` S, `pendingAt` N, keys only: notifications not yet
-//! delivered), both laid out in `events` with the event log, TTL attribute
+//! what a list needs: no sealed value, no token digest) and `DUE`
+//! (`pollShard` S, `pollDue` N, keys only: what is due, the instances' polls
+//! and the notifications' attempts, laid out in `events` with the event
+//! log), TTL attribute
 //! `expiresAt` (epoch seconds). Timestamps are ISO 8601 UTC with exactly three
 //! digits of milliseconds, so that `GSI1SK` sorts in time order; items written
 //! before the width was fixed read as the same instant and are rewritten by
@@ -75,8 +75,6 @@ type Item = HashMap<String, AttributeValue>;
 pub const GSI1: &str = "GSI1";
 /// The sparse index of the instances whose polls are due (`store::events`).
 pub const DUE_INDEX: &str = "DUE";
-/// The sparse index of the notifications not yet delivered nor failed (`store::events`).
-pub const PENDING_INDEX: &str = "PENDING";
 pub const TTL_ATTRIBUTE: &str = "expiresAt";
 
 #[derive(Debug, thiserror::Error)]

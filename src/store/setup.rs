@@ -10,12 +10,10 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::instances::{gsi1_sk, search_name, INDEX_PROJECTION};
-use super::{
-    bug, failed, key, s, scan_all, Item, Reader, Store, StoreError, DUE_INDEX, GSI1, PENDING_INDEX, TTL_ATTRIBUTE,
-};
+use super::{bug, failed, key, s, scan_all, Item, Reader, Store, StoreError, DUE_INDEX, GSI1, TTL_ATTRIBUTE};
 
 impl Store {
-    /// Creates the table (on demand, `GSI1`, `DUE`, `PENDING`, TTL on `expiresAt`) unless it
+    /// Creates the table (on demand, `GSI1`, `DUE`, TTL on `expiresAt`) unless it
     /// exists. Returns whether it was created. For a local DynamoDB API
     /// server; in the cloud the SAM template owns the table.
     pub async fn create_table_if_missing(&self) -> Result<bool, StoreError> {
@@ -52,13 +50,6 @@ impl Store {
             .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
             .build()
             .map_err(bug)?;
-        let pending = GlobalSecondaryIndex::builder()
-            .index_name(PENDING_INDEX)
-            .key_schema(key_el("pendingShard", KeyType::Hash)?)
-            .key_schema(key_el("pendingAt", KeyType::Range)?)
-            .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
-            .build()
-            .map_err(bug)?;
         let number = |name: &str| {
             AttributeDefinition::builder()
                 .attribute_name(name)
@@ -77,13 +68,10 @@ impl Store {
             .attribute_definitions(attr("GSI1SK")?)
             .attribute_definitions(attr("pollShard")?)
             .attribute_definitions(number("pollDue")?)
-            .attribute_definitions(attr("pendingShard")?)
-            .attribute_definitions(number("pendingAt")?)
             .key_schema(key_el("PK", KeyType::Hash)?)
             .key_schema(key_el("SK", KeyType::Range)?)
             .global_secondary_indexes(gsi)
             .global_secondary_indexes(due)
-            .global_secondary_indexes(pending)
             .send()
             .await;
         match created {
