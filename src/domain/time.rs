@@ -19,6 +19,11 @@ fn from_millis(millis: i64) -> String {
     format!("{}.{:03}Z", seconds.trim_end_matches('Z'), millis.rem_euclid(1000))
 }
 
+/// A timestamp of ours (or any ISO 8601 UTC one) in epoch milliseconds.
+pub fn epoch_millis(stamp: &str) -> Option<i64> {
+    DateTime::from_str(stamp, DateTimeFormat::DateTime).ok()?.to_millis().ok()
+}
+
 /// A stored timestamp in the three-digit form. Items written before the
 /// width was fixed carry fewer digits (`...:20.04Z`); they read as the same
 /// instant. `None` for a string that is not an ISO 8601 UTC timestamp.
@@ -51,6 +56,7 @@ mod tests {
         assert_eq!(canonical("2025-11-25T19:04:05Z").as_deref(), Some("2025-11-25T19:04:05.000Z"));
         assert_eq!(canonical("2025-11-25T19:04:05.123Z").as_deref(), Some("2025-11-25T19:04:05.123Z"));
         assert_eq!(canonical("yesterday"), None);
+        assert_eq!(epoch_millis("2025-11-25T19:04:05.123Z"), Some(1_764_097_445_123));
     }
 
     proptest! {

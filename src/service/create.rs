@@ -228,7 +228,7 @@ fn record(
 
 /// An ISO 8601 stamp of ours in epoch milliseconds.
 fn epoch_ms(stamp: &str) -> i64 {
-    crate::events::window::jira_instant(stamp).unwrap_or(0)
+    crate::domain::time::epoch_millis(stamp).unwrap_or(0)
 }
 
 #[allow(clippy::too_many_arguments)]

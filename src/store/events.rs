@@ -195,20 +195,23 @@ impl Store {
         let seen: Vec<AttributeValue> = newest.iter().map(|(issue, ms)| s(format!("{ms}:{issue}"))).collect();
         let outbox: Vec<AttributeValue> =
             commit.notifications.iter().map(|x| s(notification_sk(x.poll_ms, x.seq))).collect();
-        let mut set = vec!["pollCursor = :cursor", "pollSeen = :seen", "pollDue = :next", "pollWrite = :write"];
+        let mut set = vec!["pollCursor = :cursor", "pollSeen = :seen", "pollDue = :next"];
         let mut remove = vec![];
         let mut values = vec![
             (":cursor", n(commit.cursor.since_ms)),
             (":seen", AttributeValue::L(seen)),
             (":next", n(commit.next_due_ms)),
-            (":write", s(&write.0)),
             (":due", n(ran_for)),
         ];
         if outbox.is_empty() {
-            remove.push("pollOutbox, pollOutboxOf");
+            // Nothing to hand over: a commit of ours found landed would be
+            // read as another's, which changes nothing. So no mark (the item
+            // stays under 1 KB, one write unit, as long as it can).
+            remove.push("pollOutbox, pollOutboxOf, pollWrite");
         } else {
-            set.push("pollOutbox = :outbox, pollOutboxOf = :due");
+            set.push("pollOutbox = :outbox, pollOutboxOf = :due, pollWrite = :write");
             values.push((":outbox", AttributeValue::L(outbox)));
+            values.push((":write", s(&write.0)));
         }
         if let Some((zone, at)) = commit.zone {
             set.push("pollZone = :zone, pollZoneAt = :zoneAt");
