@@ -443,19 +443,27 @@ async fn a_poll_broken_off_or_run_twice_loses_nothing_and_notifies_nothing_twice
     for i in 0..105 {
         w.jira.create_issue(json!({"summary": format!("Issue {i}")})).await;
     }
-    // The second page's connection drops: the poll records nothing, the
-    // cursor stays, and the next poll takes every change.
-    w.jira
-        .next(json!([
-            {"passThrough": true, "match": {"path": "/rest/api/2/search"}, "times": 1},
-            {"drop": true, "match": {"path": "/rest/api/2/search"}, "times": 1}
-        ]))
-        .await;
+    // The first page's connection drops: the poll records nothing, the
+    // cursor stays.
+    w.jira.next(json!({"drop": true, "match": {"path": "/rest/api/2/search"}, "times": 1})).await;
     w.after(MINUTE).await;
-    assert!(w.notifications().await.is_empty(), "nothing from a broken poll");
+    assert!(w.notifications().await.is_empty(), "nothing from a poll whose first page failed");
+    // Then the second page's drops: the first page's changes are recorded,
+    // and the next poll, at once, takes the rest.
+    w.jira.next(json!([
+        {"passThrough": true, "match": {"path": "/rest/api/2/search"}, "times": 1},
+        {"drop": true, "match": {"path": "/rest/api/2/search"}, "times": 1}
+    ]))
+    .await;
     w.after(Duration::from_secs(5 * 60)).await;
+    assert_eq!(object_ids(&w.notifications().await).len(), 100, "the first page's, recorded");
+    w.after(Duration::from_secs(60)).await;
     let got = w.notifications().await;
-    assert_eq!(object_ids(&got).len(), 105, "every change after the break");
+    let mut ids = object_ids(&got);
+    assert_eq!(ids.len(), 105, "every change, after the break: {}", ids.len());
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 105, "none twice");
 
     // The same poll message twice at once (a repeated SQS delivery): one poll
     // records, the other finds it done.

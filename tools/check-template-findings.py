@@ -461,9 +461,16 @@ callback = int(re.search(r"pub const TIMEOUT: Duration = Duration::from_secs\((\
 lease_ms = int(re.search(r"pub const LEASE_MS: i64 = ([\d_]+);", deliver_rs).group(1).replace("_", ""))
 t_tick, t_poll, t_deliver = (int(fn_props[f].get("Timeout", 3)) for f in EVENT_FUNCTIONS)
 delivery_visibility = int(queues["DeliveryQueue"]["Properties"].get("VisibilityTimeout", 30))
-check(f"poll timeout {t_poll} s > its JIRA budget {budget} s; deliver timeout {t_deliver} s > the callback's "
+driver_rs = (ROOT / "src/events/driver.rs").read_text()
+at_once = int(re.search(r"pub const POLLS_AT_ONCE: usize = (\d+);", driver_rs).group(1))
+poll_batch = max(int(m["Properties"].get("BatchSize", 10)) for m in resources.values()
+                 if m.get("Type") == "AWS::Lambda::EventSourceMapping"
+                 and "PollQueue" in json.dumps(m["Properties"].get("EventSourceArn")))
+rounds = -(-poll_batch // at_once)
+check(f"poll timeout {t_poll} s > a batch's {rounds} rounds of its JIRA budget {budget} s ({poll_batch} polls, "
+      f"{at_once} at once); deliver timeout {t_deliver} s > the callback's "
       f"{callback} s, its lease {lease_ms // 1000} s < the visibility {delivery_visibility} s; tick {t_tick} s <= 60 s",
-      t_poll > budget and t_deliver > callback and lease_ms // 1000 < delivery_visibility and t_tick <= 60,
+      t_poll > rounds * budget and t_deliver > callback and lease_ms // 1000 < delivery_visibility and t_tick <= 60,
       f"tick {t_tick}, poll {t_poll}, deliver {t_deliver}")
 
 # The due index as the code creates it locally (src/store/setup.rs) and queries it.

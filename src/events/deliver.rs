@@ -72,8 +72,62 @@ pub async fn deliver(events: &Events, message: &DeliveryMessage, now: SystemTime
     };
     let lease = claimed.lease;
     let claimed = claimed.logged;
-    let attempt = claimed.attempts;
-    let finish = |how| app.store.finish_delivery(id, sk, &lease, how);
+    let attempt = Attempt { events, message, id, lease: &lease, number: claimed.attempts, now_ms };
+    match attempt_one(&attempt, &claimed).await {
+        Ok(done) => Ok(done),
+        // A failure of ours after the attempt was counted (the store, the
+        // key): an attempt that failed, waited on as any other, so that it
+        // ends as FAILED like any other, never a message going round.
+        Err(EventsError::Store(e)) if !e.is_transient() => Err(EventsError::Store(e)),
+        Err(e) => {
+            tracing::warn!(instance = %id, error = %e, "a delivery failed before its POST");
+            attempt.failed(format!("not sent: {e}"), &claimed.notification_id).await
+        }
+    }
+}
+
+/// One attempt of a notification the lease holds.
+struct Attempt<'a> {
+    events: &'a Events,
+    message: &'a DeliveryMessage,
+    id: InstanceId,
+    lease: &'a str,
+    number: u32,
+    now_ms: i64,
+}
+
+impl Attempt<'_> {
+    async fn finish(&self, how: Attempted<'_>) -> Result<bool, EventsError> {
+        Ok(self.events.app.store.finish_delivery(self.id, &self.message.notification, self.lease, how).await?)
+    }
+
+    /// The attempt failed (`how`): the next after its wait, or kept as
+    /// `FAILED` after the last.
+    async fn failed(&self, how: String, notification_id: &str) -> Result<Delivered, EventsError> {
+        let waits = &self.events.settings.retry_waits;
+        match waits.get(self.number.saturating_sub(1) as usize) {
+            Some(wait) => {
+                let next_attempt_ms = self.now_ms + wait.as_millis() as i64;
+                // Another attempt took it meanwhile (this one outlived its
+                // lease): that one says how it ended.
+                if self.finish(Attempted::Retry { result: &how, next_attempt_ms }).await? {
+                    self.events.send_delivery_later(self.message, *wait).await?;
+                }
+                Ok(Delivered::Retrying { attempt: self.number, wait: *wait, result: how })
+            }
+            None => {
+                self.finish(Attempted::Failed { result: &how }).await?;
+                tracing::warn!(instance = %self.id, notification = %notification_id, result = %how, "kept as failed");
+                Ok(Delivered::Failed { attempt: self.number, result: how })
+            }
+        }
+    }
+}
+
+async fn attempt_one(attempt: &Attempt<'_>, claimed: &crate::store::events::Logged) -> Result<Delivered, EventsError> {
+    let (events, id, sk) = (attempt.events, attempt.id, &attempt.message.notification);
+    let app = &events.app;
+    let number = attempt.number;
     let Some(record) = app.store.get_instance(id).await? else {
         app.store.drop_notification(id, sk).await?;
         return Ok(Delivered::Dropped);
@@ -81,8 +135,8 @@ pub async fn deliver(events: &Events, message: &DeliveryMessage, now: SystemTime
     let summary = &record.summary;
     let Some(settings) = events::settings(&summary.configuration, &summary.secret_keys) else {
         let result = "events were turned off before it could be delivered";
-        finish(Attempted::Failed { result }).await?;
-        return Ok(Delivered::Failed { attempt, result: result.into() });
+        attempt.finish(Attempted::Failed { result }).await?;
+        return Ok(Delivered::Failed { attempt: number, result: result.into() });
     };
     let mut headers = HeaderMap::new();
     headers.insert(hyper::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -92,8 +146,8 @@ pub async fn deliver(events: &Events, message: &DeliveryMessage, now: SystemTime
         // Signed, or not sent: never an unsigned notification where one was asked for.
         let Some((_, sealed)) = record.secrets().iter().find(|(k, _)| k == SIGNATURE_KEY) else {
             let result = "the signature key is not stored";
-            finish(Attempted::Failed { result }).await?;
-            return Ok(Delivered::Failed { attempt, result: result.into() });
+            attempt.finish(Attempted::Failed { result }).await?;
+            return Ok(Delivered::Failed { attempt: number, result: result.into() });
         };
         let binding = aad(&summary.organization, id, SIGNATURE_KEY);
         let key = app.sealer.open(&record.sealed_data_key, &binding, sealed).await?;
@@ -102,30 +156,14 @@ pub async fn deliver(events: &Events, message: &DeliveryMessage, now: SystemTime
     let result = send(events, &settings.callback_url, headers, claimed.body.clone()).await;
     let how = match &result {
         Ok(status) if (200..300).contains(status) => {
-            finish(Attempted::Delivered { result: &format!("HTTP {status}") }).await?;
-            return Ok(Delivered::Notified { attempt });
+            attempt.finish(Attempted::Delivered { result: &format!("HTTP {status}") }).await?;
+            return Ok(Delivered::Notified { attempt: number });
         }
         Ok(status) if (300..400).contains(status) => format!("HTTP {status} (redirects are not followed)"),
         Ok(status) => format!("HTTP {status}"),
         Err(why) => why.clone(),
     };
-    let waits = &events.settings.retry_waits;
-    match waits.get(attempt.saturating_sub(1) as usize) {
-        Some(wait) => {
-            let next_attempt_ms = now_ms + wait.as_millis() as i64;
-            // Another attempt took it meanwhile (this one outlived its
-            // lease): that one says how it ended.
-            if finish(Attempted::Retry { result: &how, next_attempt_ms }).await? {
-                events.send_delivery_later(message, *wait).await?;
-            }
-            Ok(Delivered::Retrying { attempt, wait: *wait, result: how })
-        }
-        None => {
-            finish(Attempted::Failed { result: &how }).await?;
-            tracing::warn!(instance = %id, notification = %claimed.notification_id, result = %how, "kept as failed");
-            Ok(Delivered::Failed { attempt, result: how })
-        }
-    }
+    attempt.failed(how, &claimed.notification_id).await
 }
 
 /// One `POST`: the status, or why there was none.

@@ -21,15 +21,16 @@ use crate::domain::token::InstanceId;
 use crate::hub::{HubError, PollBudget, PollSite};
 use crate::store::events::{notification_sk, Committed, PollCommit};
 
-/// How long one poll may ask JIRA, all pages together (the poll function's
-/// timeout leaves room after it).
-pub const BUDGET: Duration = Duration::from_secs(60);
+/// How long one poll may ask JIRA, all pages together: a batch of ten runs
+/// four at a time, three rounds inside the poll function's 90 s (a poll
+/// that runs out of time records what it read, and the next goes on).
+pub const BUDGET: Duration = Duration::from_secs(25);
 /// The most changes one poll records (its transaction holds one write a
 /// notification of ten, and the cursor's): the rest is polled again at once.
 pub const MAX_CHANGES: usize = 99 * super::notification::MAX_EVENTS;
 /// What one poll reads of the search at most: issues, and bytes of
 /// answers (a hostile site's small values parse to many times their size).
-pub const READ: PollBudget = PollBudget { max_items: 3_000, max_bytes: 2 * 1024 * 1024 };
+pub const READ: PollBudget = PollBudget { max_items: 3_000, max_bytes: 4 * 1024 * 1024 };
 /// The most of the notifications' bodies one poll's transaction writes
 /// (DynamoDB's limit for one transaction is 4 MB).
 const MAX_TRANSACTION_BYTES: usize = 3 * 1024 * 1024;
@@ -97,7 +98,7 @@ pub async fn poll(events: &Events, id: InstanceId, due: i64, now: SystemTime) ->
     }
     let deadline = tokio::time::Instant::now() + BUDGET;
     let zone = state.zone.as_ref().filter(|(_, at)| now_ms - at < ZONE_MAX_AGE_MS).map(|(z, _)| z.as_str());
-    match ask(events, &record, zone, &state.cursor, &settings, deadline).await {
+    match ask(events, &record, now_ms, zone, &state.cursor, &settings, deadline).await {
         Ok(found) => {
             let at = Poll { id, due, now_ms, element_key: &summary.element_key };
             record_changes(events, &at, &state.cursor, &settings, found).await
@@ -147,9 +148,11 @@ struct Answered {
     hub_key: String,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn ask(
     events: &Events,
     record: &crate::domain::instance::InstanceRecord,
+    now_ms: i64,
     zone: Option<&str>,
     cursor: &Cursor,
     settings: &EventSettings,
@@ -172,11 +175,11 @@ async fn ask(
     let since = match &zone {
         Some(tz) => window::since_clause(cursor, tz),
         None => {
-            // A zone not told, or unknown: a date JIRA reads in any zone as
-            // no later than meant (UTC-12, the westmost), which asks for
-            // up to 26 hours more, found again and not notified twice.
-            tracing::warn!(instance = %record.summary.id, "the account's time zone is unknown: asking from UTC-12");
-            window::since_clause(cursor, &TimeZone::fixed(jiff::tz::offset(-12)))
+            // A zone not told, or unknown: a relative date (`-N m`), which
+            // JIRA reads from its own now in any zone; our clock counts the
+            // minutes, with a margin for the clocks' difference.
+            tracing::warn!(instance = %record.summary.id, "the account's time zone is unknown: asking by a relative date");
+            window::relative_since_clause(cursor, now_ms)
         }
     }
     .replacen("updated", &site.events.updated_field, 1);
@@ -211,25 +214,31 @@ async fn record_changes(
 ) -> Result<Polled, EventsError> {
     let app = &events.app;
     let Poll { id, due, now_ms, element_key } = *at;
-    let found = window::changes(answered.issues, cursor, now_ms + window::SKEW_MS);
+    let ceiling = now_ms + window::SKEW_MS;
+    let found = window::changes(answered.issues, cursor, ceiling);
     if found.malformed > 0 {
         tracing::warn!(instance = %id, skipped = found.malformed, "issues of the search out of shape, skipped");
     }
     let (mut changes, mut next_cursor) = (found.changes, found.cursor);
     let mut next_due = now_ms + settings.interval_ms();
     if answered.more {
-        // More than one poll reads: the next one at once, from what this one read.
-        next_due = now_ms;
-        if changes.is_empty() && next_cursor.since_ms <= cursor.since_ms {
+        if !changes.is_empty() || next_cursor.since_ms > cursor.since_ms {
+            // More than one poll reads, and this one moved on: the next at once.
+            next_due = now_ms;
+        } else if found.seen_read > 0 {
             // Every change read was notified before, and there are more in
-            // the same minutes than a poll reads: step past them, and say
-            // so (what lies past them in those minutes is not seen).
-            next_cursor.since_ms = cursor.since_ms + window::OVERLAP_MS + 60_000;
+            // the same minutes than a poll reads: step past them, no further
+            // than the ceiling, and say so (what lies past them in those
+            // minutes is not seen).
+            next_cursor.since_ms = (cursor.since_ms + window::OVERLAP_MS + 60_000).min(ceiling);
+            next_due = now_ms;
             tracing::error!(
                 instance = %id,
                 "more changes within three minutes than one poll reads: the cursor steps a minute past them"
             );
         }
+        // (Else nothing read could move the cursor: the next poll at its
+        // interval, not at once.)
     }
     let origin = Origin { instance: id, element_key, hub_key: &answered.hub_key, object_type: &answered.object_type };
     let mut made = notifications(&origin, &mut changes, now_ms, random_id)?;
@@ -248,7 +257,7 @@ async fn record_changes(
         made.truncate(fits);
         let taken: usize = made.iter().map(|n| n.events.len()).sum();
         changes.truncate(taken);
-        next_cursor = window::cursor_after(cursor, &changes);
+        next_cursor = window::cursor_after(cursor, &changes, ceiling);
         next_due = now_ms;
     }
     let zone = answered.learned_zone.as_deref().map(|z| (z, now_ms));

@@ -97,7 +97,9 @@ impl Events {
             .send_message()
             .queue_url(&self.settings.delivery_queue_url)
             .message_body(body)
-            .delay_seconds(delay.min(MAX_DELAY).as_secs() as i32)
+            // Rounded up: a message early by a fraction of a second would be
+            // sent again at once, and again.
+            .delay_seconds(delay.min(MAX_DELAY).as_millis().div_ceil(1000).max(1) as i32)
             .send()
             .await
             .map_err(queue_error("SendMessage"))?;

@@ -1,6 +1,6 @@
 //! The tick: once a minute, the due instances of every shard of the due
 //! index (`Query`, keys only, never a `Scan`), one poll message each; and
-//! the notifications overdue by [`OVERDUE_MS`] in the pending index (their
+//! the notifications overdue by [`OVERDUE_MS`] (the index's `PENDING#nn` partitions: their
 //! delivery message was lost: a crash, a dead-letter queue), one delivery
 //! message each. The
 //! shards are read side by side; a message repeated (a poll slower than a
@@ -77,8 +77,14 @@ async fn tick_shard(events: &Events, shard: &str, now_ms: i64) -> Result<(usize,
     let (mut start, mut resent) = (None, 0);
     loop {
         let (overdue, next) = events.app.store.overdue_page(&pending, now_ms - OVERDUE_MS, start).await?;
-        let again: Vec<DeliveryMessage> =
-            overdue.into_iter().map(|(id, sk)| DeliveryMessage { instance: id.get(), notification: sk }).collect();
+        // Each sent again once a period at most (its due time moved on
+        // first: a backed-up queue does not get one more message a tick).
+        let mut again = Vec::new();
+        for (id, sk, was) in overdue {
+            if events.app.store.postpone_overdue(id, &sk, was, now_ms + OVERDUE_MS).await? {
+                again.push(DeliveryMessage { instance: id.get(), notification: sk });
+            }
+        }
         if !again.is_empty() {
             tracing::warn!(shard = pending, count = again.len(), "notifications overdue: their deliveries sent again");
         }

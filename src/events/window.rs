@@ -69,8 +69,8 @@ impl Change {
 
 /// The JQL restriction of a poll from `cursor`: `updated >= "yyyy/MM/dd
 /// HH:mm"` in the account's zone, floored to the minute. A start that falls
-/// in the hour a clock is turned back (read either way by JIRA) is taken an
-/// hour earlier still.
+/// in the hour a clock is turned back (read either way by JIRA) is taken two
+/// hours earlier still.
 pub fn since_clause(cursor: &Cursor, zone: &TimeZone) -> String {
     let start = Timestamp::from_millisecond(cursor.since_ms - OVERLAP_MS).unwrap_or(Timestamp::UNIX_EPOCH);
     let mut civil = start.to_zoned(zone.clone()).datetime();
@@ -78,6 +78,15 @@ pub fn since_clause(cursor: &Cursor, zone: &TimeZone) -> String {
         civil = civil.checked_sub(jiff::SignedDuration::from_hours(2)).unwrap_or(civil);
     }
     format!("updated >= \"{}\"", civil.strftime("%Y/%m/%d %H:%M"))
+}
+
+/// The JQL restriction of a poll from `cursor` where the account's zone is
+/// not known: `updated >= "-Nm"`, minutes JIRA counts back from its own now
+/// (in any zone), N from our clock at `now_ms` with a margin of
+/// [`SKEW_MS`] for the clocks' difference, at least the overlap.
+pub fn relative_since_clause(cursor: &Cursor, now_ms: i64) -> String {
+    let back = (now_ms - (cursor.since_ms - OVERLAP_MS) + SKEW_MS).max(OVERLAP_MS);
+    format!("updated >= \"-{}m\"", (back + 59_999) / 60_000)
 }
 
 /// An instant as JIRA writes one (`2026-12-01T22:05:07.123+1100`), in epoch ms.
@@ -102,6 +111,8 @@ pub struct Found {
     pub cursor: Cursor,
     /// Issues out of shape (no id, no dates), skipped.
     pub malformed: usize,
+    /// Changes read that the cursor had seen (notified before).
+    pub seen_read: usize,
 }
 
 /// The changes among `issues` (the search's, every page) that `cursor` has
@@ -145,20 +156,26 @@ pub fn changes(issues: Vec<Value>, cursor: &Cursor, ceiling_ms: i64) -> Found {
     let mut out = Vec::new();
     let mut since = cursor.since_ms;
     let mut kept = Vec::new();
+    let mut seen_read = 0;
     for (id, updated, created, issue) in all {
         if latest.get(&id) != Some(&updated) || updated < floor {
             continue;
         }
-        since = since.max(updated.min(ceiling_ms));
+        // A change dated past the ceiling is kept in `seen` only: the cursor
+        // stays on JIRA's time as this poll could see it.
+        if updated <= ceiling_ms {
+            since = since.max(updated);
+        }
         kept.push((id.clone(), updated));
         if seen.contains(&(id.as_str(), updated)) {
+            seen_read += 1;
             continue;
         }
         let created = created >= floor && !seen_ids.contains(id.as_str());
         out.push(Change { issue_id: id, updated_ms: updated, created, issue });
     }
     let cursor = Cursor { since_ms: since, seen: seen_after(&cursor.seen, kept, since), floor_ms: cursor.floor_ms };
-    Found { changes: out, cursor, malformed }
+    Found { changes: out, cursor, malformed, seen_read }
 }
 
 /// What the cursor at `since` remembers: the changes inside its overlap.
@@ -173,8 +190,14 @@ fn seen_after(previous: &[(String, i64)], new: Vec<(String, i64)>, since: i64) -
 /// The cursor after `taken`, the oldest of a poll's changes, only (a poll
 /// that could not record them all at once): the rest stays after it, to be
 /// found again.
-pub fn cursor_after(previous: &Cursor, taken: &[Change]) -> Cursor {
-    let since = taken.iter().map(|c| c.updated_ms).max().unwrap_or(previous.since_ms).max(previous.since_ms);
+pub fn cursor_after(previous: &Cursor, taken: &[Change], ceiling_ms: i64) -> Cursor {
+    let since = taken
+        .iter()
+        .map(|c| c.updated_ms)
+        .filter(|u| *u <= ceiling_ms)
+        .max()
+        .unwrap_or(previous.since_ms)
+        .max(previous.since_ms);
     let new = taken.iter().map(|c| (c.issue_id.clone(), c.updated_ms)).collect();
     Cursor { since_ms: since, seen: seen_after(&previous.seen, new, since), floor_ms: previous.floor_ms }
 }
@@ -295,11 +318,24 @@ mod tests {
         let future = issue("9", "2026-11-01T00:00:00Z", "2099-01-01T00:00:00.000Z");
         let ceiling = ms("2026-12-01T10:06:00.000Z");
         let found = changes(vec![future.clone()], &start, ceiling);
-        assert_eq!((found.changes.len(), found.cursor.since_ms), (1, ceiling));
+        assert_eq!(
+            (found.changes.len(), found.cursor.since_ms),
+            (1, start.since_ms),
+            "the cursor stays on JIRA's time"
+        );
+        assert!(found.cursor.seen.iter().any(|(id, _)| id == "9"), "remembered, not notified again");
+        assert_eq!(cursor_after(&start, &found.changes, ceiling).since_ms, start.since_ms);
         // Seen, it is not notified again; a later ordinary change still is.
         let now = issue("10", "2026-11-01T00:00:00Z", "2026-12-01T10:07:00.000Z");
         let next = changes(vec![now, future], &found.cursor, ceiling + 60_000);
         assert_eq!(next.changes.iter().map(|c| c.issue_id.as_str()).collect::<Vec<_>>(), ["10"]);
+    }
+
+    #[test]
+    fn a_relative_date_where_the_zone_is_unknown() {
+        let cursor = Cursor { since_ms: ms("2026-12-01T10:00:00.000Z"), ..Cursor::default() };
+        // Ten minutes on: the overlap's two, the clocks' one, the ten.
+        assert_eq!(relative_since_clause(&cursor, ms("2026-12-01T10:10:00.000Z")), "updated >= \"-13m\"");
     }
 
     #[test]
@@ -308,7 +344,7 @@ mod tests {
         let issues: Vec<Value> =
             (0..5).map(|i| issue(&i.to_string(), "2026-11-01T00:00:00Z", &format!("2026-12-01T10:0{i}:00Z"))).collect();
         let (all, _) = run(issues.clone(), &start);
-        let partial = cursor_after(&start, &all[..3]);
+        let partial = cursor_after(&start, &all[..3], FAR);
         assert_eq!(partial.since_ms, ms("2026-12-01T10:02:00Z"));
         let (rest, _) = run(issues, &partial);
         assert_eq!(rest.iter().map(|c| c.issue_id.as_str()).collect::<Vec<_>>(), ["3", "4"]);

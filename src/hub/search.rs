@@ -182,10 +182,16 @@ pub struct PollBudget {
 /// read keeps that row from being stepped over.
 const OFFSET_OVERLAP: u64 = 20;
 
+/// The most of one page's answer a poll reads.
+const MAX_PAGE_BYTES: usize = 1024 * 1024;
+
 /// Every page of `jql`, as the events' poller asks (its own fields, the
 /// largest pages), within `budget`: the items (a row read twice, twice), and
 /// whether more were left after them. A page with no items, or a token seen
-/// before, ends it.
+/// before, ends it. A page after the first that fails (too large, out of
+/// time, broken off) ends it too, with what was read and `more`: the poll
+/// records that much and takes the rest at once, instead of failing on the
+/// same page every time.
 pub async fn every_page(
     app: &App,
     record: &InstanceRecord,
@@ -211,8 +217,12 @@ pub async fn every_page(
             Some(Start::Offset(o)) => query.push(("startAt".to_owned(), o.to_string())),
             None => {}
         }
-        site.limit_answers(left);
-        let mut answer = site.send(Method::GET, &path, &query, Bytes::new()).await?;
+        site.limit_answers(MAX_PAGE_BYTES);
+        let mut answer = match site.send(Method::GET, &path, &query, Bytes::new()).await {
+            Ok(answer) => answer,
+            Err(HubError::BadResponse(_) | HubError::Unavailable(_)) if !items.is_empty() => return Ok((items, true)),
+            Err(e) => return Err(e),
+        };
         left = left.saturating_sub(answer.bytes);
         let next = next_start(&answer, paging, &start, &hub.search.items)?;
         let json = answer.json.as_mut().ok_or_else(|| HubError::BadResponse("the search answered nothing".into()))?;
@@ -223,18 +233,18 @@ pub async fn every_page(
             }
         };
         let empty = page.is_empty();
+        let returned = page.len() as u64;
         items.extend(page);
         let next = match next {
             Some(Start::Offset(o)) => {
-                let from = start.as_ref().map_or(0, |s| if let Start::Offset(p) = s { *p } else { 0 });
-                // Back a little, but always forward.
-                Some(Start::Offset(o.saturating_sub(OFFSET_OVERLAP).max(from + 1)))
+                // Back a little (at most half a page: small pages still move on).
+                Some(Start::Offset(o.saturating_sub(OFFSET_OVERLAP.min(returned / 2))))
             }
             Some(Start::Token(t)) if !tokens.insert(t.clone()) => None,
             other => other,
         };
         match next {
-            Some(next) if !empty && items.len() < budget.max_items && left >= 64 * 1024 => start = Some(next),
+            Some(next) if !empty && items.len() < budget.max_items && left >= MAX_PAGE_BYTES => start = Some(next),
             Some(_) if !empty => return Ok((items, true)),
             _ => return Ok((items, false)),
         }

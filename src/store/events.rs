@@ -306,22 +306,26 @@ impl Store {
         version: u64,
         refused: bool,
     ) -> Result<bool, StoreError> {
+        // (An item written before `version` existed is at 1.)
+        let at = super::instances::at_version(version);
         let mut update = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(&instance_pk(id), "INSTANCE")))
-            .condition_expression("pollDue = :due AND #version = :version")
             .expression_attribute_names("#version", "version")
             .expression_attribute_values(":due", n(ran_for))
             .expression_attribute_values(":version", n(version));
         update = if refused {
+            // The hub may have kept the same refusal first (`valid` false,
+            // a version on): the polls stop all the same.
             update
-                .update_expression("SET valid = :false, #version = #version + :one REMOVE pollDue")
+                .condition_expression(format!("pollDue = :due AND (({at}) OR valid = :false)"))
+                .update_expression("SET valid = :false, #version = if_not_exists(#version, :one) + :one REMOVE pollDue")
                 .expression_attribute_values(":false", AttributeValue::Bool(false))
                 .expression_attribute_values(":one", n(1))
         } else {
-            update.update_expression("REMOVE pollDue")
+            update.condition_expression(format!("pollDue = :due AND ({at})")).update_expression("REMOVE pollDue")
         };
         conditional(update.send().await)
     }
@@ -421,7 +425,7 @@ impl Store {
         shard: &str,
         before_ms: i64,
         start: Option<Item>,
-    ) -> Result<(Vec<(InstanceId, String)>, Option<Item>), StoreError> {
+    ) -> Result<(Vec<(InstanceId, String, i64)>, Option<Item>), StoreError> {
         let out = self
             .client
             .query()
@@ -440,7 +444,7 @@ impl Store {
             let pk = r.s("PK")?;
             let id = pk.strip_prefix("EVENTS#").and_then(|i| i.parse().ok()).and_then(InstanceId::new);
             match id {
-                Some(id) => overdue.push((id, r.s("SK")?)),
+                Some(id) => overdue.push((id, r.s("SK")?, r.n("pollDue")?)),
                 None => return Err(r.corrupt("PK")),
             }
         }
@@ -483,12 +487,37 @@ impl Store {
             .table_name(&self.table)
             .set_key(Some(key(&instance_pk(id), "INSTANCE")))
             .update_expression(format!("SET {}", set.join(", ")))
-            .condition_expression("attribute_not_exists(pollShard) AND #version = :version")
+            .condition_expression(format!(
+                "attribute_not_exists(pollShard) AND ({})",
+                super::instances::at_version(version)
+            ))
             .expression_attribute_names("#version", "version")
             .expression_attribute_values(":version", n(version));
         for (name, value) in values {
             update = update.expression_attribute_values(name, value);
         }
+        conditional(update.send().await)
+    }
+
+    /// Moves an overdue notification's due time on (`was` to `to`), so that
+    /// the tick sends it again once a period at most: `false` when it moved
+    /// meanwhile (an attempt took it, or another tick).
+    pub async fn postpone_overdue(
+        &self,
+        id: InstanceId,
+        sort_key: &str,
+        was: i64,
+        to: i64,
+    ) -> Result<bool, StoreError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&events_pk(id), sort_key)))
+            .condition_expression("pollDue = :was")
+            .update_expression("SET pollDue = :to")
+            .expression_attribute_values(":was", n(was))
+            .expression_attribute_values(":to", n(to));
         conditional(update.send().await)
     }
 

@@ -487,7 +487,7 @@ impl Store {
 
 /// The condition of a change: the instance is still at `version` (an item
 /// written before `version` existed counts as 1). Uses `#version`.
-fn at_version(version: u64) -> &'static str {
+pub(super) fn at_version(version: u64) -> &'static str {
     if version == 1 {
         "attribute_exists(PK) AND (#version = :version OR attribute_not_exists(#version))"
     } else {
