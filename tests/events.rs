@@ -132,6 +132,12 @@ impl World {
         self.jira.requests().await.iter().filter(|r| r["path"].as_str().is_some_and(|p| p.contains("/search"))).count()
     }
 
+    /// `PATCH /instances/{id}` of `configuration`.
+    async fn configure(&self, configuration: Value) -> Answer {
+        let path = format!("/instances/{}", self.id);
+        with_json("PATCH", &path, &self.auth, &json!({ "configuration": configuration })).send(&self.events.app).await
+    }
+
     async fn events_api(&self, path: &str, auth: &str) -> Answer {
         request("GET", path).header("authorization", auth).send(&self.events.app).await
     }
@@ -358,14 +364,7 @@ async fn jira_refusing_the_login_stops_the_polls_until_the_credentials_change() 
     assert!(w.jira.requests().await.is_empty(), "no login tried again");
 
     // New credentials (checked: accepted) start them again.
-    let changed = with_json(
-        "PATCH",
-        &format!("/instances/{}", w.id),
-        &w.auth,
-        &json!({"configuration": {"jira.password": w.jira.password}}),
-    )
-    .send(&w.events.app)
-    .await;
+    let changed = w.configure(json!({"jira.password": w.jira.password})).await;
     assert_eq!(changed.status, 200, "{}", changed.text);
     assert_eq!(changed.json["valid"], true);
     w.jira.create_issue(json!({"summary": "After the fix"})).await;
@@ -450,11 +449,12 @@ async fn a_poll_broken_off_or_run_twice_loses_nothing_and_notifies_nothing_twice
     assert!(w.notifications().await.is_empty(), "nothing from a poll whose first page failed");
     // Then the second page's drops: the first page's changes are recorded,
     // and the next poll, at once, takes the rest.
-    w.jira.next(json!([
-        {"passThrough": true, "match": {"path": "/rest/api/2/search"}, "times": 1},
-        {"drop": true, "match": {"path": "/rest/api/2/search"}, "times": 1}
-    ]))
-    .await;
+    w.jira
+        .next(json!([
+            {"passThrough": true, "match": {"path": "/rest/api/2/search"}, "times": 1},
+            {"drop": true, "match": {"path": "/rest/api/2/search"}, "times": 1}
+        ]))
+        .await;
     w.after(Duration::from_secs(5 * 60)).await;
     assert_eq!(object_ids(&w.notifications().await).len(), 100, "the first page's, recorded");
     w.after(Duration::from_secs(60)).await;
@@ -599,28 +599,14 @@ async fn a_poll_does_not_stop_the_polls_on_credentials_changed_meanwhile_and_a_n
     let (read, state) = w.events.app.store.poll_target(id).await.unwrap().unwrap();
     let due = state.due_ms.unwrap();
     // An update lands between the poll's read and its 401's write.
-    let changed = with_json(
-        "PATCH",
-        &format!("/instances/{}", w.id),
-        &w.auth,
-        &json!({"configuration": {"jira.password": w.jira.password}}),
-    )
-    .send(&w.events.app)
-    .await;
+    let changed = w.configure(json!({"jira.password": w.jira.password})).await;
     assert_eq!(changed.status, 200, "{}", changed.text);
     assert!(!w.events.app.store.park_polls(id, due, read.summary.version, true).await.unwrap());
     let item = w.item().await;
     assert_eq!((item["valid"].as_bool(), item.contains_key("pollDue")), (Ok(&true), true));
     // A shorter interval: the next poll an interval (the new one) from now.
     let at = instances::events::epoch_ms(SystemTime::now());
-    let shorter = with_json(
-        "PATCH",
-        &format!("/instances/{}", w.id),
-        &w.auth,
-        &json!({"configuration": {"event.poller.refresh_interval": 5}}),
-    )
-    .send(&w.events.app)
-    .await;
+    let shorter = w.configure(json!({"event.poller.refresh_interval": 5})).await;
     assert_eq!(shorter.status, 200);
     let due: i64 = w.item().await["pollDue"].as_n().unwrap().parse().unwrap();
     assert!((due - at - 5 * 60_000).abs() < 10_000, "due {due}, now {at}");

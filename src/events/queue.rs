@@ -52,40 +52,35 @@ impl Events {
 
     /// One poll message per due instance, ten a request.
     pub async fn send_polls(&self, polls: &[PollMessage]) -> Result<(), EventsError> {
-        for chunk in polls.chunks(10) {
-            let mut entries = Vec::with_capacity(chunk.len());
-            for (i, p) in chunk.iter().enumerate() {
-                let body = serde_json::to_string(p).map_err(|e| EventsError::Internal(e.to_string()))?;
-                entries.push(
-                    SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(body)
-                        .message_group_id(p.instance.to_string())
-                        .message_deduplication_id(format!("{}-{}", p.instance, p.due))
-                        .build()
-                        .map_err(|e| EventsError::Internal(e.to_string()))?,
-                );
-            }
-            self.send_batch(&self.settings.poll_queue_url, entries).await?;
-        }
-        Ok(())
+        let fifo = |p: &PollMessage| Some((p.instance.to_string(), format!("{}-{}", p.instance, p.due)));
+        self.send_all(&self.settings.poll_queue_url, polls, fifo).await
     }
 
     /// One delivery message per notification, ten a request, at once.
     pub async fn send_deliveries(&self, deliveries: &[DeliveryMessage]) -> Result<(), EventsError> {
-        for chunk in deliveries.chunks(10) {
+        self.send_all(&self.settings.delivery_queue_url, deliveries, |_| None).await
+    }
+
+    /// `messages` as JSON bodies, ten a request; `fifo` names a message's
+    /// group and deduplication id on a FIFO queue.
+    async fn send_all<T: serde::Serialize>(
+        &self,
+        queue: &str,
+        messages: &[T],
+        fifo: impl Fn(&T) -> Option<(String, String)>,
+    ) -> Result<(), EventsError> {
+        let internal = |e: String| EventsError::Internal(e);
+        for chunk in messages.chunks(10) {
             let mut entries = Vec::with_capacity(chunk.len());
-            for (i, d) in chunk.iter().enumerate() {
-                let body = serde_json::to_string(d).map_err(|e| EventsError::Internal(e.to_string()))?;
-                entries.push(
-                    SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(body)
-                        .build()
-                        .map_err(|e| EventsError::Internal(e.to_string()))?,
-                );
+            for (i, m) in chunk.iter().enumerate() {
+                let body = serde_json::to_string(m).map_err(|e| internal(e.to_string()))?;
+                let mut entry = SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(body);
+                if let Some((group, dedup)) = fifo(m) {
+                    entry = entry.message_group_id(group).message_deduplication_id(dedup);
+                }
+                entries.push(entry.build().map_err(|e| internal(e.to_string()))?);
             }
-            self.send_batch(&self.settings.delivery_queue_url, entries).await?;
+            self.send_batch(queue, entries).await?;
         }
         Ok(())
     }

@@ -154,29 +154,41 @@ impl Store {
         now_ms: i64,
         start: Option<Item>,
     ) -> Result<(Vec<(InstanceId, i64)>, Option<Item>), StoreError> {
+        let (keys, next) = self.due_keys(shard, now_ms, start, "INSTANCE#").await?;
+        Ok((keys.into_iter().map(|(id, _, due)| (id, due)).collect(), next))
+    }
+
+    /// One page of what the index `DUE` holds in `shard` due by `before_ms`:
+    /// each item's instance (its PK after `prefix`), sort key and due time.
+    async fn due_keys(
+        &self,
+        shard: &str,
+        before_ms: i64,
+        start: Option<Item>,
+        prefix: &str,
+    ) -> Result<(Vec<(InstanceId, String, i64)>, Option<Item>), StoreError> {
         let out = self
             .client
             .query()
             .table_name(&self.table)
             .index_name(DUE_INDEX)
-            .key_condition_expression("pollShard = :shard AND pollDue <= :now")
+            .key_condition_expression("pollShard = :shard AND pollDue <= :before")
             .expression_attribute_values(":shard", s(shard))
-            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":before", n(before_ms))
             .set_exclusive_start_key(start)
             .send()
             .await
             .map_err(|e| failed("Query", e))?;
-        let mut due = Vec::new();
+        let mut keys = Vec::new();
         for item in out.items() {
-            let pk = item.get("PK").and_then(|v| v.as_s().ok()).map_or("", String::as_str);
-            let id = pk.strip_prefix("INSTANCE#").and_then(|i| i.parse().ok()).and_then(InstanceId::new);
-            let r = Reader::new(pk, item);
-            match id {
-                Some(id) => due.push((id, r.n("pollDue")?)),
+            let r = Reader::new(DUE_INDEX, item);
+            let pk = r.s("PK")?;
+            match pk.strip_prefix(prefix).and_then(|i| i.parse().ok()).and_then(InstanceId::new) {
+                Some(id) => keys.push((id, r.s("SK")?, r.n("pollDue")?)),
                 None => return Err(r.corrupt("PK")),
             }
         }
-        Ok((due, out.last_evaluated_key))
+        Ok((keys, out.last_evaluated_key))
     }
 
     /// Writes a poll's outcome on the `pollDue` it ran for: the cursor, the
@@ -426,29 +438,7 @@ impl Store {
         before_ms: i64,
         start: Option<Item>,
     ) -> Result<(Vec<(InstanceId, String, i64)>, Option<Item>), StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(DUE_INDEX)
-            .key_condition_expression("pollShard = :shard AND pollDue <= :before")
-            .expression_attribute_values(":shard", s(shard))
-            .expression_attribute_values(":before", n(before_ms))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| failed("Query", e))?;
-        let mut overdue = Vec::new();
-        for item in out.items() {
-            let r = Reader::new("PENDING", item);
-            let pk = r.s("PK")?;
-            let id = pk.strip_prefix("EVENTS#").and_then(|i| i.parse().ok()).and_then(InstanceId::new);
-            match id {
-                Some(id) => overdue.push((id, r.s("SK")?, r.n("pollDue")?)),
-                None => return Err(r.corrupt("PK")),
-            }
-        }
-        Ok((overdue, out.last_evaluated_key))
+        self.due_keys(shard, before_ms, start, "EVENTS#").await
     }
 
     /// The instances with no polls' state: a `Scan`, for the operator's
