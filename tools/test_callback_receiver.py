@@ -10,6 +10,9 @@ how its script answers. One line per check (`ok   NAME` or `FAIL NAME: why`), th
 from __future__ import annotations
 
 import base64
+import datetime as dt
+import hashlib
+import hmac
 import http.client
 import json
 import os
@@ -25,15 +28,19 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RECEIVER = os.path.join(HERE, "callback_receiver.py")
+sys.path.insert(0, HERE)
+from callback_receiver import NotificationVerifier  # noqa: E402
+
+KEY = "receiver-test-signing-key"
 
 
 class Receiver:
-    def __init__(self):
+    def __init__(self, *args):
         self.tmp = tempfile.mkdtemp(prefix="callback-receiver-test-")
         self.err = open(os.path.join(self.tmp, "stderr.log"), "w+")
         self.proc = subprocess.Popen(
             [sys.executable, RECEIVER, "--host", "127.0.0.1", "--port", "0",
-             "--ca-file", os.path.join(self.tmp, "ca.pem")],
+             "--ca-file", os.path.join(self.tmp, "ca.pem"), *args],
             stdout=subprocess.PIPE, stderr=self.err, text=True)
         ready, _, _ = select.select([self.proc.stdout], [], [], 20)
         line = self.proc.stdout.readline() if ready else ""
@@ -96,6 +103,7 @@ def check_default(r):
     assert e["headers"]["content-length"] == str(len(body)), e["headers"]
     assert "host" in e["headers"] and all(k == k.lower() for k in e["headers"]), e["headers"]
     assert e["time"].endswith("Z") and len(e["time"]) == 24, e["time"]
+    assert "verdict" not in e, e   # not verifying unless asked
 
 
 def check_script_500_then_200(r):
@@ -183,11 +191,165 @@ def check_bad_script(r):
     assert r.control("GET", "/nothing")[0] == 404
 
 
+def iso(t):
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def notification(event_id, poll_ago=dt.timedelta(minutes=1), now=None):
+    """A notification in the service's shape, its pollDate `poll_ago` before now: the exact body."""
+    polled = (now or dt.datetime.now(dt.timezone.utc)) - poll_ago
+    return json.dumps({"message": {
+        "eventId": event_id, "instanceId": 8153727351846, "elementKey": "jira",
+        "events": [{"objectType": "incidents", "objectId": "10004", "eventType": "UPDATED",
+                    "date": iso(polled - dt.timedelta(seconds=40)), "pollDate": iso(polled),
+                    "elementKey": "jira", "hubKey": "helpdesk"}],
+        "raw": {"incidents": [{"id": "10004", "key": "DEMO-5", "fields": {"summary": "caf\u00e9"}}]}}},
+        separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def signed(body, webhook_id, key=KEY):
+    """The headers the service sends with `body`: its id, and the signature of the exact bytes."""
+    mac = hmac.new(key.encode(), body, hashlib.sha256).digest()
+    return {"Content-Type": "application/json", "Elements-Webhook-Id": webhook_id,
+            "Elements-Webhook-Signature": "sha256=" + base64.b64encode(mac).decode()}
+
+
+def verdicts(r):
+    return [(e["status"], e.get("verdict")) for e in r.requests()]
+
+
+def check_verify_genuine(r):
+    st, out = r.control("POST", "/verify", {"key": KEY})
+    assert (st, out) == (200, {"verifying": True, "windowSeconds": 86400}), (st, out)
+    assert r.control("GET", "/verify") == (200, {"verifying": True, "windowSeconds": 86400})
+    r.control("POST", "/reset")
+    body = notification("5c0f0e9e0d6f4a7e9b2d3c4b5a697887")
+    assert r.call("POST", r.info["url"], body, signed(body, "5c0f0e9e0d6f4a7e9b2d3c4b5a697887"))[0] == 200
+    assert verdicts(r) == [(200, "accepted")], r.requests()
+
+
+def check_verify_replay(r):
+    r.control("POST", "/verify", {"key": KEY})
+    r.control("POST", "/reset")
+    body = notification("n-replay")
+    r.call("POST", r.info["url"], body, signed(body, "n-replay"))
+    # The service's own retry (same id, same bytes), then a captured copy under a fresh id: the
+    # signature still verifies (it covers the body only), the signed eventId is seen.
+    r.call("POST", r.info["url"], body, signed(body, "n-replay"))
+    r.call("POST", r.info["url"], body, signed(body, "a-brand-new-id"))
+    assert verdicts(r) == [(200, "accepted"), (200, "replayed"), (200, "replayed")], r.requests()
+    # Another notification is accepted; a reset forgets what was seen, not the setting.
+    other = notification("n-other")
+    r.call("POST", r.info["url"], other, signed(other, "n-other"))
+    r.control("POST", "/reset")
+    r.call("POST", r.info["url"], body, signed(body, "n-replay"))
+    assert verdicts(r) == [(200, "accepted")], r.requests()
+
+
+def check_verify_tampered(r):
+    r.control("POST", "/verify", {"key": KEY})
+    r.control("POST", "/reset")
+    body = notification("n-tampered")
+    headers = signed(body, "n-tampered")
+    tampered = body.replace(b'"UPDATED"', b'"DELETED"')
+    assert tampered != body
+    r.call("POST", r.info["url"], tampered, headers)
+    r.call("POST", r.info["url"], body, signed(body, "n-tampered", key="another-key"))
+    r.call("POST", r.info["url"], body, {"Elements-Webhook-Id": "n-tampered"})   # unsigned
+    r.call("POST", r.info["url"], body + b" ", headers)
+    # None of them counted as seen: the genuine one still goes through.
+    r.call("POST", r.info["url"], body, headers)
+    assert verdicts(r) == [(200, "bad-signature")] * 4 + [(200, "accepted")], r.requests()
+
+
+def check_verify_stale(r):
+    r.control("POST", "/verify", {"key": KEY})
+    r.control("POST", "/reset")
+    old = notification("n-old", poll_ago=dt.timedelta(hours=25))
+    r.call("POST", r.info["url"], old, signed(old, "n-old"))
+    late = notification("n-late", poll_ago=dt.timedelta(hours=9))   # past the last retry, inside 24 h
+    r.call("POST", r.info["url"], late, signed(late, "n-late"))
+    assert verdicts(r) == [(200, "stale"), (200, "accepted")], r.requests()
+    # A window of one minute: a poll two minutes ago is stale.
+    assert r.control("POST", "/verify", {"key": KEY, "windowSeconds": 60}) == \
+        (200, {"verifying": True, "windowSeconds": 60})
+    two = notification("n-two-minutes", poll_ago=dt.timedelta(minutes=2))
+    r.call("POST", r.info["url"], two, signed(two, "n-two-minutes"))
+    assert verdicts(r)[-1] == (200, "stale"), r.requests()
+
+
+def check_verify_setting(r):
+    for bad in [{"key": 7}, {"key": ""}, {"key": KEY, "windowSeconds": 0}, {"key": KEY, "windowSeconds": True},
+                {"key": KEY, "window": 60}, ["k"]]:
+        st, out = r.control("POST", "/verify", bad)
+        assert st == 400 and out.get("error"), (bad, st, out)
+    # A script still decides the answer: the verdict is recorded, not acted on.
+    r.control("POST", "/verify", {"key": KEY})
+    r.control("POST", "/reset")
+    r.control("POST", "/next", {"answers": [{"status": 503}]})
+    r.call("POST", r.info["url"], b"{}", {"Elements-Webhook-Id": "x"})
+    r.call("GET", r.info["url"])   # not a notification: no verdict
+    assert verdicts(r) == [(503, "bad-signature"), (405, None)], r.requests()
+    # Off again: nothing checked.
+    assert r.control("POST", "/verify", {"key": None}) == (200, {"verifying": False, "windowSeconds": None})
+    r.control("POST", "/reset")
+    r.call("POST", r.info["url"], b"{}")
+    assert "verdict" not in r.requests()[0], r.requests()
+
+
+def check_verify_command_line(_r):
+    r = Receiver("--verify-key", KEY, "--window-seconds", "3600")
+    try:
+        assert r.control("GET", "/verify") == (200, {"verifying": True, "windowSeconds": 3600})
+        fresh, old = notification("n-cli"), notification("n-cli-old", poll_ago=dt.timedelta(hours=2))
+        for body, wid in [(fresh, "n-cli"), (fresh, "n-cli-again"), (old, "n-cli-old")]:
+            r.call("POST", r.info["url"], body, signed(body, wid))
+        assert verdicts(r) == [(200, "accepted"), (200, "replayed"), (200, "stale")], r.requests()
+    finally:
+        r.cleanup()
+
+
+def check_verifier_routine(_r):
+    """NotificationVerifier alone, on a clock of its own."""
+    now = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.timezone.utc)
+    v = NotificationVerifier(KEY)   # default window: 24 h
+    body = notification("n1", poll_ago=dt.timedelta(hours=1), now=now)
+    h = signed(body, "n1")
+    verdict, message = v.check(body, h, now)
+    assert verdict == "accepted" and message["message"]["eventId"] == "n1", (verdict, message)
+    assert v.check(body, signed(body, "other-id"), now) == ("replayed", None)
+    lower = {k.lower(): x for k, x in h.items()}   # header names in any case
+    assert v.check(body, lower, now + dt.timedelta(hours=22)) == ("replayed", None)
+    # Once its pollDate leaves the window it is forgotten, and refused as stale instead.
+    later = now + dt.timedelta(hours=23, seconds=1)
+    assert v.check(body, h, later) == ("stale", None)
+    fresh = notification("n2", now=later)
+    assert v.check(fresh, signed(fresh, "n2"), later)[0] == "accepted"
+    assert set(v.seen) == {"n2"}, v.seen
+    assert v.check(body[:-1], h, now) == ("bad-signature", None)
+    assert v.check(body, {"Elements-Webhook-Signature": h["Elements-Webhook-Signature"][:-2] + "\u00e9="},
+                   now) == ("bad-signature", None)
+    for bad in [b"[]", b'{"message": {"eventId": "x", "events": []}}',
+                b'{"message": {"eventId": "x", "events": [{"pollDate": "2026-12-01T11:00:00"}]}}',
+                b'{"message": {"eventId": 7, "events": [{"pollDate": "2026-12-01T11:00:00Z"}]}}', b"\xff"]:
+        assert v.check(bad, signed(bad, "x"), now) == ("malformed", None), bad
+    v2 = NotificationVerifier(KEY.encode(), window_seconds=60)
+    assert v2.check(body, h, now)[0] == "stale"
+    assert v2.check(body, h, now - dt.timedelta(minutes=59, seconds=30))[0] == "accepted"
+
+
 CHECKS = [("default 200, recorded", check_default), ("scripted 500 then 200", check_script_500_then_200),
           ("503 with Retry-After", check_retry_after), ("302 with Location", check_redirect),
           ("drop closes the connection", check_drop), ("delay, and a client timeout", check_delay),
           ("reset", check_reset), ("405 for other methods, recorded", check_405),
-          ("413 past 10 MiB", check_too_large), ("a bad script is a 400", check_bad_script)]
+          ("413 past 10 MiB", check_too_large), ("a bad script is a 400", check_bad_script),
+          ("verify: a genuine notification is accepted", check_verify_genuine),
+          ("verify: the same body under a new Elements-Webhook-Id is a replay", check_verify_replay),
+          ("verify: a tampered body fails the signature", check_verify_tampered),
+          ("verify: an old pollDate is stale", check_verify_stale),
+          ("verify: its setting, off again, the script still answers", check_verify_setting),
+          ("verify: --verify-key and --window-seconds", check_verify_command_line),
+          ("verify: NotificationVerifier on its own clock", check_verifier_routine)]
 
 
 def main():
