@@ -5,7 +5,9 @@ the services behave, so that a stack comes up on a first deploy in a fresh
 account and its alarms can fire. One check per finding of issue 9 (and the
 guided deploy's authentication question of issue 10), and the event
 functions' of issue 20: each role only its own actions on its own resources,
-the queues' dead letters and timeouts, partial batch responses, the schedule.
+the queues' dead letters and timeouts, partial batch responses, the schedule;
+and (issue 24) the tick's role against the AWS calls its code makes, as
+tests/roles.rs records them (tools/iam_roles.py).
 
 Prints a line per check and closes with 'template-findings: N passed, N failed'.
 """
@@ -306,13 +308,11 @@ if deliver_env.get("CALLBACK_ALLOWED_HOSTS") != {"Ref": "CallbackAllowedHosts"} 
 check("each event function runs its step with the table, key, queues and its own log group "
       "(test CA and endpoint only for sam local)", not problems, "; ".join(problems))
 
-# Least privilege: each role exactly its actions on its resources.
+# Least privilege: each role exactly its actions on its resources. The tick's
+# from the calls its code makes (below); the poll's and the deliverer's as listed here.
 tick, poll, deliver = (role_statements(f) for f in EVENT_FUNCTIONS)
 ESM = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
 expect = {
-    "EventsTickFunction": (tick,
-                           pairs(["dynamodb:Query"], {"Fn::Sub": "${InstancesTable.Arn}/index/DUE"}),
-                           pairs(["sqs:SendMessage"], queue_arn("PollQueue"))),
     "EventsPollFunction": (poll,
                            pairs(["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem"], TABLE),
                            pairs(ESM, queue_arn("PollQueue")) | pairs(["sqs:SendMessage"], queue_arn("DeliveryQueue"))),
@@ -328,6 +328,33 @@ for f, (stmts, dynamo, sqs) in expect.items():
           f"SQS extra {sorted(got_q - sqs)} missing {sorted(sqs - got_q)}")
     others = {a for s in stmts for a in as_list(s["Action"]) if not a.startswith(("dynamodb:", "sqs:", "kms:"))}
     check(f"{f}'s role: nothing but DynamoDB, SQS and KMS inline", not others, f"{sorted(others)}")
+
+# The tick's role against what its code calls (issue 24: a hand-written list
+# here had only its Query and its poll messages, moto enforces no IAM, and
+# on AWS its UpdateItem of an overdue notification and the delivery sent
+# again were refused): the AWS calls tests/roles.rs recorded as the tick made
+# them (a poll due, a notification overdue), each allowed by the role as IAM
+# evaluates it, each of the role's grants used by one. No recording is a failure.
+sys.path.insert(0, str(ROOT / "tools"))
+import iam_roles  # noqa: E402
+
+tick_calls = iam_roles.calls_file("tick")
+recording, missing = iam_roles.load_recording(tick_calls)
+if recording is None:
+    check("EventsTickFunction's role against the AWS calls the tick makes", False, missing)
+else:
+    problems = iam_roles.check_function(resources, "EventsTickFunction", recording)
+    check(f"EventsTickFunction's role against the AWS calls the tick makes ({iam_roles.summary(recording)}): "
+          "each allowed, each grant used", not problems, "; ".join(problems))
+    # A check that cannot fail fails itself: the role without the statements
+    # of any one action the tick needs refuses its calls.
+    needed = iam_roles.direct_actions(resources, recording)
+    unseen = [a for a in needed if not any(
+        a in p and "allowed by no statement" in p
+        for p in iam_roles.check_function(iam_roles.without_action(resources, "EventsTickFunction", a),
+                                          "EventsTickFunction", recording))]
+    check(f"the tick's check finds a missing grant: its role without {', '.join(needed)} (each in turn) "
+          "refuses the recorded calls", bool(needed) and not unseen, f"not found missing: {unseen}")
 
 
 def kms_ok(stmts, secrets):

@@ -28,6 +28,9 @@ checkov_run() {
   [ $rc -eq 0 ] && echo "$out" | grep -q "Passed checks: [1-9]" && echo "$out" | grep -q "Failed checks: 0"
 }
 check "checkov" checkov_run
+# The checker of the roles against the recorded AWS calls (tools/iam_roles.py,
+# run by check-template-findings.py below) finds the faults it is for.
+check "roles checker (tools/test_iam_roles.py)" "$sam_bin/python" tools/test_iam_roles.py
 echo "template: $passed passed, $failed failed"
 # The template transformed by SAM's translator, read against the services'
 # behaviour (a stack that comes up and alerts): its own closing line.
