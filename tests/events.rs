@@ -8,165 +8,15 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
-use common::receiver::CallbackReceiver;
-use common::standin::JiraStandIn;
+use common::events::*;
 use common::*;
 use hmac::{Hmac, Mac};
-use instances::events::{driver, poll, Events, EventsSettings, PollMessage, SqsRecord};
-use instances::outbound::address::AllowList;
+use instances::events::{driver, poll, Events, PollMessage, SqsRecord};
 use instances::sdk::Deferred;
 use serde_json::{json, Value};
-
-const KEY: &str = "the-application's-signing-key";
-
-struct World {
-    env: TestEnv,
-    jira: JiraStandIn,
-    receiver: CallbackReceiver,
-    events: Arc<Events>,
-    /// The caller's `Authorization`, and the same with the instance's token.
-    auth: String,
-    with_token: String,
-    id: u64,
-    /// What "now" is for the steps: real time plus this.
-    ahead: Duration,
-}
-
-impl World {
-    /// An instance with events on (interval 1 minute, signed), checked with
-    /// the stand-in of `flavor`, its callback the receiver.
-    async fn new(flavor: &str, extra: Value) -> World {
-        let env = TestEnv::new().await;
-        let jira = JiraStandIn::start(flavor);
-        let receiver = CallbackReceiver::start();
-        let dir = std::env::temp_dir().join(unique("events-ca"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let both = dir.join("cas.pem");
-        let mut pem = std::fs::read(&jira.ca_file).unwrap();
-        pem.extend(std::fs::read(&receiver.ca_file).unwrap());
-        std::fs::write(&both, pem).unwrap();
-        let mut settings = env.settings.clone();
-        settings.provider_check = true;
-        settings.provider_check_timeout = Duration::from_millis(3000);
-        settings.provider_allowed_hosts = AllowList::parse("localhost");
-        settings.provider_test_ca_file = Some(both.to_string_lossy().into_owned());
-        let app = env.app_with(settings);
-        let sqs = aws_sdk_sqs::Client::new(&env.sdk);
-        let name = unique("q");
-        let fifo = sqs
-            .create_queue()
-            .queue_name(format!("{name}-polls.fifo"))
-            .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
-            .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "2")
-            .send()
-            .await
-            .unwrap();
-        let standard = sqs
-            .create_queue()
-            .queue_name(format!("{name}-deliveries"))
-            .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "2")
-            .send()
-            .await
-            .unwrap();
-        let events_settings = EventsSettings {
-            poll_queue_url: fifo.queue_url.unwrap(),
-            delivery_queue_url: standard.queue_url.unwrap(),
-            callback_allowed_hosts: AllowList::parse("127.0.0.1"),
-            retry_waits: vec![Duration::from_secs(1), Duration::from_secs(1)],
-        };
-        let events = Arc::new(Events::new(app, events_settings, Deferred::ready(sqs)));
-
-        let creds = env.credentials().await;
-        let mut configuration = json!({
-            "jira.username": jira.user, "jira.password": jira.password, "jira.api.url": jira.url,
-            "event.notification.enabled": true,
-            "event.vendor.type": "polling",
-            "event.notification.callback.url": receiver.url,
-            "event.notification.signature.key": KEY,
-            "event.poller.refresh_interval": 1,
-        });
-        for (k, v) in extra.as_object().cloned().unwrap_or_default() {
-            configuration[k] = v;
-        }
-        let mut body = seed_body();
-        body["configuration"] = configuration;
-        let created = post(Some(&creds.authorization()), &body).send(&events.app).await;
-        assert_eq!(created.status, 200, "{}", created.text);
-        let with_token = format!("{}, Element {}", creds.authorization(), created.token());
-        World {
-            id: created.id(),
-            auth: creds.authorization(),
-            with_token,
-            env,
-            jira,
-            receiver,
-            events,
-            ahead: Duration::ZERO,
-        }
-    }
-
-    fn now(&self) -> SystemTime {
-        SystemTime::now() + self.ahead
-    }
-
-    /// Moves the steps' clock on by `by`, then runs a tick and both queues.
-    async fn after(&mut self, by: Duration) -> driver::Round {
-        self.ahead += by;
-        driver::round(&self.events, self.now(), true).await.expect("a round of the driver")
-    }
-
-    /// The queues only, now (a retry's delayed message).
-    async fn drain(&self) -> driver::Round {
-        driver::round(&self.events, self.now(), false).await.expect("a round of the driver")
-    }
-
-    async fn notifications(&self) -> Vec<Value> {
-        self.receiver.requests().await
-    }
-
-    async fn searches(&self) -> usize {
-        self.jira.requests().await.iter().filter(|r| r["path"].as_str().is_some_and(|p| p.contains("/search"))).count()
-    }
-
-    /// `PATCH /instances/{id}` of `configuration`.
-    async fn configure(&self, configuration: Value) -> Answer {
-        let path = format!("/instances/{}", self.id);
-        with_json("PATCH", &path, &self.auth, &json!({ "configuration": configuration })).send(&self.events.app).await
-    }
-
-    async fn events_api(&self, path: &str, auth: &str) -> Answer {
-        request("GET", path).header("authorization", auth).send(&self.events.app).await
-    }
-
-    async fn item(&self) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
-        let pk = format!("INSTANCE#{}", self.id);
-        self.env
-            .instance_items()
-            .await
-            .into_iter()
-            .find(|i| i.get("PK").and_then(|v| v.as_s().ok()) == Some(&pk))
-            .expect("the instance's item")
-    }
-}
-
-fn body_of(n: &Value) -> Value {
-    serde_json::from_str(n["body"].as_str().unwrap()).unwrap()
-}
-
-fn object_ids(notifications: &[Value]) -> Vec<String> {
-    notifications
-        .iter()
-        .filter(|n| n["status"].as_u64().is_some_and(|s| (200..300).contains(&s)))
-        .flat_map(|n| body_of(n)["message"]["events"].as_array().cloned().unwrap_or_default())
-        .map(|e| e["objectId"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-const MINUTE: Duration = Duration::from_secs(61);
 
 #[tokio::test]
 async fn created_and_updated_issues_become_one_signed_notification_each_once() {
@@ -219,12 +69,17 @@ async fn created_and_updated_issues_become_one_signed_notification_each_once() {
     mac.update(n["body"].as_str().unwrap().as_bytes());
     let expected = format!("sha256={}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()));
     assert_eq!(n["headers"]["elements-webhook-signature"], expected.as_str());
-    // The first poll asked the account's zone once, then one search.
+    // The first poll asked one search, by dates relative to JIRA's now (no
+    // time zone needed), and kept JIRA's clock as its `Date` told.
     let asked = w.jira.requests().await;
-    assert!(asked.iter().any(|r| r["path"] == "/rest/api/2/myself"), "{asked:#?}");
+    assert!(!asked.iter().any(|r| r["path"] == "/rest/api/2/myself"), "{asked:#?}");
     assert_eq!(w.searches().await, 1, "{asked:#?}");
-    let zone = w.item().await;
-    assert_eq!(zone["pollZone"].as_s().unwrap(), "Australia/Sydney");
+    let search = asked.iter().find(|r| r["path"].as_str().is_some_and(|p| p.contains("/search"))).unwrap();
+    let jql = search["query"]["jql"][0].as_str().unwrap();
+    assert!(jql.starts_with("updated >= \"-") && jql.ends_with("m\" ORDER BY updated ASC"), "{jql}");
+    let item = w.item().await;
+    let clock: i64 = item["pollClock"].as_n().unwrap().parse().unwrap();
+    assert!(clock.abs() < 5_000, "JIRA's clock and the steps' moved on together: {clock} ms");
 
     // The next poll sees both again (the overlap) and notifies nothing: one
     // search, no account read.
@@ -280,7 +135,7 @@ async fn created_and_updated_issues_become_one_signed_notification_each_once() {
 }
 
 #[tokio::test]
-async fn every_page_is_read_and_notified_in_tens_on_jira_server() {
+async fn more_changes_than_a_page_are_read_by_id_ranges_and_notified_in_tens_on_jira_server() {
     let mut w = World::new("server", json!({})).await;
     let mut ids = Vec::new();
     for i in 0..105 {
@@ -288,7 +143,8 @@ async fn every_page_is_read_and_notified_in_tens_on_jira_server() {
         ids.push(issue["id"].as_str().unwrap().to_owned());
     }
     w.jira.forget_requests().await;
-    w.after(MINUTE).await;
+    // Read once JIRA's search can no longer lag behind them (two minutes).
+    w.after(3 * MINUTE).await;
     let got = w.notifications().await;
     assert_eq!(got.len(), 11, "105 events, ten a notification");
     assert!(got.iter().all(|n| body_of(n)["message"]["events"].as_array().unwrap().len() <= 10));
@@ -297,8 +153,15 @@ async fn every_page_is_read_and_notified_in_tens_on_jira_server() {
     ids.sort();
     assert_eq!(notified, ids, "every change once");
     let pages: Vec<Value> = w.jira.requests().await.into_iter().filter(|r| r["path"] == "/rest/api/2/search").collect();
-    assert_eq!(pages.len(), 2, "offset pages of 100: {pages:#?}");
-    // Nothing twice on the next poll.
+    for page in &pages {
+        assert!(page["query"].get("startAt").is_none(), "never a second offset page: {page:#?}");
+    }
+    assert!(
+        pages.iter().any(|p| p["query"]["jql"][0].as_str().unwrap().contains(" AND id <= ")),
+        "ranges of ids: {pages:#?}"
+    );
+    // Nothing twice on the next polls.
+    w.after(MINUTE).await;
     w.after(MINUTE).await;
     assert_eq!(w.notifications().await.len(), 11);
 }
@@ -447,17 +310,20 @@ async fn a_poll_broken_off_or_run_twice_loses_nothing_and_notifies_nothing_twice
     w.jira.next(json!({"drop": true, "match": {"path": "/rest/api/2/search"}, "times": 1})).await;
     w.after(MINUTE).await;
     assert!(w.notifications().await.is_empty(), "nothing from a poll whose first page failed");
-    // Then the second page's drops: the first page's changes are recorded,
-    // and the next poll, at once, takes the rest.
+    // Then a later page's connection drops: what the pages before it read
+    // is recorded, and the next poll goes on from there.
     w.jira
         .next(json!([
-            {"passThrough": true, "match": {"path": "/rest/api/2/search"}, "times": 1},
+            {"passThrough": true, "match": {"path": "/rest/api/2/search"}, "times": 3},
             {"drop": true, "match": {"path": "/rest/api/2/search"}, "times": 1}
         ]))
         .await;
     w.after(Duration::from_secs(5 * 60)).await;
-    assert_eq!(object_ids(&w.notifications().await).len(), 100, "the first page's, recorded");
-    w.after(Duration::from_secs(60)).await;
+    let first = object_ids(&w.notifications().await).len();
+    assert!(first > 0 && first < 105, "what the pages before the break read, recorded: {first}");
+    for _ in 0..3 {
+        w.after(Duration::from_secs(60)).await;
+    }
     let got = w.notifications().await;
     let mut ids = object_ids(&got);
     assert_eq!(ids.len(), 105, "every change, after the break: {}", ids.len());
@@ -601,7 +467,7 @@ async fn a_poll_does_not_stop_the_polls_on_credentials_changed_meanwhile_and_a_n
     // An update lands between the poll's read and its 401's write.
     let changed = w.configure(json!({"jira.password": w.jira.password})).await;
     assert_eq!(changed.status, 200, "{}", changed.text);
-    assert!(!w.events.app.store.park_polls(id, due, read.summary.version, true).await.unwrap());
+    assert!(!w.events.app.store.park_polls(id, due, read.summary.version, Some("refused")).await.unwrap());
     let item = w.item().await;
     assert_eq!((item["valid"].as_bool(), item.contains_key("pollDue")), (Ok(&true), true));
     // A shorter interval: the next poll an interval (the new one) from now.
@@ -642,4 +508,196 @@ async fn admin_start_polls_starts_instances_that_enabled_events_before_polls_exi
     let other = items.iter().find(|i| i["id"].as_n().unwrap() == &plain.id().to_string()).unwrap();
     assert!(!other.contains_key("pollShard"), "events off: nothing started");
     assert_eq!(env.admin.start_polls().await.unwrap()["started"], json!([]), "safe to run again");
+}
+
+#[tokio::test]
+async fn a_retry_whose_message_cannot_be_handed_on_fails_its_message_so_sqs_hands_it_over_again() {
+    let mut w = World::new("cloud", json!({})).await;
+    w.jira.create_issue(json!({"summary": "Its retry's message lost"})).await;
+    w.ahead += MINUTE;
+    driver::round_polls_only(&w.events, w.now()).await;
+    let queue = w.events.settings.delivery_queue_url.clone();
+    let taken = w.events.receive(&queue, Duration::ZERO).await.unwrap();
+    assert_eq!(taken.len(), 1, "{taken:?}");
+    let (receipt, record) = taken.into_iter().next().unwrap();
+    // The callback refuses; the retry is recorded, but the queue refuses its message.
+    w.receiver.next(json!({"answers": [{"status": 500}]})).await;
+    let mut broken_settings = w.events.settings.clone();
+    broken_settings.delivery_queue_url = format!("{queue}-gone");
+    let app = w.env.app_with(w.events.app.settings.clone());
+    let broken = Events::new(app, broken_settings, Deferred::ready(aws_sdk_sqs::Client::new(&w.env.sdk)));
+    let answer = driver::handle_deliveries(&broken, std::slice::from_ref(&record), w.now()).await;
+    assert_eq!(answer.failures.len(), 1, "the message fails, SQS hands it over again: {answer:?}");
+    assert_eq!(w.notifications().await.len(), 1, "the one refused attempt");
+    // Handed over again (the message itself, not deleted): it waits its retry, then is delivered.
+    assert!(driver::handle_deliveries(&w.events, &[record], w.now()).await.failures.is_empty());
+    w.events.delete(&queue, &receipt).await.ok();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    w.ahead += Duration::from_secs(2);
+    for _ in 0..5 {
+        w.drain().await;
+        if w.notifications().await.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let got = w.notifications().await;
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert_eq!(got[1]["status"], 200);
+    let listed = w.events_api(&format!("/instances/{}/events", w.id), &w.auth).await;
+    assert_eq!(listed.json[0]["status"], "NOTIFIED", "{}", listed.text);
+}
+
+#[tokio::test]
+async fn a_time_zone_changed_in_the_accounts_profile_loses_no_change() {
+    let mut w = World::new("cloud", json!({})).await;
+    w.jira.config(json!({"timeZone": "Europe/Berlin"})).await;
+    w.jira.create_issue(json!({"summary": "In Berlin"})).await;
+    w.after(MINUTE).await;
+    assert_eq!(object_ids(&w.notifications().await).len(), 1);
+    // The profile's zone changes: JIRA reads JQL's absolute dates in UTC now.
+    w.jira.config(json!({"timeZone": "UTC"})).await;
+    let after_switch = w.jira.create_issue(json!({"summary": "In UTC"})).await["id"].as_str().unwrap().to_owned();
+    w.after(MINUTE).await;
+    w.after(MINUTE).await;
+    let ids = object_ids(&w.notifications().await);
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert_eq!(ids[1], after_switch);
+    // Every date asked was relative to JIRA's now: no zone to get wrong.
+    for r in w.jira.requests().await.iter().filter(|r| r["path"].as_str().is_some_and(|p| p.contains("/search"))) {
+        let jql = r["query"]["jql"][0].as_str().unwrap();
+        assert!(!jql.contains('/'), "no absolute date: {jql}");
+    }
+}
+
+#[tokio::test]
+async fn a_fold_of_the_accounts_clock_turned_back_loses_and_repeats_nothing() {
+    let mut w = World::new("cloud", json!({})).await;
+    // JIRA's clock at 02:30 the second time (Sydney turns 03:00 back to
+    // 02:00 on 2027-04-04: 16:00Z), the account's zone Sydney.
+    let fold_end: jiff::Timestamp = "2027-04-03T16:00:00Z".parse().unwrap();
+    let sydney = jiff::tz::TimeZone::get("Australia/Sydney").unwrap();
+    let civil = jiff::civil::date(2027, 4, 4).at(2, 30, 0, 0);
+    assert!(sydney.to_ambiguous_timestamp(civil).is_ambiguous(), "02:30 that night is read twice");
+    let jira_now = fold_end.as_second() + 30 * 60;
+    let offset = jira_now - jiff::Timestamp::now().as_second();
+    w.jira.advance(Duration::from_secs(offset as u64)).await;
+    let mut made = Vec::new();
+    // 150 changes across the fold's two 02:xx hours, the last ten minutes of each.
+    for i in 0..150i64 {
+        let at = if i % 2 == 0 { fold_end.as_second() - 600 + i } else { jira_now - 600 + i };
+        let at = jiff::Timestamp::from_second(at).unwrap().to_string();
+        made.push(json!({"summary": format!("Fold {i}"), "created": at, "updated": at}));
+    }
+    let mut ids: Vec<String> =
+        w.jira.create_issues(made).await.iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect();
+    // The instance's cursor as if it had polled up to 01:40 the first time.
+    let id = instances::domain::token::InstanceId::new(w.id).unwrap();
+    let pk = format!("INSTANCE#{}", w.id);
+    let since = (fold_end.as_second() - 20 * 60) * 1000;
+    let key = |k: &str| aws_sdk_dynamodb::types::AttributeValue::S(k.to_owned());
+    dynamodb_client(&w.env.sdk, &endpoint())
+        .update_item()
+        .table_name(&w.env.settings.table_name)
+        .key("PK", key(&pk))
+        .key("SK", key("INSTANCE"))
+        .update_expression("SET pollCursor = :c, pollFloor = :c")
+        .expression_attribute_values(":c", aws_sdk_dynamodb::types::AttributeValue::N(since.to_string()))
+        .send()
+        .await
+        .unwrap();
+    assert!(w.events.app.store.poll_target(id).await.unwrap().is_some());
+    for _ in 0..6 {
+        w.after(MINUTE).await;
+    }
+    let mut notified = object_ids(&w.notifications().await);
+    assert_eq!(notified.len(), 150, "once each");
+    notified.sort();
+    ids.sort();
+    assert_eq!(notified, ids);
+}
+
+#[tokio::test]
+async fn a_refusal_on_a_later_page_keeps_what_was_read_and_25_re_edits_between_pages_lose_nothing() {
+    let mut w = World::new("server", json!({})).await;
+    let start = SystemTime::now() + Duration::from_secs(1);
+    let issues: Vec<Value> = (0..300)
+        .map(|i| {
+            let at = instant(start + Duration::from_millis(i * 150));
+            json!({"summary": format!("Burst {i}"), "created": at, "updated": at})
+        })
+        .collect();
+    let made = w.jira.create_issues(issues).await;
+    // Four pages go through, then JIRA's rate limit.
+    w.jira
+        .next(json!([
+            {"passThrough": true, "match": {"path": "/rest/api/2/search"}, "times": 4},
+            {"status": 429, "headers": {"Retry-After": "120"}, "body": {"errorMessages": ["Rate limit exceeded."]},
+             "match": {"path": "/rest/api/2/search"}, "times": 1}
+        ]))
+        .await;
+    w.after(3 * MINUTE).await;
+    let first = object_ids(&w.notifications().await);
+    assert!(!first.is_empty() && first.len() < 300, "the pages before the refusal, kept: {}", first.len());
+    let listed = w.events_api(&format!("/instances/{}/events?pageSize=1", w.id), &w.auth).await;
+    assert_eq!(listed.headers["elements-events-state"], "held", "{:?}", listed.headers);
+    let problem = listed.headers["elements-events-problem"].to_str().unwrap();
+    assert!(problem.contains("rate limit"), "{problem}");
+    // 25 issues already read change again before the next pages are read.
+    let keys: Vec<String> = made
+        .iter()
+        .filter(|m| first.contains(&m["id"].as_str().unwrap().to_owned()))
+        .take(25)
+        .map(|m| m["key"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(keys.len(), 25);
+    for key in &keys {
+        let patched =
+            with_json("PATCH", &format!("/incidents/{key}"), &w.with_token, &json!({"fields": {"summary": "Again"}}))
+                .send(&w.events.app)
+                .await;
+        assert_eq!(patched.status, 200, "{}", patched.text);
+    }
+    for _ in 0..6 {
+        w.after(MINUTE).await;
+    }
+    let events = notified_events(&w.notifications().await);
+    let mut unique = events.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), events.len(), "none twice");
+    let mut ids: Vec<String> = events.iter().filter(|(.., t)| t == "CREATED").map(|(id, ..)| id.clone()).collect();
+    ids.sort();
+    let mut expected: Vec<String> = made.iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect();
+    expected.sort();
+    assert_eq!(ids, expected, "every change of the burst once");
+    assert_eq!(events.iter().filter(|(.., t)| t == "UPDATED").count(), 25, "the re-edits, once each");
+    let listed = w.events_api(&format!("/instances/{}/events?pageSize=1", w.id), &w.auth).await;
+    assert_eq!(listed.headers["elements-events-state"], "polling");
+}
+
+#[tokio::test]
+async fn a_filter_jira_refuses_holds_the_polls_and_the_events_api_says_why() {
+    let mut w =
+        World::new("cloud", json!({"event.poller.configuration": {"incidents": {"where": "project = 'GONE'"}}})).await;
+    w.jira.create_issue(json!({"summary": "Not seen while the filter is refused"})).await;
+    let round = w.after(MINUTE).await;
+    assert_eq!(round.polls, 1);
+    let listed = w.events_api(&format!("/instances/{}/events", w.id), &w.auth).await;
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.headers["elements-events-state"], "held");
+    let problem = listed.headers["elements-events-problem"].to_str().unwrap().to_owned();
+    assert!(problem.contains("HTTP 400") && problem.contains("GONE"), "{problem}");
+    assert!(listed.headers.contains_key("elements-events-next-poll"));
+    // Held an hour, not asked again every minute.
+    w.jira.forget_requests().await;
+    w.after(MINUTE).await;
+    assert_eq!(w.searches().await, 0);
+    // The filter mended: polled again, and the problem goes.
+    let mended = w.configure(json!({"event.poller.configuration": {"incidents": {"where": "project = 'DEMO'"}}})).await;
+    assert_eq!(mended.status, 200, "{}", mended.text);
+    w.after(MINUTE).await;
+    let listed = w.events_api(&format!("/instances/{}/events", w.id), &w.auth).await;
+    assert_eq!(listed.headers["elements-events-state"], "polling", "{:?}", listed.headers);
+    assert!(listed.headers.get("elements-events-problem").is_none());
 }

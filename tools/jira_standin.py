@@ -1030,6 +1030,7 @@ class State:
 
     def __init__(self, cfg):
         self.cfg = cfg
+        self.initial_zone = cfg.time_zone
         self.store = Store(cfg)
         self.api = Api(self.store, cfg.flavor)
         self.api.version = "2"
@@ -1046,6 +1047,8 @@ class State:
             self.store.max_failed = self.cfg.max_failed_logins
             self.store.search_lag = 0.0
             self.store.clock_offset = 0.0
+            self.cfg.time_zone = self.initial_zone
+            self.store.tz = zoneinfo.ZoneInfo(self.initial_zone)
             self.store._loaded = True
             self.store.reseed()
             self.store.save()
@@ -1063,6 +1066,13 @@ class Handler(BaseHTTPRequestHandler):
         return self.server_version
     timeout = 120
     st: State = None  # set on the class by main()
+
+    def date_time_string(self, timestamp=None):
+        # The Date header on JIRA's own clock (its offset included), as a
+        # JIRA whose clock is that far off says it.
+        if timestamp is None and self.st is not None:
+            timestamp = self.st.store.now().timestamp()
+        return super().date_time_string(timestamp)
 
     def log_message(self, fmt, *args):
         if self.st.cfg.verbose:
@@ -1317,8 +1327,15 @@ class Handler(BaseHTTPRequestHandler):
                     store.search_lag = float(body["searchLagSeconds"])
                 if "failedLogins" in body:
                     store.failed_logins = int(body["failedLogins"])
+                if "timeZone" in body:
+                    # The account's profile changed: /myself, the dates written and JQL's dates follow.
+                    try:
+                        store.tz = zoneinfo.ZoneInfo(str(body["timeZone"]))
+                    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                        return self._send(400, {"error": f"unknown time zone {body['timeZone']}"})
+                    st.cfg.time_zone = str(body["timeZone"])
                 return self._send(200, {"maxFailedLogins": store.max_failed, "searchLagSeconds": store.search_lag,
-                                        "failedLogins": store.failed_logins})
+                                        "failedLogins": store.failed_logins, "timeZone": st.cfg.time_zone})
             if route == "/clock" and method == "POST" and isinstance(body, dict):
                 if "offsetSeconds" in body:
                     store.clock_offset = float(body["offsetSeconds"])
@@ -1326,10 +1343,21 @@ class Handler(BaseHTTPRequestHandler):
                     store.clock_offset += float(body["advanceSeconds"])
                 return self._send(200, {"clockOffsetSeconds": store.clock_offset, "now": st.api.r.ts(store.now())})
             if route == "/issues" and method == "POST" and isinstance(body, dict):
-                return self._control_issue(body)
+                return self._send(*self._make_issue(body))
+            if route == "/issues" and method == "POST" and isinstance(body, list):
+                # Many at once (a bulk change): each as one would be made, in order.
+                made = []
+                for one in body:
+                    if not isinstance(one, dict):
+                        return self._send(400, {"error": "each issue is an object"})
+                    status, out = self._make_issue(one)
+                    if status != 201:
+                        return self._send(status, out)
+                    made.append(out)
+                return self._send(201, made)
         return self._send(404, {"error": f"no control route {method} {route}"})
 
-    def _control_issue(self, body):
+    def _make_issue(self, body):
         """Creates an issue as POST /issue would, with optional created/updated instants (ISO 8601)."""
         store, api = self.st.store, self.st.api
         b = dict(body)
@@ -1350,10 +1378,10 @@ class Handler(BaseHTTPRequestHandler):
                         iss["updated"] = iss["created"]
                 store.save()
         except ApiError as e:
-            return self._send(e.status, e.body)
+            return e.status, e.body
         except ValueError as e:
-            return self._send(400, {"error": str(e)})
-        return self._send(201, out)
+            return 400, {"error": str(e)}
+        return 201, out
 
 
 # ============================================================================ TLS and start

@@ -720,6 +720,33 @@ class ControlTest(unittest.TestCase):
         st, keys = self.si.keys('created > "-1h"')          # "now" is a day after the real now
         self.assertEqual(keys, [made["key"]])
 
+    def test_the_date_header_is_on_the_standins_clock_and_the_profiles_zone_can_change(self):
+        import email.utils
+        self.si.control("POST", "/clock", {"offsetSeconds": 3600})
+        try:
+            st, headers, _ = self.si.api("GET", "/myself")
+            said = email.utils.parsedate_to_datetime(headers["Date"])
+            ahead = (said - dt.datetime.now(dt.timezone.utc)).total_seconds()
+            self.assertLess(abs(ahead - 3600), 5, headers["Date"])
+        finally:
+            self.si.control("POST", "/clock", {"offsetSeconds": 0})
+        st, _, out = self.si.control("POST", "/config", {"timeZone": "Nowhere/Atlantis"})
+        self.assertEqual(st, 400)
+        st, _, out = self.si.control("POST", "/config", {"timeZone": "UTC"})
+        try:
+            self.assertEqual((st, out["timeZone"]), (200, "UTC"))
+            self.assertEqual(self.si.api("GET", "/myself")[2]["timeZone"], "UTC")
+            made = CloudTest.new_issue(self, "In UTC")
+            st, _, iss = self.si.api("GET", f"/issue/{made['key']}?fields=updated")
+            self.assertTrue(iss["fields"]["updated"].endswith("+0000"), iss["fields"]["updated"])
+            # JQL's absolute dates are read in the new zone too.
+            upd = dt.datetime.strptime(iss["fields"]["updated"][:16], "%Y-%m-%dT%H:%M")
+            st, keys = self.si.keys(f'updated >= "{upd.strftime("%Y/%m/%d %H:%M")}" AND key = {made["key"]}')
+            self.assertEqual(keys, [made["key"]])
+        finally:
+            self.si.control("POST", "/reset")
+        self.assertEqual(self.si.api("GET", "/myself")[2]["timeZone"], "Australia/Sydney")
+
     def test_control_is_not_rest(self):
         st, _, out = self.si.control("GET", "/nope")
         self.assertEqual(st, 404)

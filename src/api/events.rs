@@ -89,5 +89,53 @@ pub async fn list(app: &App, request: &Request, id: Option<&str>) -> Result<Done
             headers.insert(NEXT_PAGE, v);
         }
     }
+    // How the polls stand, and why not when they do not go through: what
+    // the user would otherwise learn from a log only.
+    let enabled = crate::domain::events::settings(&summary.configuration, &summary.secret_keys).is_some();
+    let state = app.store.poll_target(summary.id).await?.map(|(_, state)| state);
+    let (standing, problem, next_poll) = polls_standing(enabled, state.as_ref());
+    headers.insert(POLLS_STATE, HeaderValue::from_static(standing));
+    if let Some(v) = problem.and_then(|p| HeaderValue::from_str(&ascii_line(p)).ok()) {
+        headers.insert(POLLS_PROBLEM, v);
+    }
+    if let Some(v) = next_poll.and_then(|ms| HeaderValue::from_str(&crate::domain::time::iso8601(instant(ms))).ok()) {
+        headers.insert(NEXT_POLL, v);
+    }
     Ok(Done { response, id: Some(summary.id.get()), organization: Some(principal.organization), replayed: false })
+}
+
+/// `Elements-Events-State`: `off` (events not enabled), `polling`, `held`
+/// (the next poll waits: JIRA's rate limit, a failure, a search JIRA
+/// refuses: `Elements-Events-Problem` says which) or `stopped` (until the
+/// instance changes: JIRA refused its credentials, or it is disabled).
+pub const POLLS_STATE: &str = "elements-events-state";
+pub const POLLS_PROBLEM: &str = "elements-events-problem";
+/// `Elements-Events-Next-Poll`: when the next poll is due (ISO 8601 UTC).
+pub const NEXT_POLL: &str = "elements-events-next-poll";
+
+fn polls_standing(
+    enabled: bool,
+    state: Option<&crate::store::events::PollState>,
+) -> (&'static str, Option<&str>, Option<i64>) {
+    let Some(state) = state.filter(|_| enabled) else {
+        return ("off", None, None);
+    };
+    let problem = state.problem.as_ref().map(|(p, _)| p.as_str());
+    match (state.due_ms, problem) {
+        (None, _) => ("stopped", problem, None),
+        (Some(due), Some(_)) => ("held", problem, Some(due)),
+        (Some(due), None) => ("polling", None, Some(due)),
+    }
+}
+
+/// A header's text: printable ASCII, other characters escaped, one line.
+fn ascii_line(text: &str) -> String {
+    text.chars()
+        .take(500)
+        .map(|c| if (' '..='~').contains(&c) { c.to_string() } else { c.escape_unicode().to_string() })
+        .collect()
+}
+
+fn instant(ms: i64) -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64)
 }

@@ -132,8 +132,6 @@ pub struct HubEvents {
     /// the item fields of the last change and of the creation.
     pub updated_field: String,
     pub created_field: String,
-    /// The account's field (in the credential check's answer) naming its time zone.
-    pub zone_field: String,
     /// The item fields a poll asks for (the notification's `raw`).
     pub fields: String,
 }

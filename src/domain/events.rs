@@ -183,6 +183,11 @@ pub fn poll_change(
         }
         (Some(_), None) => PollChange::Stop,
         (Some(_), Some(_)) if credentials_changed => PollChange::Resume { due_ms: now_ms },
+        // A new filter: asked at once (a filter JIRA refused, mended, is
+        // not left waiting its hour).
+        (Some(before), Some(after)) if running && before.filter_jql != after.filter_jql => {
+            PollChange::Reschedule { due_ms: now_ms }
+        }
         (Some(before), Some(after)) if running && before.interval_minutes != after.interval_minutes => {
             PollChange::Reschedule { due_ms: now_ms + after.interval_ms() }
         }
@@ -254,6 +259,12 @@ mod tests {
             poll_change(id, Some(&s), Some(&one), false, false, 1000),
             PollChange::Keep,
             "stopped polls stay stopped"
+        );
+        let filtered = EventSettings { filter_jql: Some("project = \"DEMO\"".into()), ..s.clone() };
+        assert_eq!(
+            poll_change(id, Some(&s), Some(&filtered), false, true, 1000),
+            PollChange::Reschedule { due_ms: 1000 },
+            "a new filter is asked at once"
         );
         assert!(shard_of(id).starts_with("DUE#") && shard_of(id).len() == 6);
     }

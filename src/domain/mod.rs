@@ -12,6 +12,7 @@ pub mod listing;
 pub mod nulls;
 pub mod origin;
 pub mod pages;
+pub mod poll;
 pub mod representation;
 pub mod request;
 pub mod secret;

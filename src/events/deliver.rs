@@ -79,6 +79,10 @@ pub async fn deliver(events: &Events, message: &DeliveryMessage, now: SystemTime
         // key): an attempt that failed, waited on as any other, so that it
         // ends as FAILED like any other, never a message going round.
         Err(EventsError::Store(e)) if !e.is_transient() => Err(EventsError::Store(e)),
+        // The retry was recorded but its message could not be handed on:
+        // the message fails (the batch's partial response), so SQS hands it
+        // over again, and the attempt waits its turn from there.
+        Err(e @ EventsError::Queue { .. }) => Err(e),
         Err(e) => {
             tracing::warn!(instance = %id, error = %e, "a delivery failed before its POST");
             attempt.failed(format!("not sent: {e}"), &claimed.notification_id).await

@@ -4,10 +4,12 @@
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use sha2::Sha256;
 
 use super::window::Change;
+pub use crate::domain::poll::{EventEntry, Notification};
 use crate::domain::time::iso8601;
 use crate::domain::token::InstanceId;
 
@@ -17,30 +19,6 @@ pub const MAX_EVENTS: usize = 10;
 pub const ID_HEADER: &str = "elements-webhook-id";
 /// The header of the signature: `sha256=` and the base64 of HMAC-SHA256 of the body.
 pub const SIGNATURE_HEADER: &str = "elements-webhook-signature";
-
-/// One event as the events API and the log show it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventEntry {
-    pub id: String,
-    pub object_type: String,
-    pub object_id: String,
-    pub event_type: String,
-    /// When the change was made (the issue's `updated`), ISO 8601 UTC.
-    pub date: String,
-}
-
-/// A notification ready to record.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Notification {
-    pub id: String,
-    /// When its poll ran, epoch ms.
-    pub poll_ms: i64,
-    /// Its place among its poll's notifications.
-    pub seq: usize,
-    pub events: Vec<EventEntry>,
-    /// The exact body sent (and signed).
-    pub body: String,
-}
 
 /// The object and hub the events are of.
 pub struct Origin<'a> {
@@ -77,33 +55,79 @@ pub fn notifications<E>(
                 date: iso8601(at(c.updated_ms)),
             })
             .collect();
-        let issues: Vec<Value> = chunk.iter_mut().map(|c| c.issue.take()).collect();
-        let message = |raw: Vec<Value>| {
-            json!({"message": {
-                "eventId": id,
-                "instanceId": origin.instance.get(),
-                "elementKey": origin.element_key,
-                "events": events.iter().map(|e| json!({
-                    "objectType": e.object_type,
-                    "objectId": e.object_id,
-                    "eventType": e.event_type,
-                    "date": e.date,
-                    "pollDate": poll_date,
-                    "elementKey": origin.element_key,
-                    "hubKey": origin.hub_key,
-                })).collect::<Vec<Value>>(),
-                "raw": {origin.object_type: raw},
-            }})
-            .to_string()
+        let shown: Vec<Event<'_>> = events
+            .iter()
+            .map(|e| Event {
+                object_type: &e.object_type,
+                object_id: &e.object_id,
+                event_type: &e.event_type,
+                date: &e.date,
+                poll_date: &poll_date,
+                element_key: origin.element_key,
+                hub_key: origin.hub_key,
+            })
+            .collect();
+        let message = |raw: Vec<&RawValue>| {
+            let body = Body {
+                message: Message {
+                    event_id: &id,
+                    instance_id: origin.instance.get(),
+                    element_key: origin.element_key,
+                    events: &shown,
+                    raw: std::iter::once((origin.object_type, raw)).collect(),
+                },
+            };
+            serde_json::to_string(&body).unwrap_or_default()
         };
-        let slim: Vec<Value> = issues.iter().map(|i| json!({"id": i.get("id"), "key": i.get("key")})).collect();
-        let mut body = message(issues);
+        let mut body = message(chunk.iter().map(|c| c.issue.as_ref()).collect());
         if body.len() > MAX_BODY_BYTES {
-            body = message(slim);
+            // The issues' `id` and `key` only, as JIRA wrote them.
+            let slim: Vec<Box<RawValue>> = chunk.iter().map(|c| slim(&c.issue)).collect();
+            body = message(slim.iter().map(AsRef::as_ref).collect());
         }
         out.push(Notification { id, poll_ms, seq, events, body });
     }
     Ok(out)
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    message: Message<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Message<'a> {
+    event_id: &'a str,
+    instance_id: u64,
+    element_key: &'a str,
+    events: &'a [Event<'a>],
+    raw: std::collections::BTreeMap<&'a str, Vec<&'a RawValue>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Event<'a> {
+    object_type: &'a str,
+    object_id: &'a str,
+    event_type: &'a str,
+    date: &'a str,
+    poll_date: &'a str,
+    element_key: &'a str,
+    hub_key: &'a str,
+}
+
+/// An issue's `id` and `key` (what a body too large for one item keeps).
+fn slim(issue: &RawValue) -> Box<RawValue> {
+    #[derive(Deserialize, Serialize)]
+    struct Slim<'a> {
+        #[serde(borrow)]
+        id: Option<&'a RawValue>,
+        #[serde(borrow)]
+        key: Option<&'a RawValue>,
+    }
+    let kept = serde_json::from_str::<Slim<'_>>(issue.get()).unwrap_or(Slim { id: None, key: None });
+    serde_json::value::to_raw_value(&kept).unwrap_or_else(|_| RawValue::from_string("{}".into()).expect("JSON"))
 }
 
 /// `sha256=` and the base64 of HMAC-SHA256 of `body` under `key`.
@@ -120,6 +144,11 @@ fn at(ms: i64) -> std::time::SystemTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value};
+
+    fn raw(v: Value) -> Box<RawValue> {
+        RawValue::from_string(v.to_string()).unwrap()
+    }
 
     #[test]
     fn the_signature_is_rfc_4231s_hmac_sha256_in_base64() {
@@ -136,7 +165,7 @@ mod tests {
                 issue_id: format!("{}", 10000 + i),
                 updated_ms: 1_764_000_000_000 + i,
                 created: i % 2 == 0,
-                issue: json!({"id": format!("{}", 10000 + i), "key": format!("DEMO-{i}")}),
+                issue: raw(json!({"id": format!("{}", 10000 + i), "key": format!("DEMO-{i}")})),
             })
             .collect();
         let origin = Origin {
@@ -171,7 +200,7 @@ mod tests {
             issue_id: "1".into(),
             updated_ms: 0,
             created: false,
-            issue: json!({"id": "1", "key": "DEMO-1", "fields": {"description": "x".repeat(400 * 1024)}}),
+            issue: raw(json!({"id": "1", "key": "DEMO-1", "fields": {"description": "x".repeat(400 * 1024)}})),
         }];
         let out = notifications(&origin, &mut huge, 0, || Ok::<_, ()>("n".into())).unwrap();
         assert!(out[0].body.len() < 1024, "{}", out[0].body.len());

@@ -1,24 +1,27 @@
-//! One poll of one instance: its changes since its cursor, every page, as
+//! One poll of one instance: its changes since its cursor, as
 //! notifications recorded with the cursor's move in one transaction
 //! conditioned on the due time the poll ran for (so a poll's outcome is
-//! written once, whatever runs twice), then handed to the deliveries.
+//! written once, whatever runs twice), then handed to the deliveries. How
+//! the changes are read (one page, or a burst's window by id ranges) is
+//! `window`'s.
 //!
 //! What stops or holds the polls: events turned off, a disabled instance,
 //! credentials JIRA refused (`valid` false, set here on a `401`: repeated
 //! refused logins lock a JIRA account behind a CAPTCHA, so nothing asks again
 //! until the credentials change), JIRA's `429` (the next poll after its
-//! `Retry-After`).
+//! `Retry-After`), a search JIRA refuses (a filter naming a project renamed
+//! since: asked again hourly), a failure of the site. Each hold and stop
+//! is kept on the instance with its reason (`pollProblem`), which the
+//! events API shows, until a poll goes through again.
 
 use std::time::{Duration, SystemTime};
 
-use jiff::tz::TimeZone;
-
 use super::notification::{notifications, Origin};
-use super::window::{self, Cursor};
+use super::window::{self, Change, Cursor, Range, Window, PAGE_SIZE};
 use super::{epoch_ms, DeliveryMessage, Events, EventsError};
 use crate::domain::events::{self, EventSettings};
 use crate::domain::token::InstanceId;
-use crate::hub::{HubError, PollBudget, PollSite};
+use crate::hub::{HubError, PollPage, PollSite};
 use crate::store::events::{notification_sk, Committed, PollCommit};
 
 /// How long one poll may ask JIRA, all pages together: a batch of ten runs
@@ -28,20 +31,29 @@ pub const BUDGET: Duration = Duration::from_secs(25);
 /// The most changes one poll records (its transaction holds one write a
 /// notification of ten, and the cursor's): the rest is polled again at once.
 pub const MAX_CHANGES: usize = 99 * super::notification::MAX_EVENTS;
-/// What one poll reads of the search at most: issues, and bytes of
-/// answers (a hostile site's small values parse to many times their size).
-pub const READ: PollBudget = PollBudget { max_items: 3_000, max_bytes: 4 * 1024 * 1024 };
+/// The most of the issues' text one poll records: with the notifications'
+/// own members, under DynamoDB's 4 MB a transaction (a page is at most
+/// 1 MiB, so one page always fits).
+const MAX_TAKEN_BYTES: usize = 2 * 1024 * 1024;
+/// The most pages one poll asks for, and bytes of them it reads.
+const MAX_PAGES: usize = 60;
+const MAX_READ_BYTES: usize = 8 * 1024 * 1024;
 /// The most of the notifications' bodies one poll's transaction writes
 /// (DynamoDB's limit for one transaction is 4 MB).
 const MAX_TRANSACTION_BYTES: usize = 3 * 1024 * 1024;
-/// How long the account's time zone is trusted before it is asked again.
-const ZONE_MAX_AGE_MS: i64 = 24 * 3_600_000;
 /// The shortest and longest wait after JIRA's `429`.
 const MIN_RATE_WAIT_MS: i64 = 60_000;
 const MAX_RATE_WAIT_MS: i64 = 3_600_000;
 /// The wait after a failure of the site (`5xx`, unreachable, an answer
 /// that does not read): the interval, at most this.
 const MAX_FAILURE_WAIT_MS: i64 = 5 * 60_000;
+/// The wait after JIRA refused the search itself (`400`: a filter naming
+/// what is gone): the interval, at least this.
+const MIN_REFUSED_WAIT_MS: i64 = 60 * 60_000;
+/// The most the clocks' difference is taken as (ten years: a site's
+/// dates are on its own clock, however far off, and asked on it; this only
+/// keeps the arithmetic in range).
+const MAX_CLOCK_MS: i64 = 10 * 366 * 24 * 3_600_000;
 
 /// What a poll came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,46 +97,288 @@ pub async fn poll(events: &Events, id: InstanceId, due: i64, now: SystemTime) ->
     let summary = &record.summary;
     let version = summary.version;
     let Some(settings) = events::settings(&summary.configuration, &summary.secret_keys) else {
-        app.store.park_polls(id, due, version, false).await?;
+        app.store.park_polls(id, due, version, None).await?;
         return Ok(Polled::Stopped("events are off"));
     };
     if summary.disabled {
-        app.store.park_polls(id, due, version, false).await?;
+        app.store.park_polls(id, due, version, None).await?;
         return Ok(Polled::Stopped("the instance is disabled"));
     }
     if !summary.valid && app.settings.provider_check {
-        app.store.park_polls(id, due, version, false).await?;
-        return Ok(Polled::Stopped("JIRA refused the instance's credentials"));
+        app.store.park_polls(id, due, version, None).await?;
+        return Ok(Polled::Stopped(REFUSED_LOGIN));
     }
+    let at = Poll { id, due, version, now_ms, element_key: &summary.element_key };
+    let clock = Clock { now_ms, started: tokio::time::Instant::now() };
+    match read(events, &record, &clock, &state.cursor, &settings).await {
+        Ok(read) => record_changes(events, &at, &settings, read).await,
+        Err(e) => hold(events, &at, &settings, e).await,
+    }
+}
+
+const REFUSED_LOGIN: &str = "JIRA refused the instance's credentials";
+
+/// When the poll started, by our clock (`now_ms`, as handed over) and as
+/// time goes on inside it.
+struct Clock {
+    now_ms: i64,
+    started: tokio::time::Instant,
+}
+
+impl Clock {
+    fn now(&self) -> i64 {
+        self.now_ms + self.started.elapsed().as_millis() as i64
+    }
+
+    /// The clocks' difference a page's `Date` tells (its second floored:
+    /// half a second added), or the one known.
+    fn difference(&self, page: &PollPage, known: i64) -> i64 {
+        match page.date_ms {
+            Some(date) => (date + 500 - self.now()).clamp(-MAX_CLOCK_MS, MAX_CLOCK_MS),
+            None => known,
+        }
+    }
+}
+
+/// The poll being made: the instance, its due time and version read, when,
+/// and its element.
+struct Poll<'a> {
+    id: InstanceId,
+    due: i64,
+    version: u64,
+    now_ms: i64,
+    element_key: &'a str,
+}
+
+/// What a poll read: the changes to record and the cursor after them.
+struct Read {
+    changes: Vec<Change>,
+    cursor: Cursor,
+    /// The next poll at once (more to read), or after this wait (a burst too
+    /// recent to read by id ranges yet).
+    next: Next,
+    /// What stopped the reading after some of it was done: recorded, then
+    /// held as if nothing had been read.
+    stopped: Option<HubError>,
+    malformed: usize,
+    object_type: String,
+    hub_key: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    Interval,
+    AtOnce,
+    After(i64),
+}
+
+/// The JQL of a poll: its dates, its id range, the instance's filter.
+fn jql(dates: String, range: Option<String>, filter: Option<&String>, field: &str) -> String {
+    let mut jql = dates;
+    if let Some(range) = range {
+        jql.push_str(" AND ");
+        jql.push_str(&range);
+    }
+    if let Some(filter) = filter {
+        jql.push_str(&format!(" AND ({filter})"));
+    }
+    format!("{jql} ORDER BY {field} ASC")
+}
+
+async fn read(
+    events: &Events,
+    record: &crate::domain::instance::InstanceRecord,
+    clock: &Clock,
+    start: &Cursor,
+    settings: &EventSettings,
+) -> Result<Read, HubError> {
+    let app = &events.app;
     let deadline = tokio::time::Instant::now() + BUDGET;
-    let zone = state.zone.as_ref().filter(|(_, at)| now_ms - at < ZONE_MAX_AGE_MS).map(|(z, _)| z.as_str());
-    match ask(events, &record, now_ms, zone, &state.cursor, &settings, deadline).await {
-        Ok(found) => {
-            let at = Poll { id, due, now_ms, element_key: &summary.element_key };
-            record_changes(events, &at, &state.cursor, &settings, found).await
+    let Some(site) = PollSite::open(app, record, deadline).await? else {
+        return Err(HubError::Internal("the element has no polled events".into()));
+    };
+    let field = site.events.updated_field.clone();
+    let filter = settings.filter_jql.as_ref();
+    let mut cursor = start.clone();
+    let mut out = Read {
+        changes: vec![],
+        cursor: start.clone(),
+        next: Next::Interval,
+        stopped: None,
+        malformed: 0,
+        object_type: site.events.object_type.clone(),
+        hub_key: site.hub_key().to_owned(),
+    };
+    let mut window = match cursor.window {
+        Some(window) => window,
+        None => {
+            // One page of everything since the cursor.
+            let dates = window::date_clause(&field, window::lower_bound(&cursor), None, clock.now(), cursor.clock_ms);
+            let page = site.page(app, record, &jql(dates, None, filter, &field), PAGE_SIZE).await?;
+            cursor.clock_ms = clock.difference(&page, cursor.clock_ms);
+            let (rows, malformed) = window::rows(page.issues);
+            out.malformed = malformed;
+            let jira_now = window::jira_now(&cursor, clock.now());
+            if page.complete {
+                let found = window::changes(rows, &cursor, jira_now + window::SKEW_MS);
+                (out.changes, out.cursor) = (found.changes, found.cursor);
+                return Ok(out);
+            }
+            // More than a page: read by id ranges, once it is old enough
+            // that nothing joins it while it is read.
+            match window::open_window(&cursor, jira_now) {
+                Some(window) => window,
+                None => {
+                    let wait = window::lower_bound(&cursor) + window::LAG_MS - jira_now + 1_000;
+                    out.cursor = cursor;
+                    out.next = Next::After(wait.clamp(1_000, window::LAG_MS));
+                    return Ok(out);
+                }
+            }
         }
-        Err(HubError::InstanceInvalid { message }) => {
-            tracing::warn!(instance = %id, message, "JIRA refused the credentials: polls stop until they change");
-            app.store.park_polls(id, due, version, true).await?;
-            Ok(Polled::Stopped("JIRA refused the instance's credentials"))
+    };
+    let (mut pages, mut read_bytes, mut taken_bytes) = (0, 0, 0);
+    let mut done = false;
+    loop {
+        if out.changes.len() >= MAX_CHANGES
+            || taken_bytes >= MAX_TAKEN_BYTES
+            || pages >= MAX_PAGES
+            || read_bytes >= MAX_READ_BYTES
+            || tokio::time::Instant::now() >= deadline
+        {
+            break;
         }
-        Err(HubError::RateLimited { retry_after }) => {
+        let range = Range::of(&window);
+        let dates = window::date_clause(&field, window.from_ms, Some(window.until_ms), clock.now(), cursor.clock_ms);
+        let page = match site.page(app, record, &jql(dates, range.clause(), filter, &field), PAGE_SIZE).await {
+            Ok(page) => page,
+            Err(e @ (HubError::Store(_) | HubError::Seal(_))) => return Err(e),
+            Err(e) => {
+                // What was read stays read: recorded, then held.
+                out.stopped = Some(e);
+                break;
+            }
+        };
+        pages += 1;
+        read_bytes += page.bytes;
+        cursor.clock_ms = clock.difference(&page, cursor.clock_ms);
+        let (rows, malformed) = window::rows(page.issues);
+        out.malformed += malformed;
+        if !page.complete {
+            let shown: Vec<u64> = rows.iter().filter_map(|r| r.number).collect();
+            match window::narrowed(&window, range, &shown) {
+                Some(narrower) => {
+                    window = narrower;
+                    continue;
+                }
+                None => {
+                    out.stopped =
+                        Some(HubError::BadResponse("the search never answers a range of issue ids whole".into()));
+                    break;
+                }
+            }
+        }
+        let shown = rows.len();
+        let (mut changes, outside) = window::window_changes(rows, &cursor, &window, range);
+        // As many as this poll records (in the ids' order: the rest of the
+        // range is read again from the last taken).
+        let room = MAX_CHANGES - out.changes.len();
+        let (mut fits, mut bytes) = (0, taken_bytes);
+        for change in &changes {
+            bytes += change.issue.get().len();
+            if fits == room || (bytes > MAX_TAKEN_BYTES && !out.changes.is_empty()) {
+                break;
+            }
+            fits += 1;
+        }
+        if fits < changes.len() {
+            changes.truncate(fits);
+            let last = changes.last().and_then(|c| c.issue_id.parse::<u64>().ok()).unwrap_or(range.after);
+            window = Window { after_id: last, span: range.upto.map(|u| u.saturating_sub(last).max(1)), ..window };
+            out.changes.extend(changes);
+            break;
+        }
+        taken_bytes += changes.iter().map(|c| c.issue.get().len()).sum::<usize>();
+        out.changes.extend(changes);
+        match window::after_range(&window, range, shown - outside) {
+            Some(next) => window = next,
+            None => {
+                done = true;
+                break;
+            }
+        }
+    }
+    if done {
+        cursor = window::after_window(&cursor, &window);
+    } else {
+        cursor.window = Some(window);
+    }
+    out.cursor = cursor;
+    // The rest of the window, or what came after it, at once.
+    out.next = Next::AtOnce;
+    Ok(out)
+}
+
+/// The next poll and what the user is told after `e`, or the polls' stop.
+enum Holding {
+    Wait { next_ms: i64, problem: String },
+    Refused(String),
+    Fault(EventsError),
+}
+
+fn holding(e: HubError, now_ms: i64, settings: &EventSettings) -> Holding {
+    match e {
+        HubError::InstanceInvalid { message } => Holding::Refused(message),
+        HubError::RateLimited { retry_after } => {
             let wait = retry_after
                 .as_deref()
                 .and_then(|r| retry_after_ms(r, now_ms))
                 .unwrap_or(MIN_RATE_WAIT_MS)
                 .clamp(MIN_RATE_WAIT_MS, MAX_RATE_WAIT_MS);
-            app.store.reschedule_poll(id, due, now_ms + wait).await?;
-            Ok(Polled::Held(format!("JIRA's rate limit: the next poll in {} s", wait / 1000)))
+            Holding::Wait {
+                next_ms: now_ms + wait,
+                problem: format!("JIRA's rate limit: the next poll in {} s", wait / 1000),
+            }
         }
-        Err(HubError::Store(e)) => Err(e.into()),
-        Err(HubError::Seal(e)) => Err(e.into()),
-        Err(e) => {
+        HubError::Store(e) => Holding::Fault(e.into()),
+        HubError::Seal(e) => Holding::Fault(e.into()),
+        HubError::Provider { status, message } if (400..500).contains(&status) => {
+            let wait = settings.interval_ms().max(MIN_REFUSED_WAIT_MS);
+            Holding::Wait {
+                next_ms: now_ms + wait,
+                problem: format!(
+                    "JIRA refused the events' search (HTTP {status}: {message}); asked again every {} minutes until \
+                     it is taken or the configuration changes",
+                    wait / 60_000
+                ),
+            }
+        }
+        e => {
             let wait = settings.interval_ms().min(MAX_FAILURE_WAIT_MS);
-            tracing::warn!(instance = %id, error = %e, "the poll failed: the next one in {} s", wait / 1000);
-            app.store.reschedule_poll(id, due, now_ms + wait).await?;
-            Ok(Polled::Held(e.to_string()))
+            Holding::Wait {
+                next_ms: now_ms + wait,
+                problem: format!("the poll failed: {e}; the next in {} s", wait / 1000),
+            }
         }
+    }
+}
+
+/// A poll that read nothing: held, or its polls stopped.
+async fn hold(events: &Events, at: &Poll<'_>, settings: &EventSettings, e: HubError) -> Result<Polled, EventsError> {
+    let app = &events.app;
+    let Poll { id, due, version, now_ms, .. } = *at;
+    match holding(e, now_ms, settings) {
+        Holding::Refused(message) => {
+            tracing::warn!(instance = %id, message, "JIRA refused the credentials: polls stop until they change");
+            app.store.park_polls(id, due, version, Some(REFUSED_LOGIN)).await?;
+            Ok(Polled::Stopped(REFUSED_LOGIN))
+        }
+        Holding::Wait { next_ms, problem } => {
+            tracing::warn!(instance = %id, problem, "the poll is held");
+            app.store.reschedule_poll(id, due, next_ms, Some(&problem)).await?;
+            Ok(Polled::Held(problem))
+        }
+        Holding::Fault(e) => Err(e),
     }
 }
 
@@ -138,130 +392,45 @@ fn retry_after_ms(value: &str, now_ms: i64) -> Option<i64> {
     Some(at - now_ms)
 }
 
-/// What the site answered a poll.
-struct Answered {
-    issues: Vec<serde_json::Value>,
-    more: bool,
-    /// The account's zone when this poll asked for it.
-    learned_zone: Option<String>,
-    object_type: String,
-    hub_key: String,
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn ask(
-    events: &Events,
-    record: &crate::domain::instance::InstanceRecord,
-    now_ms: i64,
-    zone: Option<&str>,
-    cursor: &Cursor,
-    settings: &EventSettings,
-    deadline: tokio::time::Instant,
-) -> Result<Answered, HubError> {
-    let app = &events.app;
-    let Some(site) = PollSite::open(app, record, deadline).await? else {
-        return Err(HubError::Internal("the element has no polled events".into()));
-    };
-    let (zone, learned_zone) = match zone {
-        Some(z) => (TimeZone::get(z).ok(), None),
-        None => {
-            let account = site.account().await?;
-            let named = account.get(&site.events.zone_field).and_then(|v| v.as_str()).map(str::to_owned);
-            let known = named.as_deref().and_then(|z| TimeZone::get(z).ok());
-            // Kept only when the database knows it: else asked again next time.
-            (known.clone(), named.filter(|_| known.is_some()))
-        }
-    };
-    let since = match &zone {
-        Some(tz) => window::since_clause(cursor, tz),
-        None => {
-            // A zone not told, or unknown: a relative date (`-N m`), which
-            // JIRA reads from its own now in any zone; our clock counts the
-            // minutes, with a margin for the clocks' difference.
-            tracing::warn!(instance = %record.summary.id, "the account's time zone is unknown: asking by a relative date");
-            window::relative_since_clause(cursor, now_ms)
-        }
-    }
-    .replacen("updated", &site.events.updated_field, 1);
-    let jql = match &settings.filter_jql {
-        Some(filter) => format!("{since} AND ({filter}) ORDER BY {} ASC", site.events.updated_field),
-        None => format!("{since} ORDER BY {} ASC", site.events.updated_field),
-    };
-    let (issues, more) = site.search(app, record, &jql, READ).await?;
-    Ok(Answered {
-        issues,
-        more,
-        learned_zone,
-        object_type: site.events.object_type.clone(),
-        hub_key: site.hub_key().to_owned(),
-    })
-}
-
-/// The poll being made: the instance, its due time, when, and its element.
-struct Poll<'a> {
-    id: InstanceId,
-    due: i64,
-    now_ms: i64,
-    element_key: &'a str,
-}
-
 async fn record_changes(
     events: &Events,
     at: &Poll<'_>,
-    cursor: &Cursor,
     settings: &EventSettings,
-    answered: Answered,
+    read: Read,
 ) -> Result<Polled, EventsError> {
     let app = &events.app;
-    let Poll { id, due, now_ms, element_key } = *at;
-    let ceiling = now_ms + window::SKEW_MS;
-    let found = window::changes(answered.issues, cursor, ceiling);
-    if found.malformed > 0 {
-        tracing::warn!(instance = %id, skipped = found.malformed, "issues of the search out of shape, skipped");
+    let Poll { id, due, version, now_ms, element_key } = *at;
+    if read.malformed > 0 {
+        tracing::warn!(instance = %id, skipped = read.malformed, "issues of the search out of shape, skipped");
     }
-    let (mut changes, mut next_cursor) = (found.changes, found.cursor);
-    let mut next_due = now_ms + settings.interval_ms();
-    if answered.more {
-        if !changes.is_empty() || next_cursor.since_ms > cursor.since_ms {
-            // More than one poll reads, and this one moved on: the next at once.
-            next_due = now_ms;
-        } else if found.seen_read > 0 {
-            // Every change read was notified before, and there are more in
-            // the same minutes than a poll reads: step past them, no further
-            // than the ceiling, and say so (what lies past them in those
-            // minutes is not seen).
-            next_cursor.since_ms = (cursor.since_ms + window::OVERLAP_MS + 60_000).min(ceiling);
-            next_due = now_ms;
-            tracing::error!(
-                instance = %id,
-                "more changes within three minutes than one poll reads: the cursor steps a minute past them"
-            );
+    let mut changes = read.changes;
+    let (mut next_due, mut problem) = match read.next {
+        Next::Interval => (now_ms + settings.interval_ms(), None),
+        Next::AtOnce => (now_ms, None),
+        Next::After(wait) => (now_ms + wait, None),
+    };
+    let mut refused = None;
+    if let Some(e) = read.stopped {
+        match holding(e, now_ms, settings) {
+            Holding::Wait { next_ms, problem: why } => {
+                tracing::warn!(instance = %id, problem = why, "the poll stopped after a part of its reading: kept, held");
+                (next_due, problem) = (next_ms, Some(why));
+            }
+            Holding::Refused(message) => refused = Some(message),
+            Holding::Fault(e) => return Err(e),
         }
-        // (Else nothing read could move the cursor: the next poll at its
-        // interval, not at once.)
     }
-    let origin = Origin { instance: id, element_key, hub_key: &answered.hub_key, object_type: &answered.object_type };
-    let mut made = notifications(&origin, &mut changes, now_ms, random_id)?;
-    // One transaction: at most 99 notifications and MAX_TRANSACTION_BYTES of
-    // them; the rest is found again by the next poll, at once.
-    let mut bytes = 0;
-    let fits = made
-        .iter()
-        .take_while(|n| {
-            bytes += n.body.len();
-            bytes <= MAX_TRANSACTION_BYTES
-        })
-        .count()
-        .min(MAX_CHANGES / super::notification::MAX_EVENTS);
-    if fits < made.len() {
-        made.truncate(fits);
-        let taken: usize = made.iter().map(|n| n.events.len()).sum();
-        changes.truncate(taken);
-        next_cursor = window::cursor_after(cursor, &changes, ceiling);
-        next_due = now_ms;
+    let origin = Origin { instance: id, element_key, hub_key: &read.hub_key, object_type: &read.object_type };
+    let made = notifications(&origin, &mut changes, now_ms, random_id)?;
+    let bytes: usize = made.iter().map(|n| n.body.len()).sum();
+    if bytes > MAX_TRANSACTION_BYTES || made.len() > MAX_CHANGES / super::notification::MAX_EVENTS {
+        return Err(EventsError::Internal(format!(
+            "a poll's {} notifications of {bytes} bytes do not fit one transaction",
+            made.len()
+        )));
     }
-    let zone = answered.learned_zone.as_deref().map(|z| (z, now_ms));
-    let commit = PollCommit { cursor: &next_cursor, next_due_ms: next_due, zone, notifications: &made };
+    let commit =
+        PollCommit { cursor: &read.cursor, next_due_ms: next_due, notifications: &made, problem: problem.as_deref() };
     match app.store.commit_poll(id, due, &commit).await? {
         Committed::Stale => return Ok(Polled::Stale { resent: 0 }),
         Committed::Done => {}
@@ -271,6 +440,14 @@ async fn record_changes(
         .map(|n| DeliveryMessage { instance: id.get(), notification: notification_sk(n.poll_ms, n.seq) })
         .collect();
     events.send_deliveries(&deliveries).await?;
+    if let Some(message) = refused {
+        tracing::warn!(instance = %id, message, "JIRA refused the credentials: polls stop until they change");
+        app.store.park_polls(id, next_due, version, Some(REFUSED_LOGIN)).await?;
+        return Ok(Polled::Stopped(REFUSED_LOGIN));
+    }
+    if let Some(why) = problem {
+        return Ok(Polled::Held(why));
+    }
     Ok(Polled::Recorded { changes: changes.len(), notifications: made.len() })
 }
 

@@ -25,7 +25,7 @@ use crate::domain::catalog::{vendor_call, Element, Hub, HubRoute};
 use crate::domain::instance::{InstanceRecord, Principal};
 use crate::domain::token::{InstanceId, Token};
 use crate::service::read::{ReadError, Target};
-pub use search::PollBudget;
+pub use search::PollPage;
 use vendor::{Site, VendorAnswer};
 
 /// The most of a request body a hub call takes.
@@ -145,7 +145,6 @@ pub async fn call(app: &App, principal: &Principal, token: &Token, call: &HubCal
 pub struct PollSite<'a> {
     site: Site<'a>,
     hub: &'a Hub,
-    check: &'a crate::domain::catalog::CredentialCheck,
     pub events: &'a crate::domain::catalog::HubEvents,
 }
 
@@ -166,7 +165,7 @@ impl<'a> PollSite<'a> {
             return Ok(None);
         };
         let site = Site::open(app, record, check, deadline).await?;
-        Ok(Some(PollSite { site, hub, check, events }))
+        Ok(Some(PollSite { site, hub, events }))
     }
 
     /// The hub's key (the events' `hubKey`).
@@ -174,21 +173,9 @@ impl<'a> PollSite<'a> {
         &self.hub.key
     }
 
-    /// The account the credentials are (the credential check's read).
-    pub async fn account(&self) -> Result<Value, HubError> {
-        let answer = self.site.send(Method::GET, &self.check.path, &[], Bytes::new()).await?;
-        answer.json.ok_or_else(|| HubError::BadResponse("the account's read answered nothing".into()))
-    }
-
-    /// Every page of `jql` with the events' fields, within `budget`.
-    pub async fn search(
-        &self,
-        app: &App,
-        record: &InstanceRecord,
-        jql: &str,
-        budget: PollBudget,
-    ) -> Result<(Vec<Value>, bool), HubError> {
-        search::every_page(app, record, self.hub, &self.site, jql, &self.events.fields, budget).await
+    /// The first page of `jql` with the events' fields, at most `size` issues.
+    pub async fn page(&self, app: &App, record: &InstanceRecord, jql: &str, size: usize) -> Result<PollPage, HubError> {
+        search::poll_page(app, record, self.hub, &self.site, jql, &self.events.fields, size).await
     }
 }
 

@@ -6,8 +6,11 @@
 //! the first search finds out (a `404` of the token-paged search is a site
 //! without it) and it is kept.
 
+use std::collections::HashMap;
+
 use hyper::body::Bytes;
 use hyper::Method;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::vendor::{Site, VendorAnswer};
@@ -154,7 +157,11 @@ async fn flavor_of(
             ("maxResults".to_owned(), "1".to_owned()),
             ("fields".to_owned(), "id".to_owned()),
         ];
-        match site.send(Method::GET, &search.path, &probe, Bytes::new()).await {
+        let before = site.answer_limit();
+        site.limit_answers(MAX_PROBE_BYTES);
+        let probed = site.send(Method::GET, &search.path, &probe, Bytes::new()).await;
+        site.limit_answers(before);
+        match probed {
             Ok(_) => {
                 if let Err(e) = app.store.set_flavor(record.summary.id, flavor).await {
                     tracing::warn!(error = %e, "the site's kind could not be kept");
@@ -168,85 +175,73 @@ async fn flavor_of(
     Err(HubError::BadResponse("the site serves none of the element's searches".into()))
 }
 
-/// How a poll reads a search: at most `max_items` items and `max_bytes` of
-/// answers in all (a hostile site's pages parse to many times their size).
-#[derive(Debug, Clone, Copy)]
-pub struct PollBudget {
-    pub max_items: usize,
-    pub max_bytes: usize,
+/// The most of a flavour probe's answer read (one issue's id).
+const MAX_PROBE_BYTES: usize = 64 * 1024;
+
+/// The most of one page's answer a poll reads (a hundred issues with the
+/// events' fields).
+pub const MAX_PAGE_BYTES: usize = 1024 * 1024;
+
+/// One page of a poll's search, as read: the issues kept as JIRA wrote them
+/// (text, never a tree: a hostile page's small values would parse to many
+/// times its size), whether JIRA answered everything the JQL matches on it,
+/// and JIRA's clock.
+pub struct PollPage {
+    pub issues: Vec<Box<RawValue>>,
+    pub complete: bool,
+    pub date_ms: Option<i64>,
+    pub bytes: usize,
 }
 
-/// Rows an offset page repeats of the one before it: an issue changed
-/// between two pages moves to the end (the order is by `updated`), and every
-/// row after it one place back; asking from a little before the last row
-/// read keeps that row from being stepped over.
-const OFFSET_OVERLAP: u64 = 20;
-
-/// The most of one page's answer a poll reads.
-const MAX_PAGE_BYTES: usize = 1024 * 1024;
-
-/// Every page of `jql`, as the events' poller asks (its own fields, the
-/// largest pages), within `budget`: the items (a row read twice, twice), and
-/// whether more were left after them. A page with no items, or a token seen
-/// before, ends it. A page after the first that fails (too large, out of
-/// time, broken off) ends it too, with what was read and `more`: the poll
-/// records that much and takes the rest at once, instead of failing on the
-/// same page every time.
-pub async fn every_page(
+/// The first page of `jql` (at most `size` issues with `fields`), as the
+/// events' poller reads it: one request, never a second page (a list that
+/// moves between two pages can step a row over; the poller narrows its
+/// JQL instead, see `events::window`).
+pub async fn poll_page(
     app: &App,
     record: &InstanceRecord,
     hub: &Hub,
     site: &Site<'_>,
     jql: &str,
     fields: &str,
-    budget: PollBudget,
-) -> Result<(Vec<Value>, bool), HubError> {
+    size: usize,
+) -> Result<PollPage, HubError> {
     let (paging, path) = flavor_of(app, record, hub, site, jql).await?;
-    let mut start: Option<Start> = None;
-    let mut tokens = std::collections::HashSet::new();
-    let mut items = Vec::new();
-    let mut left = budget.max_bytes;
-    loop {
-        let mut query = vec![
-            ("jql".to_owned(), jql.to_owned()),
-            ("maxResults".to_owned(), crate::domain::pages::MAX_PAGE_SIZE.to_string()),
-            ("fields".to_owned(), fields.to_owned()),
-        ];
-        match &start {
-            Some(Start::Token(t)) => query.push(("nextPageToken".to_owned(), t.clone())),
-            Some(Start::Offset(o)) => query.push(("startAt".to_owned(), o.to_string())),
-            None => {}
+    let query = vec![
+        ("jql".to_owned(), jql.to_owned()),
+        ("maxResults".to_owned(), size.to_string()),
+        ("fields".to_owned(), fields.to_owned()),
+    ];
+    let before = site.answer_limit();
+    site.limit_answers(MAX_PAGE_BYTES);
+    let answer = site.get_raw(&path, &query).await;
+    site.limit_answers(before);
+    let answer = answer?;
+    let unusable = |what: &str| HubError::BadResponse(format!("the search's answer {what}"));
+    // The top level's members as text: only the list and the paging's are read.
+    let doc: HashMap<String, Box<RawValue>> =
+        serde_json::from_slice(&answer.body).map_err(|_| unusable("is not a JSON object"))?;
+    let issues: Vec<Box<RawValue>> = match doc.get(&hub.search.items) {
+        Some(list) => {
+            serde_json::from_str(list.get()).map_err(|_| unusable(&format!("holds no {:?} list", hub.search.items)))?
         }
-        site.limit_answers(MAX_PAGE_BYTES);
-        let mut answer = match site.send(Method::GET, &path, &query, Bytes::new()).await {
-            Ok(answer) => answer,
-            Err(HubError::BadResponse(_) | HubError::Unavailable(_)) if !items.is_empty() => return Ok((items, true)),
-            Err(e) => return Err(e),
-        };
-        left = left.saturating_sub(answer.bytes);
-        let next = next_start(&answer, paging, &start, &hub.search.items)?;
-        let json = answer.json.as_mut().ok_or_else(|| HubError::BadResponse("the search answered nothing".into()))?;
-        let page = match json.as_object_mut().and_then(|o| o.remove(&hub.search.items)) {
-            Some(Value::Array(page)) => page,
-            _ => {
-                return Err(HubError::BadResponse(format!("the search's answer holds no {:?} list", hub.search.items)))
+        None => return Err(unusable(&format!("holds no {:?} list", hub.search.items))),
+    };
+    let member = |name: &str| doc.get(name).map(|v| v.get());
+    let number = |name: &str| member(name).and_then(|v| v.parse::<u64>().ok());
+    let complete = match paging {
+        Paging::Token => {
+            let token = member("nextPageToken").filter(|t| !matches!(*t, "null" | "\"\""));
+            match member("isLast") {
+                Some("true") => true,
+                Some("false") => false,
+                _ => token.is_none(),
             }
-        };
-        let empty = page.is_empty();
-        let returned = page.len() as u64;
-        items.extend(page);
-        let next = match next {
-            Some(Start::Offset(o)) => {
-                // Back a little (at most half a page: small pages still move on).
-                Some(Start::Offset(o.saturating_sub(OFFSET_OVERLAP.min(returned / 2))))
-            }
-            Some(Start::Token(t)) if !tokens.insert(t.clone()) => None,
-            other => other,
-        };
-        match next {
-            Some(next) if !empty && items.len() < budget.max_items && left >= MAX_PAGE_BYTES => start = Some(next),
-            Some(_) if !empty => return Ok((items, true)),
-            _ => return Ok((items, false)),
         }
-    }
+        Paging::Offset => match number("total") {
+            Some(total) => total <= number("startAt").unwrap_or(0) + issues.len() as u64,
+            None => issues.len() < size,
+        },
+    };
+    Ok(PollPage { issues, complete, date_ms: answer.date_ms, bytes: answer.body.len() })
 }

@@ -71,6 +71,11 @@ impl<'a> Site<'a> {
         self.max_answer_bytes.store(bytes.min(MAX_ANSWER_BYTES), std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// The most of each answer read now.
+    pub fn answer_limit(&self) -> usize {
+        self.max_answer_bytes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The site's URL with `path` (already encoded) under its own path.
     fn url(&self, path: &str, query: &[(String, String)]) -> url::Url {
         let mut url = self.base.clone();
@@ -125,7 +130,36 @@ impl<'a> Site<'a> {
         let answer = self.exchange(method, path, query, headers, body).await?;
         VendorAnswer::classify(answer.status.as_u16(), &answer.headers, &answer.body)
     }
+
+    /// A `GET` whose `2xx` answer is kept as bytes, for a reader that takes
+    /// only what it needs of it (a poll's page); a refusal as [`Self::send`]
+    /// tells it. With JIRA's clock, as its `Date` header tells it.
+    pub async fn get_raw(&self, path: &str, query: &[(String, String)]) -> Result<RawAnswer, HubError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(hyper::header::ACCEPT, HeaderValue::from_static("application/json"));
+        let answer = self.exchange(Method::GET, path, query, headers, Bytes::new()).await?;
+        VendorAnswer::refusal(answer.status.as_u16(), &answer.headers, &answer.body)?;
+        let date_ms = answer
+            .headers
+            .get(hyper::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|d| jiff::fmt::rfc2822::parse(d).ok())
+            .map(|z| z.timestamp().as_millisecond());
+        Ok(RawAnswer { body: answer.body, date_ms })
+    }
 }
+
+/// A `2xx` answer as read.
+pub struct RawAnswer {
+    pub body: Bytes,
+    /// The instant the site's `Date` header names (second precision).
+    pub date_ms: Option<i64>,
+}
+
+/// The most of a refusal's body read as JSON for its words (a larger one is
+/// told by its status: a hostile site's small values parse to many times
+/// their size).
+const MAX_REFUSAL_JSON: usize = 64 * 1024;
 
 /// The vendor's refusals passed on with their status (`provider_error`).
 const PASSED_ON: &[u16] = &[400, 403, 404, 409, 410, 412, 422];
@@ -141,8 +175,6 @@ pub const PROXY_METHODS: &[Method] =
 pub struct VendorAnswer {
     pub status: u16,
     pub json: Option<Value>,
-    /// The body's size, as read.
-    pub bytes: usize,
 }
 
 impl VendorAnswer {
@@ -151,10 +183,27 @@ impl VendorAnswer {
     /// credentials; `429` its rate limit; another `4xx` its refusal, in its
     /// words; a `5xx` its unavailability.
     pub fn classify(status: u16, headers: &HeaderMap, body: &[u8]) -> Result<VendorAnswer, HubError> {
+        Self::refusal(status, headers, body)?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(VendorAnswer { status, json: None });
+        }
+        match serde_json::from_slice::<Value>(body) {
+            Ok(json) => Ok(VendorAnswer { status, json: Some(json) }),
+            Err(_) => Err(HubError::BadResponse("the answer is not JSON".into())),
+        }
+    }
+
+    /// The refusal an answer is, if it is one (anything but a `2xx`).
+    pub fn refusal(status: u16, headers: &HeaderMap, body: &[u8]) -> Result<(), HubError> {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
         let seraph = header("x-seraph-loginreason").to_ascii_uppercase();
-        let json: Option<Value> = serde_json::from_slice(body).ok();
-        if status == 401 || seraph.contains("AUTHENTICATED_FAILED") || seraph.contains("AUTHENTICATION_DENIED") {
+        let refused_login =
+            status == 401 || seraph.contains("AUTHENTICATED_FAILED") || seraph.contains("AUTHENTICATION_DENIED");
+        if (200..300).contains(&status) && !refused_login {
+            return Ok(());
+        }
+        let json: Option<Value> = if body.len() <= MAX_REFUSAL_JSON { serde_json::from_slice(body).ok() } else { None };
+        if refused_login {
             return Err(HubError::InstanceInvalid { message: words(status, json.as_ref(), &seraph) });
         }
         if status == 429 {
@@ -177,17 +226,8 @@ impl VendorAnswer {
         if status >= 500 {
             return Err(HubError::Unavailable(words(status, json.as_ref(), "")));
         }
-        if !(200..300).contains(&status) {
-            // A redirect is never followed: the site is not where the URL says.
-            return Err(HubError::BadResponse(format!("HTTP {status} (not followed)")));
-        }
-        if body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(VendorAnswer { status, json: None, bytes: body.len() });
-        }
-        match json {
-            Some(json) => Ok(VendorAnswer { status, json: Some(json), bytes: body.len() }),
-            None => Err(HubError::BadResponse("the answer is not JSON".into())),
-        }
+        // A redirect is never followed: the site is not where the URL says.
+        Err(HubError::BadResponse(format!("HTTP {status} (not followed)")))
     }
 }
 

@@ -9,11 +9,16 @@
 //! clock; the first poll looks back to when events were enabled) and
 //! `pollSeen` L of S (`<updated ms>:<issue id>` of the changes inside the
 //! overlap before it, at most [`MAX_SEEN`]); `pollFloor` N (when events were
-//! enabled, less the clocks' allowance: no change before it is an event);
-//! `pollZone` and `pollZoneAt` N (the account's time zone, as `/myself`
-//! told, and when: asked again after a day); `pollOutbox` L of S and `pollOutboxOf` N (the notifications the
-//! last poll recorded and the `pollDue` it ran for: a poll's message that
-//! comes back after its commit sends them again instead of being lost);
+//! enabled, less the clocks' allowance, or the end of the last window read
+//! by id ranges: no change before it is an event); `pollClock` N (JIRA's
+//! clock less ours, ms, as its last answer's `Date` told); `pollWindow` S
+//! (`from:until:after:span`: a burst's window being read by id ranges,
+//! while it is); `pollProblem` S and `pollProblemAt` N (why the polls are
+//! held or stopped, as the events API tells the user, and since when;
+//! removed by the next poll that goes through); `pollOutbox` L of S and
+//! `pollOutboxOf` N (the notifications the last poll recorded and the
+//! `pollDue` it ran for: a poll's message that comes back after its commit
+//! sends them again instead of being lost);
 //! `pollWrite` (the mark of the last commit: an SDK retry of a commit that
 //! landed knows it). Keeping them on the instance makes the poll one read
 //! (configuration, credentials and cursor together) and one write, and an
@@ -50,10 +55,9 @@ use super::instances::instance_pk;
 use super::{bug, failed, failed_transaction, key, n, s, Item, Reader, Store, StoreError, DUE_INDEX};
 use crate::domain::events::PollChange;
 use crate::domain::instance::InstanceRecord;
+use crate::domain::poll::{Cursor, EventEntry, Notification, Window, SKEW_MS};
 use crate::domain::time::iso8601;
 use crate::domain::token::InstanceId;
-use crate::events::notification::{EventEntry, Notification};
-use crate::events::window::Cursor;
 
 /// How long the event log keeps a notification.
 pub const RETENTION_SECONDS: i64 = 30 * 24 * 3600;
@@ -63,25 +67,26 @@ pub const RETENTION_SECONDS: i64 = 30 * 24 * 3600;
 pub struct PollState {
     pub due_ms: Option<i64>,
     pub cursor: Cursor,
-    /// The account's time zone and when it was asked (epoch ms).
-    pub zone: Option<(String, i64)>,
     pub outbox: Vec<String>,
     pub outbox_of: Option<i64>,
+    /// Why the polls are held or stopped, as the user is told, and since
+    /// when (epoch ms).
+    pub problem: Option<(String, i64)>,
 }
 
 /// A poll's outcome, to be written on the `pollDue` it ran for.
 pub struct PollCommit<'a> {
     pub cursor: &'a Cursor,
     pub next_due_ms: i64,
-    /// The account's time zone, newly asked, and when.
-    pub zone: Option<(&'a str, i64)>,
     pub notifications: &'a [Notification],
+    /// What held the poll after a part of its reading (none: it went through).
+    pub problem: Option<&'a str>,
 }
 
 /// The most changes the cursor remembers (each about 25 bytes of the
 /// instance item, whose limit is 400 KB): past it, the oldest go, which can
 /// only make a change found late inside the overlap notified again.
-pub const MAX_SEEN: usize = 10_000;
+pub const MAX_SEEN: usize = 1_000;
 
 /// A notification taken for one attempt, and the mark of that attempt.
 #[derive(Debug, Clone, PartialEq)]
@@ -207,14 +212,37 @@ impl Store {
         let seen: Vec<AttributeValue> = newest.iter().map(|(issue, ms)| s(format!("{ms}:{issue}"))).collect();
         let outbox: Vec<AttributeValue> =
             commit.notifications.iter().map(|x| s(notification_sk(x.poll_ms, x.seq))).collect();
-        let mut set = vec!["pollCursor = :cursor", "pollSeen = :seen", "pollDue = :next"];
-        let mut remove = vec![];
+        let mut set = vec![
+            "pollCursor = :cursor",
+            "pollFloor = :floor",
+            "pollClock = :clock",
+            "pollSeen = :seen",
+            "pollDue = :next",
+        ];
+        // (The account's zone, which polls before 0.5.0 kept, is not asked any more.)
+        let mut remove = vec!["pollZone, pollZoneAt"];
         let mut values = vec![
             (":cursor", n(commit.cursor.since_ms)),
+            (":floor", n(commit.cursor.floor_ms)),
+            (":clock", n(commit.cursor.clock_ms)),
             (":seen", AttributeValue::L(seen)),
             (":next", n(commit.next_due_ms)),
             (":due", n(ran_for)),
         ];
+        match &commit.cursor.window {
+            Some(window) => {
+                set.push("pollWindow = :window");
+                values.push((":window", s(window.encode())));
+            }
+            None => remove.push("pollWindow"),
+        }
+        match commit.problem {
+            Some(problem) => {
+                set.push("pollProblem = :problem, pollProblemAt = if_not_exists(pollProblemAt, :due)");
+                values.push((":problem", s(problem)));
+            }
+            None => remove.push("pollProblem, pollProblemAt"),
+        }
         if outbox.is_empty() {
             // Nothing to hand over: a commit of ours found landed would be
             // read as another's, which changes nothing. So no mark (the item
@@ -224,11 +252,6 @@ impl Store {
             set.push("pollOutbox = :outbox, pollOutboxOf = :due, pollWrite = :write");
             values.push((":outbox", AttributeValue::L(outbox)));
             values.push((":write", s(&write.0)));
-        }
-        if let Some((zone, at)) = commit.zone {
-            set.push("pollZone = :zone, pollZoneAt = :zoneAt");
-            values.push((":zone", s(zone)));
-            values.push((":zoneAt", n(at)));
         }
         let expression = format!(
             "SET {}{}",
@@ -289,34 +312,48 @@ impl Store {
     }
 
     /// Moves the next poll without moving the cursor (JIRA's `429`, a
-    /// failure of the site): one conditional `UpdateItem`; `false` when
-    /// another poll moved it first.
-    pub async fn reschedule_poll(&self, id: InstanceId, ran_for: i64, next_due_ms: i64) -> Result<bool, StoreError> {
-        let update = self
+    /// failure of the site, a search JIRA refuses), with why (`problem`,
+    /// what the events API shows): one conditional `UpdateItem`; `false`
+    /// when another poll moved it first.
+    pub async fn reschedule_poll(
+        &self,
+        id: InstanceId,
+        ran_for: i64,
+        next_due_ms: i64,
+        problem: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let mut update = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(&instance_pk(id), "INSTANCE")))
             .condition_expression("pollDue = :due")
             .expression_attribute_values(":due", n(ran_for))
-            .expression_attribute_values(":next", n(next_due_ms))
-            .update_expression("SET pollDue = :next");
+            .expression_attribute_values(":next", n(next_due_ms));
+        update = match problem {
+            Some(problem) => update
+                .update_expression(
+                    "SET pollDue = :next, pollProblem = :problem, pollProblemAt = if_not_exists(pollProblemAt, :due)",
+                )
+                .expression_attribute_values(":problem", s(problem)),
+            None => update.update_expression("SET pollDue = :next"),
+        };
         conditional(update.send().await)
     }
 
     /// Stops an instance's polls until something starts them again (an
     /// update of its credentials, enabling it): `pollDue` goes, which takes
-    /// it out of the due index. `refused`: JIRA refused its login, which
-    /// `valid` tells (and `version` moves, as for any change of what the
-    /// instance shows). Conditioned on the due time the poll ran for and on
-    /// the `version` it read: a change of the instance meanwhile (new
-    /// credentials, enabled again) has the last word.
+    /// it out of the due index. `refused` (why): JIRA refused its login,
+    /// which `valid` tells (and `version` moves, as for any change of what
+    /// the instance shows), and the events API. Conditioned on the due time
+    /// the poll ran for and on the `version` it read: a change of the
+    /// instance meanwhile (new credentials, enabled again) has the last word.
     pub async fn park_polls(
         &self,
         id: InstanceId,
         ran_for: i64,
         version: u64,
-        refused: bool,
+        refused: Option<&str>,
     ) -> Result<bool, StoreError> {
         // (An item written before `version` existed is at 1.)
         let at = super::instances::at_version(version);
@@ -328,16 +365,21 @@ impl Store {
             .expression_attribute_names("#version", "version")
             .expression_attribute_values(":due", n(ran_for))
             .expression_attribute_values(":version", n(version));
-        update = if refused {
+        update = match refused {
             // The hub may have kept the same refusal first (`valid` false,
             // a version on): the polls stop all the same.
-            update
+            Some(why) => update
                 .condition_expression(format!("pollDue = :due AND (({at}) OR valid = :false)"))
-                .update_expression("SET valid = :false, #version = if_not_exists(#version, :one) + :one REMOVE pollDue")
+                .update_expression(
+                    "SET valid = :false, #version = if_not_exists(#version, :one) + :one, pollProblem = :why, \
+                     pollProblemAt = :due REMOVE pollDue",
+                )
                 .expression_attribute_values(":false", AttributeValue::Bool(false))
                 .expression_attribute_values(":one", n(1))
-        } else {
-            update.condition_expression(format!("pollDue = :due AND ({at})")).update_expression("REMOVE pollDue")
+                .expression_attribute_values(":why", s(why)),
+            None => {
+                update.condition_expression(format!("pollDue = :due AND ({at})")).update_expression("REMOVE pollDue")
+            }
         };
         conditional(update.send().await)
     }
@@ -568,8 +610,8 @@ impl Store {
 /// The update expression's part of a change of the instance for its polls,
 /// and its values.
 pub(super) fn poll_clause(change: &PollChange) -> (Vec<String>, Vec<String>, Vec<(&'static str, AttributeValue)>) {
-    const ALL: &str = "pollShard, pollDue, pollCursor, pollFloor, pollSeen, pollZone, pollZoneAt, pollOutbox, \
-                       pollOutboxOf, pollWrite";
+    const ALL: &str = "pollShard, pollDue, pollCursor, pollFloor, pollClock, pollSeen, pollWindow, pollZone, \
+                       pollZoneAt, pollOutbox, pollOutboxOf, pollWrite, pollProblem, pollProblemAt";
     match change {
         PollChange::Keep => (vec![], vec![], vec![]),
         PollChange::Start { .. } => {
@@ -577,17 +619,24 @@ pub(super) fn poll_clause(change: &PollChange) -> (Vec<String>, Vec<String>, Vec
             (
                 vec!["pollShard = :pollShard, pollDue = :pollDue, pollCursor = :pollCursor, pollFloor = :pollFloor"
                     .into()],
-                vec!["pollSeen, pollZone, pollZoneAt, pollOutbox, pollOutboxOf".into()],
+                vec![
+                    "pollSeen, pollWindow, pollZone, pollZoneAt, pollOutbox, pollOutboxOf, pollProblem, pollProblemAt"
+                        .into(),
+                ],
                 values,
             )
         }
         PollChange::Stop => (vec![], vec![ALL.into()], vec![]),
         PollChange::Resume { due_ms } => (
             vec!["pollDue = if_not_exists(pollDue, :pollDue)".into()],
-            vec!["pollZone, pollZoneAt".into()],
+            vec!["pollZone, pollZoneAt, pollProblem, pollProblemAt".into()],
             vec![(":pollDue", n(due_ms))],
         ),
-        PollChange::Reschedule { due_ms } => (vec!["pollDue = :pollDue".into()], vec![], vec![(":pollDue", n(due_ms))]),
+        PollChange::Reschedule { due_ms } => (
+            vec!["pollDue = :pollDue".into()],
+            vec!["pollProblem, pollProblemAt".into()],
+            vec![(":pollDue", n(due_ms))],
+        ),
     }
 }
 
@@ -607,7 +656,7 @@ pub(super) fn poll_attributes(change: &PollChange) -> Vec<(&'static str, Attribu
             ("pollShard", s(shard)),
             ("pollDue", n(due_ms)),
             ("pollCursor", n(since_ms)),
-            ("pollFloor", n(since_ms - crate::events::window::SKEW_MS)),
+            ("pollFloor", n(since_ms - SKEW_MS)),
         ],
         _ => vec![],
     }
@@ -660,10 +709,18 @@ fn poll_state(pk: &str, item: &Item) -> Result<PollState, StoreError> {
             since_ms: opt_n("pollCursor")?.unwrap_or(0),
             seen,
             floor_ms: opt_n("pollFloor")?.unwrap_or(0),
+            clock_ms: opt_n("pollClock")?.unwrap_or(0),
+            window: match item.get("pollWindow") {
+                None => None,
+                Some(_) => Some(Window::decode(&r.s("pollWindow")?).ok_or_else(|| r.corrupt("pollWindow"))?),
+            },
         },
-        zone: if r.has("pollZone") { Some((r.s("pollZone")?, opt_n("pollZoneAt")?.unwrap_or(0))) } else { None },
         outbox: list("pollOutbox")?,
         outbox_of: opt_n("pollOutboxOf")?,
+        problem: match item.get("pollProblem") {
+            None => None,
+            Some(_) => Some((r.s("pollProblem")?, opt_n("pollProblemAt")?.unwrap_or(0))),
+        },
     })
 }
 

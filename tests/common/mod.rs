@@ -3,6 +3,7 @@
 //! a table and a KMS key of its own.
 #![allow(dead_code)]
 
+pub mod events;
 pub mod proxy;
 pub mod receiver;
 

@@ -93,9 +93,22 @@ impl JiraStandIn {
         self.control(hyper::Method::POST, "/issues", Some(fields)).await
     }
 
+    /// Many issues at once (`/_standin/issues` with a list): the issues.
+    pub async fn create_issues(&self, issues: Vec<Value>) -> Vec<Value> {
+        let made = self.control(hyper::Method::POST, "/issues", Some(Value::Array(issues))).await;
+        made.as_array().cloned().expect("the stand-in made the issues")
+    }
+
     /// `/_standin/config` (`searchLagSeconds`, ...).
     pub async fn config(&self, config: Value) {
         self.control(hyper::Method::POST, "/config", Some(config)).await;
+    }
+
+    /// Moves the stand-in's clock on by `by` (its issues' dates and its
+    /// `Date` header follow).
+    pub async fn advance(&self, by: std::time::Duration) {
+        self.control(hyper::Method::POST, "/clock", Some(serde_json::json!({"advanceSeconds": by.as_secs_f64()})))
+            .await;
     }
 
     pub async fn forget_requests(&self) {
