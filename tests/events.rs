@@ -157,8 +157,8 @@ async fn more_changes_than_a_page_are_read_by_id_ranges_and_notified_in_tens_on_
         assert!(page["query"].get("startAt").is_none(), "never a second offset page: {page:#?}");
     }
     assert!(
-        pages.iter().any(|p| p["query"]["jql"][0].as_str().unwrap().contains(" AND id <= ")),
-        "ranges of ids: {pages:#?}"
+        pages.iter().any(|p| p["query"]["jql"][0].as_str().unwrap().contains("AND key > \"DEMO-")),
+        "read on in the keys' order: {pages:#?}"
     );
     // Nothing twice on the next polls.
     w.after(MINUTE).await;
@@ -314,7 +314,7 @@ async fn a_poll_broken_off_or_run_twice_loses_nothing_and_notifies_nothing_twice
     // is recorded, and the next poll goes on from there.
     w.jira
         .next(json!([
-            {"passThrough": true, "match": {"path": "/rest/api/2/search"}, "times": 3},
+            {"passThrough": true, "match": {"path": "/rest/api/2/search"}, "times": 2},
             {"drop": true, "match": {"path": "/rest/api/2/search"}, "times": 1}
         ]))
         .await;
@@ -467,7 +467,7 @@ async fn a_poll_does_not_stop_the_polls_on_credentials_changed_meanwhile_and_a_n
     // An update lands between the poll's read and its 401's write.
     let changed = w.configure(json!({"jira.password": w.jira.password})).await;
     assert_eq!(changed.status, 200, "{}", changed.text);
-    assert!(!w.events.app.store.park_polls(id, due, read.summary.version, Some("refused")).await.unwrap());
+    assert!(!w.events.app.store.park_polls(id, due, read.summary.version, true, "refused").await.unwrap());
     let item = w.item().await;
     assert_eq!((item["valid"].as_bool(), item.contains_key("pollDue")), (Ok(&true), true));
     // A shorter interval: the next poll an interval (the new one) from now.
@@ -580,8 +580,10 @@ async fn a_fold_of_the_accounts_clock_turned_back_loses_and_repeats_nothing() {
     let civil = jiff::civil::date(2027, 4, 4).at(2, 30, 0, 0);
     assert!(sydney.to_ambiguous_timestamp(civil).is_ambiguous(), "02:30 that night is read twice");
     let jira_now = fold_end.as_second() + 30 * 60;
-    let offset = jira_now - jiff::Timestamp::now().as_second();
-    w.jira.advance(Duration::from_secs(offset as u64)).await;
+    let offset = Duration::from_secs((jira_now - jiff::Timestamp::now().as_second()) as u64);
+    // JIRA's clock and ours both that night.
+    w.jira.advance(offset).await;
+    w.ahead += offset;
     let mut made = Vec::new();
     // 150 changes across the fold's two 02:xx hours, the last ten minutes of each.
     for i in 0..150i64 {
@@ -628,10 +630,11 @@ async fn a_refusal_on_a_later_page_keeps_what_was_read_and_25_re_edits_between_p
         })
         .collect();
     let made = w.jira.create_issues(issues).await;
-    // Four pages go through, then JIRA's rate limit.
+    // Two pages go through (the one page, more than a page: the window's
+    // first), then JIRA's rate limit.
     w.jira
         .next(json!([
-            {"passThrough": true, "match": {"path": "/rest/api/2/search"}, "times": 4},
+            {"passThrough": true, "match": {"path": "/rest/api/2/search"}, "times": 2},
             {"status": 429, "headers": {"Retry-After": "120"}, "body": {"errorMessages": ["Rate limit exceeded."]},
              "match": {"path": "/rest/api/2/search"}, "times": 1}
         ]))
@@ -643,10 +646,23 @@ async fn a_refusal_on_a_later_page_keeps_what_was_read_and_25_re_edits_between_p
     assert_eq!(listed.headers["elements-events-state"], "held", "{:?}", listed.headers);
     let problem = listed.headers["elements-events-problem"].to_str().unwrap();
     assert!(problem.contains("rate limit"), "{problem}");
-    // 25 issues already read change again before the next pages are read.
-    let keys: Vec<String> = made
+    // The last issue read is deleted (JIRA no longer reads `key > "it"`: the
+    // reading steps back from it), and 25 issues already read change again
+    // before the next pages are read.
+    let number = |m: &Value| m["key"].as_str().unwrap()["DEMO-".len()..].parse::<u64>().unwrap();
+    let last = made
         .iter()
         .filter(|m| first.contains(&m["id"].as_str().unwrap().to_owned()))
+        .max_by_key(|m| number(m))
+        .unwrap();
+    let deleted = request("DELETE", &format!("/incidents/{}", last["key"].as_str().unwrap()))
+        .header("authorization", &w.with_token)
+        .send(&w.events.app)
+        .await;
+    assert_eq!(deleted.status, 200, "{}", deleted.text);
+    let keys: Vec<String> = made
+        .iter()
+        .filter(|m| first.contains(&m["id"].as_str().unwrap().to_owned()) && m["id"] != last["id"])
         .take(25)
         .map(|m| m["key"].as_str().unwrap().to_owned())
         .collect();
@@ -672,6 +688,14 @@ async fn a_refusal_on_a_later_page_keeps_what_was_read_and_25_re_edits_between_p
     expected.sort();
     assert_eq!(ids, expected, "every change of the burst once");
     assert_eq!(events.iter().filter(|(.., t)| t == "UPDATED").count(), 25, "the re-edits, once each");
+    let refused: Vec<Value> = w
+        .jira
+        .requests()
+        .await
+        .into_iter()
+        .filter(|r| r["path"] == "/rest/api/2/search" && r["status"] == 400)
+        .collect();
+    assert!(!refused.is_empty(), "JIRA refused the deleted key, and the reading stepped back from it");
     let listed = w.events_api(&format!("/instances/{}/events?pageSize=1", w.id), &w.auth).await;
     assert_eq!(listed.headers["elements-events-state"], "polling");
 }

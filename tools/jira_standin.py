@@ -515,8 +515,11 @@ class Api:
         def exists(text):
             t = text.strip()
             return any(i["id"] == t or i["key"].lower() == t.lower() for i in s.issues.values())
+        def key_of(text):
+            t = text.strip()
+            return next((i["key"] for i in s.issues.values() if i["id"] == t or i["key"].lower() == t.lower()), None)
         return jql.Env(tz=s.tz, now=s.now(), catalog=catalog, issue_exists=exists,
-                       current_user={"id": "me"})
+                       current_user={"id": "me"}, issue_key_of=key_of)
 
     def _view(self, iss):
         s = self.s

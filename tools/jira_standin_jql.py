@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field as dc_field
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 PREFIX = "Error in the JQL Query: "
 OPERATORS_TEXT = ("The valid operators are '=', '!=', '<', '>', '<=', '>=', '~', '!~', "
@@ -448,6 +448,7 @@ class Env:
     catalog: dict
     issue_exists: Callable[[str], bool]
     current_user: dict
+    issue_key_of: Optional[Callable[[str], Optional[str]]] = None
 
 
 def _field(name: str):
@@ -506,7 +507,9 @@ def validate(q: Query, env: Env) -> None:
                 if not _catalog_find(env.catalog.get(kind, []), v.text):
                     msgs.append(f"The value '{v.text}' does not exist for the field '{node.field}'.")
             elif kind == "issue":
-                if node.op in ("=", "!=", "in", "not in") and not env.issue_exists(v.text):
+                # JIRA resolves an issue named in any clause, a comparison too
+                # (`key > "P-41"` reads P-41's number): one that does not exist is refused.
+                if not env.issue_exists(v.text):
                     msgs.append(f"An issue with key '{v.text}' does not exist for field '{node.field}'.")
             elif kind in TEXT_FIELDS and not v.text.strip():
                 msgs.append(f"The field '{node.field}' does not support searching for an empty string.")
@@ -659,7 +662,11 @@ def _ordered(kind, view, v: Value, env: Env):
     if kind == "issue":
         t = v.text.strip()
         if t.isdigit():
-            return int(view["id"]), int(t)
+            # An id compares as its issue's key: within that issue's project,
+            # by number (JIRA's IssueIdClauseQueryFactory), never as a number.
+            t = env.issue_key_of(t) if env.issue_key_of else None
+            if t is None:
+                return None, None
         m = re.fullmatch(r"([A-Za-z][A-Za-z0-9_]*)-(\d+)", t)
         if not m or m.group(1).lower() != view["key"].split("-")[0].lower():
             return None, None

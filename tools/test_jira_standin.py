@@ -720,6 +720,18 @@ class ControlTest(unittest.TestCase):
         st, keys = self.si.keys('created > "-1h"')          # "now" is a day after the real now
         self.assertEqual(keys, [made["key"]])
 
+    def test_key_and_id_comparisons_are_within_the_named_issues_project_and_need_it_to_exist(self):
+        st, _, two = self.si.api("GET", "/issue/DEMO-2?fields=summary")
+        st, keys = self.si.keys('project = DEMO AND key > "DEMO-2" ORDER BY key ASC')
+        self.assertEqual(keys[:2], ["DEMO-3", "DEMO-4"])
+        self.assertTrue(all(int(k.split("-")[1]) > 2 for k in keys), keys)
+        st, by_id = self.si.keys(f'project = DEMO AND id > {two["id"]} ORDER BY key ASC')
+        self.assertEqual(by_id, keys, "an id compares as its issue's key, not as a number")
+        for missing in ('key > "DEMO-999"', "id > 99999", 'key <= "NOPE-1"'):
+            st, _, out = self.si.api("POST", "/search/jql", {"jql": f"project = DEMO AND {missing}", "fields": ["summary"]})
+            self.assertEqual(st, 400, missing)
+            self.assertIn("does not exist", " ".join(out["errorMessages"]), out)
+
     def test_the_date_header_is_on_the_standins_clock_and_the_profiles_zone_can_change(self):
         import email.utils
         self.si.control("POST", "/clock", {"offsetSeconds": 3600})

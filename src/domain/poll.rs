@@ -32,42 +32,89 @@ pub struct Cursor {
     pub window: Option<Window>,
 }
 
-/// A window of JIRA's time read by ranges of issue ids: every change dated
-/// in `[from_ms, until_ms)` of an issue whose id is at most `after_id` was
+/// A window of JIRA's time read in the order of the issues' keys (JIRA
+/// sorts them by project, then number): every change dated in `[from_ms,
+/// until_ms)` of an issue whose key comes before the reading's place was
 /// read. `until_ms` is in the past by more than JIRA's search may lag, so
 /// no change joins the window while it is read (a change of an issue moves
 /// it out, to a later window).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Window {
     pub from_ms: i64,
     pub until_ms: i64,
-    /// The last issue id read (0: none yet).
-    pub after_id: u64,
-    /// The width of the next id range to ask (`None`: every id after
-    /// `after_id`).
-    pub span: Option<u64>,
+    /// The projects read to their end.
+    pub done: Vec<ProjectKey>,
+    /// The last key read of the project being read.
+    pub after: Option<IssueKey>,
+}
+
+/// A JIRA project's key as JIRA writes one: an uppercase letter, then
+/// uppercase letters, digits or `_` (at most 255).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ProjectKey(String);
+
+impl ProjectKey {
+    pub fn parse(text: &str) -> Option<ProjectKey> {
+        let mut chars = text.chars();
+        let first = chars.next()?;
+        (first.is_ascii_uppercase()
+            && text.len() <= 255
+            && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+        .then(|| ProjectKey(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An issue's key: its project's and its number there (`DEMO-42`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueKey {
+    pub project: ProjectKey,
+    pub number: u64,
+}
+
+impl IssueKey {
+    pub fn parse(text: &str) -> Option<IssueKey> {
+        let (project, number) = text.rsplit_once('-')?;
+        if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) || number.starts_with('0') {
+            return None;
+        }
+        Some(IssueKey { project: ProjectKey::parse(project)?, number: number.parse().ok()? })
+    }
+}
+
+impl std::fmt::Display for IssueKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.project.0, self.number)
+    }
 }
 
 impl Window {
-    /// The stored form: `from:until:after:span` (`span` empty for none).
+    /// The stored form: `from:until:after:done,done` (`after` empty for none).
     pub fn encode(&self) -> String {
-        let span = self.span.map(|s| s.to_string()).unwrap_or_default();
-        format!("{}:{}:{}:{span}", self.from_ms, self.until_ms, self.after_id)
+        let after = self.after.as_ref().map(ToString::to_string).unwrap_or_default();
+        let done: Vec<&str> = self.done.iter().map(ProjectKey::as_str).collect();
+        format!("{}:{}:{after}:{}", self.from_ms, self.until_ms, done.join(","))
     }
 
     pub fn decode(text: &str) -> Option<Window> {
         let mut parts = text.split(':');
         let from_ms = parts.next()?.parse().ok()?;
         let until_ms = parts.next()?.parse().ok()?;
-        let after_id = parts.next()?.parse().ok()?;
-        let span = match parts.next()? {
+        let after = match parts.next()? {
             "" => None,
-            s => Some(s.parse().ok().filter(|s| *s > 0)?),
+            key => Some(IssueKey::parse(key)?),
+        };
+        let done = match parts.next()? {
+            "" => vec![],
+            list => list.split(',').map(ProjectKey::parse).collect::<Option<Vec<_>>>()?,
         };
         if parts.next().is_some() || until_ms <= from_ms {
             return None;
         }
-        Some(Window { from_ms, until_ms, after_id, span })
+        Some(Window { from_ms, until_ms, done, after })
     }
 }
 
@@ -103,18 +150,37 @@ mod tests {
     proptest! {
         #[test]
         fn a_window_reads_back_as_it_was_stored(
-            from in 0i64..i64::MAX / 2, width in 1i64..1_000_000_000, after in any::<u64>(),
-            span in proptest::option::of(1u64..u64::MAX),
+            from in 0i64..i64::MAX / 2, width in 1i64..1_000_000_000,
+            after in proptest::option::of(("[A-Z][A-Z0-9_]{0,9}", 1u64..u64::MAX)),
+            done in proptest::collection::vec("[A-Z][A-Z0-9_]{0,9}", 0..5),
         ) {
-            let w = Window { from_ms: from, until_ms: from + width, after_id: after, span };
+            let w = Window {
+                from_ms: from,
+                until_ms: from + width,
+                done: done.iter().map(|d| ProjectKey::parse(d).unwrap()).collect(),
+                after: after.map(|(p, n)| IssueKey { project: ProjectKey::parse(&p).unwrap(), number: n }),
+            };
             prop_assert_eq!(Window::decode(&w.encode()), Some(w));
         }
     }
 
     #[test]
     fn a_window_out_of_shape_reads_as_none() {
-        for bad in ["", "1:2:3", "1:2:3:4:5", "2:1:0:", "a:2:0:", "1:2:0:0", "1:2:-1:"] {
+        for bad in
+            ["", "1:2:", "1:2::A:x", "2:1::", "a:2::", "1:2:demo-1:", "1:2:D-0:", "1:2:D-01:", "1:2::A,b", "1:2:D-x:"]
+        {
             assert_eq!(Window::decode(bad), None, "{bad}");
+        }
+        assert!(Window::decode("1:2:DEMO_2-17:A,B9").is_some());
+    }
+
+    #[test]
+    fn keys_are_read_as_jira_writes_them() {
+        let k = IssueKey::parse("DEMO-42").unwrap();
+        assert_eq!((k.project.as_str(), k.number, k.to_string().as_str()), ("DEMO", 42, "DEMO-42"));
+        assert_eq!(IssueKey::parse("A_B-1").unwrap().project.as_str(), "A_B");
+        for bad in ["demo-1", "DEMO", "DEMO-", "-1", "1A-2", "DE\"MO-1", "DEMO-1x", "DEMO-007"] {
+            assert_eq!(IssueKey::parse(bad), None, "{bad}");
         }
     }
 }

@@ -30,6 +30,9 @@ pub async fn handle_polls(events: &Events, records: &[SqsRecord], now: SystemTim
         }
     }
     // At most POLLS_AT_ONCE side by side: each holds its search's issues.
+    // Each poll's `now` is when it starts (a poll that waited its turn in
+    // the batch would otherwise take JIRA's clock for that much behind).
+    let batch = tokio::time::Instant::now();
     let handled: Vec<Vec<ItemFailure>> = stream::iter(groups.iter().map(|(_, group)| async move {
         let mut failed = Vec::new();
         for record in group {
@@ -37,7 +40,7 @@ pub async fn handle_polls(events: &Events, records: &[SqsRecord], now: SystemTim
                 failed.push(ItemFailure { id: record.message_id.clone() });
                 continue;
             }
-            if let Err(e) = poll_one(events, record, now).await {
+            if let Err(e) = poll_one(events, record, now + batch.elapsed()).await {
                 tracing::error!(message = %record.message_id, error = %e, "the poll failed: its message comes back");
                 failed.push(ItemFailure { id: record.message_id.clone() });
             }

@@ -117,7 +117,8 @@ struct Event<'a> {
     hub_key: &'a str,
 }
 
-/// An issue's `id` and `key` (what a body too large for one item keeps).
+/// An issue's `id` and `key` (what a body too large for one item keeps),
+/// each when it is of a sane size (a hostile site's may not be).
 fn slim(issue: &RawValue) -> Box<RawValue> {
     #[derive(Deserialize, Serialize)]
     struct Slim<'a> {
@@ -126,7 +127,9 @@ fn slim(issue: &RawValue) -> Box<RawValue> {
         #[serde(borrow)]
         key: Option<&'a RawValue>,
     }
-    let kept = serde_json::from_str::<Slim<'_>>(issue.get()).unwrap_or(Slim { id: None, key: None });
+    let mut kept = serde_json::from_str::<Slim<'_>>(issue.get()).unwrap_or(Slim { id: None, key: None });
+    kept.id = kept.id.filter(|v| v.get().len() <= 256);
+    kept.key = kept.key.filter(|v| v.get().len() <= 256);
     serde_json::value::to_raw_value(&kept).unwrap_or_else(|_| RawValue::from_string("{}".into()).expect("JSON"))
 }
 

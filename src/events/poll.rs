@@ -17,7 +17,7 @@
 use std::time::{Duration, SystemTime};
 
 use super::notification::{notifications, Origin};
-use super::window::{self, Change, Cursor, Range, Window, PAGE_SIZE};
+use super::window::{self, Change, Cursor, PAGE_SIZE};
 use super::{epoch_ms, DeliveryMessage, Events, EventsError};
 use crate::domain::events::{self, EventSettings};
 use crate::domain::token::InstanceId;
@@ -35,6 +35,9 @@ pub const MAX_CHANGES: usize = 99 * super::notification::MAX_EVENTS;
 /// own members, under DynamoDB's 4 MB a transaction (a page is at most
 /// 1 MiB, so one page always fits).
 const MAX_TAKEN_BYTES: usize = 2 * 1024 * 1024;
+/// The least time left in the budget to ask for one more page (a page
+/// not finished in time is a failure; not starting it, a next poll at once).
+const MIN_PAGE_TIME: Duration = Duration::from_secs(5);
 /// The most pages one poll asks for, and bytes of them it reads.
 const MAX_PAGES: usize = 60;
 const MAX_READ_BYTES: usize = 8 * 1024 * 1024;
@@ -97,15 +100,15 @@ pub async fn poll(events: &Events, id: InstanceId, due: i64, now: SystemTime) ->
     let summary = &record.summary;
     let version = summary.version;
     let Some(settings) = events::settings(&summary.configuration, &summary.secret_keys) else {
-        app.store.park_polls(id, due, version, None).await?;
+        app.store.park_polls(id, due, version, false, "events are off").await?;
         return Ok(Polled::Stopped("events are off"));
     };
     if summary.disabled {
-        app.store.park_polls(id, due, version, None).await?;
+        app.store.park_polls(id, due, version, false, "the instance is disabled").await?;
         return Ok(Polled::Stopped("the instance is disabled"));
     }
     if !summary.valid && app.settings.provider_check {
-        app.store.park_polls(id, due, version, None).await?;
+        app.store.park_polls(id, due, version, false, REFUSED_LOGIN).await?;
         return Ok(Polled::Stopped(REFUSED_LOGIN));
     }
     let at = Poll { id, due, version, now_ms, element_key: &summary.element_key };
@@ -209,7 +212,7 @@ async fn read(
         object_type: site.events.object_type.clone(),
         hub_key: site.hub_key().to_owned(),
     };
-    let mut window = match cursor.window {
+    let mut window = match cursor.window.take() {
         Some(window) => window,
         None => {
             // One page of everything since the cursor.
@@ -226,7 +229,9 @@ async fn read(
             }
             // More than a page: read by id ranges, once it is old enough
             // that nothing joins it while it is read.
-            match window::open_window(&cursor, jira_now) {
+            // (A `Date` far ahead of ours is not let carry the window's end
+            // past what JIRA can have written by now.)
+            match window::open_window(&cursor, jira_now.min(clock.now() + window::SKEW_MS)) {
                 Some(window) => window,
                 None => {
                     let wait = window::lower_bound(&cursor) + window::LAG_MS - jira_now + 1_000;
@@ -244,68 +249,53 @@ async fn read(
             || taken_bytes >= MAX_TAKEN_BYTES
             || pages >= MAX_PAGES
             || read_bytes >= MAX_READ_BYTES
-            || tokio::time::Instant::now() >= deadline
+            || deadline.saturating_duration_since(tokio::time::Instant::now()) < MIN_PAGE_TIME
         {
             break;
         }
-        let range = Range::of(&window);
         let dates = window::date_clause(&field, window.from_ms, Some(window.until_ms), clock.now(), cursor.clock_ms);
-        let page = match site.page(app, record, &jql(dates, range.clause(), filter, &field), PAGE_SIZE).await {
+        let query = jql(dates, window::keyset_clause(&window), filter, "key");
+        pages += 1;
+        let page = match site.page(app, record, &query, PAGE_SIZE).await {
             Ok(page) => page,
             Err(e @ (HubError::Store(_) | HubError::Seal(_))) => return Err(e),
+            // JIRA reads `key > "P-41"` only while P-41 exists: one back.
+            Err(HubError::Provider { status: 400, message })
+                if window.after.as_ref().is_some_and(|a| names_key(&message, &a.to_string())) =>
+            {
+                window = window::step_back(&window).unwrap_or(window);
+                continue;
+            }
             Err(e) => {
                 // What was read stays read: recorded, then held.
                 out.stopped = Some(e);
                 break;
             }
         };
-        pages += 1;
         read_bytes += page.bytes;
         cursor.clock_ms = clock.difference(&page, cursor.clock_ms);
         let (rows, malformed) = window::rows(page.issues);
         out.malformed += malformed;
-        if !page.complete {
-            let shown: Vec<u64> = rows.iter().filter_map(|r| r.number).collect();
-            match window::narrowed(&window, range, &shown) {
-                Some(narrower) => {
-                    window = narrower;
-                    continue;
-                }
-                None => {
-                    out.stopped =
-                        Some(HubError::BadResponse("the search never answers a range of issue ids whole".into()));
-                    break;
-                }
-            }
-        }
-        let shown = rows.len();
-        let (mut changes, outside) = window::window_changes(rows, &cursor, &window, range);
-        // As many as this poll records (in the ids' order: the rest of the
-        // range is read again from the last taken).
+        let at_least_one = out.changes.is_empty();
         let room = MAX_CHANGES - out.changes.len();
-        let (mut fits, mut bytes) = (0, taken_bytes);
-        for change in &changes {
-            bytes += change.issue.get().len();
-            if fits == room || (bytes > MAX_TAKEN_BYTES && !out.changes.is_empty()) {
-                break;
-            }
-            fits += 1;
-        }
-        if fits < changes.len() {
-            changes.truncate(fits);
-            let last = changes.last().and_then(|c| c.issue_id.parse::<u64>().ok()).unwrap_or(range.after);
-            window = Window { after_id: last, span: range.upto.map(|u| u.saturating_sub(last).max(1)), ..window };
-            out.changes.extend(changes);
+        let taken = window::take_page(rows, &cursor, &window, room, MAX_TAKEN_BYTES - taken_bytes, at_least_one);
+        out.malformed += taken.skipped;
+        let moved = taken.window != window || !taken.changes.is_empty();
+        taken_bytes += taken.changes.iter().map(|c| c.issue.get().len()).sum::<usize>();
+        out.changes.extend(taken.changes);
+        window = taken.window;
+        if page.complete && !taken.cut {
+            done = true;
             break;
         }
-        taken_bytes += changes.iter().map(|c| c.issue.get().len()).sum::<usize>();
-        out.changes.extend(changes);
-        match window::after_range(&window, range, shown - outside) {
-            Some(next) => window = next,
-            None => {
-                done = true;
-                break;
-            }
+        if !moved {
+            // A page with nothing after the place (a site that does not
+            // read its keyset): nothing to go on from.
+            out.stopped = Some(HubError::BadResponse("the search's pages do not move on in the order of keys".into()));
+            break;
+        }
+        if taken.cut {
+            break;
         }
     }
     if done {
@@ -317,6 +307,17 @@ async fn read(
     // The rest of the window, or what came after it, at once.
     out.next = Next::AtOnce;
     Ok(out)
+}
+
+/// Whether JIRA's refusal names `key` (`An issue with key 'P-41' does not
+/// exist for field 'key'.`), as a key, not a part of a longer one.
+fn names_key(message: &str, key: &str) -> bool {
+    message.match_indices(key).any(|(at, _)| {
+        let before = message[..at].chars().next_back();
+        let after = message[at + key.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            && !after.is_some_and(|c| c.is_ascii_alphanumeric())
+    })
 }
 
 /// The next poll and what the user is told after `e`, or the polls' stop.
@@ -370,7 +371,7 @@ async fn hold(events: &Events, at: &Poll<'_>, settings: &EventSettings, e: HubEr
     match holding(e, now_ms, settings) {
         Holding::Refused(message) => {
             tracing::warn!(instance = %id, message, "JIRA refused the credentials: polls stop until they change");
-            app.store.park_polls(id, due, version, Some(REFUSED_LOGIN)).await?;
+            app.store.park_polls(id, due, version, true, REFUSED_LOGIN).await?;
             Ok(Polled::Stopped(REFUSED_LOGIN))
         }
         Holding::Wait { next_ms, problem } => {
@@ -416,7 +417,12 @@ async fn record_changes(
                 tracing::warn!(instance = %id, problem = why, "the poll stopped after a part of its reading: kept, held");
                 (next_due, problem) = (next_ms, Some(why));
             }
-            Holding::Refused(message) => refused = Some(message),
+            Holding::Refused(message) => {
+                // Stopped right after the commit; if that stop does not land,
+                // not asked again (a refused login more) before an hour.
+                next_due = now_ms + MIN_REFUSED_WAIT_MS;
+                refused = Some(message);
+            }
             Holding::Fault(e) => return Err(e),
         }
     }
@@ -424,10 +430,17 @@ async fn record_changes(
     let made = notifications(&origin, &mut changes, now_ms, random_id)?;
     let bytes: usize = made.iter().map(|n| n.body.len()).sum();
     if bytes > MAX_TRANSACTION_BYTES || made.len() > MAX_CHANGES / super::notification::MAX_EVENTS {
-        return Err(EventsError::Internal(format!(
-            "a poll's {} notifications of {bytes} bytes do not fit one transaction",
-            made.len()
-        )));
+        // (Only a site whose issues are not what JIRA writes comes here: a
+        // page is at most 1 MiB.) Held, and said, never a message going round.
+        let wait = settings.interval_ms().max(MIN_REFUSED_WAIT_MS);
+        let problem = format!(
+            "JIRA's issues make {} notifications of {bytes} bytes, more than one poll records; asked again in {} minutes",
+            made.len(),
+            wait / 60_000
+        );
+        tracing::warn!(instance = %id, problem, "the poll is held");
+        app.store.reschedule_poll(id, due, now_ms + wait, Some(&problem)).await?;
+        return Ok(Polled::Held(problem));
     }
     let commit =
         PollCommit { cursor: &read.cursor, next_due_ms: next_due, notifications: &made, problem: problem.as_deref() };
@@ -442,7 +455,7 @@ async fn record_changes(
     events.send_deliveries(&deliveries).await?;
     if let Some(message) = refused {
         tracing::warn!(instance = %id, message, "JIRA refused the credentials: polls stop until they change");
-        app.store.park_polls(id, next_due, version, Some(REFUSED_LOGIN)).await?;
+        app.store.park_polls(id, next_due, version, true, REFUSED_LOGIN).await?;
         return Ok(Polled::Stopped(REFUSED_LOGIN));
     }
     if let Some(why) = problem {
@@ -461,6 +474,15 @@ fn random_id() -> Result<String, EventsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refusal_names_the_key_itself_not_a_longer_one() {
+        let said = "An issue with key 'DEMO-41' does not exist for field 'key'.";
+        assert!(names_key(said, "DEMO-41"));
+        assert!(!names_key(said, "DEMO-4"));
+        assert!(!names_key(said, "EMO-41"));
+        assert!(!names_key("The value 'GONE' does not exist for the field 'project'.", "DEMO-41"));
+    }
 
     #[test]
     fn retry_after_in_seconds_or_as_an_http_date() {

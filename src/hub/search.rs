@@ -227,6 +227,10 @@ pub async fn poll_page(
         }
         None => return Err(unusable(&format!("holds no {:?} list", hub.search.items))),
     };
+    if issues.len() > size {
+        // More than asked for: not an answer to this request.
+        return Err(unusable(&format!("holds {} issues for a page of {size}", issues.len())));
+    }
     let member = |name: &str| doc.get(name).map(|v| v.get());
     let number = |name: &str| member(name).and_then(|v| v.parse::<u64>().ok());
     let complete = match paging {

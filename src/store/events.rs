@@ -343,17 +343,19 @@ impl Store {
 
     /// Stops an instance's polls until something starts them again (an
     /// update of its credentials, enabling it): `pollDue` goes, which takes
-    /// it out of the due index. `refused` (why): JIRA refused its login,
-    /// which `valid` tells (and `version` moves, as for any change of what
-    /// the instance shows), and the events API. Conditioned on the due time
-    /// the poll ran for and on the `version` it read: a change of the
-    /// instance meanwhile (new credentials, enabled again) has the last word.
+    /// it out of the due index, and `why` is kept for the events API.
+    /// `refused`: JIRA refused its login, which `valid` tells (and `version`
+    /// moves, as for any change of what the instance shows). Conditioned on
+    /// the due time the poll ran for and on the `version` it read: a change
+    /// of the instance meanwhile (new credentials, enabled again) has the
+    /// last word.
     pub async fn park_polls(
         &self,
         id: InstanceId,
         ran_for: i64,
         version: u64,
-        refused: Option<&str>,
+        refused: bool,
+        why: &str,
     ) -> Result<bool, StoreError> {
         // (An item written before `version` existed is at 1.)
         let at = super::instances::at_version(version);
@@ -364,11 +366,12 @@ impl Store {
             .set_key(Some(key(&instance_pk(id), "INSTANCE")))
             .expression_attribute_names("#version", "version")
             .expression_attribute_values(":due", n(ran_for))
-            .expression_attribute_values(":version", n(version));
-        update = match refused {
+            .expression_attribute_values(":version", n(version))
+            .expression_attribute_values(":why", s(why));
+        update = if refused {
             // The hub may have kept the same refusal first (`valid` false,
             // a version on): the polls stop all the same.
-            Some(why) => update
+            update
                 .condition_expression(format!("pollDue = :due AND (({at}) OR valid = :false)"))
                 .update_expression(
                     "SET valid = :false, #version = if_not_exists(#version, :one) + :one, pollProblem = :why, \
@@ -376,10 +379,10 @@ impl Store {
                 )
                 .expression_attribute_values(":false", AttributeValue::Bool(false))
                 .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":why", s(why)),
-            None => {
-                update.condition_expression(format!("pollDue = :due AND ({at})")).update_expression("REMOVE pollDue")
-            }
+        } else {
+            update
+                .condition_expression(format!("pollDue = :due AND ({at})"))
+                .update_expression("SET pollProblem = :why, pollProblemAt = :due REMOVE pollDue")
         };
         conditional(update.send().await)
     }
@@ -629,7 +632,8 @@ pub(super) fn poll_clause(change: &PollChange) -> (Vec<String>, Vec<String>, Vec
         PollChange::Stop => (vec![], vec![ALL.into()], vec![]),
         PollChange::Resume { due_ms } => (
             vec!["pollDue = if_not_exists(pollDue, :pollDue)".into()],
-            vec!["pollZone, pollZoneAt, pollProblem, pollProblemAt".into()],
+            // (New credentials may name another site: its own window, its own clock.)
+            vec!["pollZone, pollZoneAt, pollProblem, pollProblemAt, pollWindow, pollClock".into()],
             vec![(":pollDue", n(due_ms))],
         ),
         PollChange::Reschedule { due_ms } => (
