@@ -34,6 +34,8 @@ echo "== cold starts, round trips, memory (runtime API emulator)" >&2
 python3 benches/lambda_bench.py target/release/bootstrap target/release/examples/hello "$local_bin" >&2
 echo "== events: requests per tick, poll and delivery; a million instances (benches/events_cost.rs)" >&2
 cargo bench --locked --bench events_cost >&2 || die "the events' bench failed"
+echo "== events: the peak memory of a poll against a hostile JIRA (benches/poll_memory.rs)" >&2
+cargo bench --locked --bench poll_memory >&2 || die "the poll's memory bench failed"
 
 if command -v valgrind >/dev/null; then
   echo "== init instructions (callgrind)" >&2
@@ -81,12 +83,14 @@ rows = [
 ]
 ev = json.loads(pathlib.Path("target/bench/events.json").read_text())
 m, c = ev["measured"], ev["millionAt15Minutes"]
+mem = json.loads(pathlib.Path("target/bench/poll_memory.json").read_text())
 no_change = m["pollNoChange"]["aws"]
 rows += [
     ("requests per poll with no change (%d instances)" % m["instances"], f"{fmt(no_change)}; {m['pollNoChange']['jira']:g} JIRA", "<= 1 write, 1 JIRA search", sum(v for k, v in no_change.items() if k in ("UpdateItem", "PutItem", "TransactWriteItems")) <= 1 and m["pollNoChange"]["jira"] <= 1),
     ("requests of the tick per due instance", fmt(m["tickPerDueInstance"]), "-", None),
     ("requests per 10 events (one notification): poll + delivery", f"poll {fmt(m['pollWithTenChanges']['aws'])}, {m['pollWithTenChanges']['jira']} JIRA; delivery {fmt(m['deliveryOfTenEvents']['aws'])}, {m['deliveryOfTenEvents']['callbackPosts']} POST", "-", None),
     ("a batch of 10 polls with no change, side by side (local stand-in; mean)", f"{m['pollNoChange']['wallMsPerBatchOf10']:.0f} ms", "-", None),
+    ("peak heap of a poll against a JIRA answering its largest bodies of tiny JSON values", f"{mem['peakMiB']:.1f} MiB", f"<= {mem['goalMiB']:.0f} MiB (4 at once in 512 MB)", mem["met"]),
     ("a million instances at 15 minutes, a month (2025 list prices)", "DynamoDB $%.0f, SQS $%.0f, Lambda $%.0f, KMS $%.0f measured (up to $%.0f with no data key cached)" % (c["dollarsPerMonth"]["dynamodb"], c["dollarsPerMonth"]["sqs"], c["dollarsPerMonth"]["lambda"], c["dollarsPerMonth"]["kmsMeasured"], c["dollarsPerMonth"]["kmsIfNoneCached"]), "-", None),
 ]
 r["cpu_us"] = cpu

@@ -125,8 +125,13 @@ impl Configuration {
                 })
             };
             let signed = plain.iter().any(|v| v.key == super::events::SIGNATURE_KEY);
-            let (m, i) = super::events::check(&get, signed);
-            (missing, invalid) = (m, i);
+            match super::events::check(&get, signed) {
+                Ok(()) => {}
+                Err(super::events::Problem::Missing(key)) => missing.push(key.to_owned()),
+                Err(super::events::Problem::Invalid(key, problem)) => {
+                    invalid.push(InvalidEntry { key: key.to_owned(), problem })
+                }
+            }
         }
         if !missing.is_empty() || !unknown.is_empty() || !invalid.is_empty() {
             return Err(ConfigurationError::Entries { missing, unknown, invalid });

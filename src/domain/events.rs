@@ -11,7 +11,6 @@
 
 use serde_json::Value;
 
-use super::configuration::InvalidEntry;
 use super::token::InstanceId;
 
 pub const ENABLED: &str = "event.notification.enabled";
@@ -58,18 +57,18 @@ pub fn settings(plain: &[(String, String)], secret_keys: &[String]) -> Option<Ev
 
 /// The rules between the event entries, on the configuration's parsed values
 /// (`get` answers an entry's plain value; `signed`: a signature key is set).
-/// Every entry in error, as the configuration's other problems are named:
-/// `(missing, invalid)`.
-pub fn check<'a>(get: &dyn Fn(&str) -> Option<&'a str>, signed: bool) -> (Vec<String>, Vec<InvalidEntry>) {
-    match read(get, signed) {
-        Ok(_) => (vec![], vec![]),
-        Err(Problem::Missing(key)) => (vec![key.to_owned()], vec![]),
-        Err(Problem::Invalid(key, problem)) => (vec![], vec![InvalidEntry { key: key.to_owned(), problem }]),
-    }
+/// The first entry in error, if any, for the configuration to name with
+/// its other problems.
+pub fn check<'a>(get: &dyn Fn(&str) -> Option<&'a str>, signed: bool) -> Result<(), Problem> {
+    read(get, signed).map(|_| ())
 }
 
-enum Problem {
+/// An event entry in error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// Required by the others, and missing.
     Missing(&'static str),
+    /// Not what the others allow: the entry and why.
     Invalid(&'static str, String),
 }
 
@@ -206,13 +205,13 @@ mod tests {
     #[test]
     fn enabled_events_need_a_callback_and_polling() {
         let off = [(ENABLED, "false"), (VENDOR_TYPE, "webhook")];
-        assert_eq!(check(&values(&off), false), (vec![], vec![]));
+        assert_eq!(check(&values(&off), false), Ok(()));
         let no_callback = [(ENABLED, "true")];
-        assert_eq!(check(&values(&no_callback), false).0, vec![CALLBACK_URL.to_owned()]);
+        assert_eq!(check(&values(&no_callback), false), Err(Problem::Missing(CALLBACK_URL)));
         let webhook = [(ENABLED, "true"), (VENDOR_TYPE, "webhook"), (CALLBACK_URL, "https://app.example/cb")];
-        let (_, invalid) = check(&values(&webhook), false);
-        assert_eq!(invalid[0].key, VENDOR_TYPE);
-        assert!(invalid[0].problem.contains("webhook events are not served"), "{}", invalid[0].problem);
+        let Err(Problem::Invalid(key, problem)) = check(&values(&webhook), false) else { panic!("webhook is refused") };
+        assert_eq!(key, VENDOR_TYPE);
+        assert!(problem.contains("webhook events are not served"), "{problem}");
     }
 
     #[test]
@@ -222,7 +221,7 @@ mod tests {
         assert_eq!((s.interval_minutes, s.signed, s.filter_jql), (15, true, None));
         for bad in ["0", "1.5", "100000", "soon"] {
             let pairs = [base[0], base[1], (INTERVAL, bad)];
-            assert_eq!(check(&values(&pairs), false).1[0].key, INTERVAL, "{bad}");
+            assert!(matches!(check(&values(&pairs), false), Err(Problem::Invalid(INTERVAL, _))), "{bad}");
         }
         let one = [base[0], base[1], (INTERVAL, "1")];
         assert_eq!(read(&values(&one), false).ok().flatten().unwrap().interval_ms(), 60_000);
@@ -235,8 +234,10 @@ mod tests {
         let s = read(&values(&with(r#"{"incidents":{"where":"priority = 'High'"}}"#)), false).ok().flatten();
         assert_eq!(s.unwrap().filter_jql.as_deref(), Some("priority = \"High\""));
         for bad in [r#"{"issues":{}}"#, r#"{"incidents":{"url":"/x"}}"#, r#"{"incidents":{"where":"a ="}}"#, "[1]"] {
-            let (_, invalid) = check(&values(&with(bad)), false);
-            assert_eq!(invalid.first().map(|i| i.key.as_str()), Some(POLLER_CONFIGURATION), "{bad}");
+            assert!(
+                matches!(check(&values(&with(bad)), false), Err(Problem::Invalid(POLLER_CONFIGURATION, _))),
+                "{bad}"
+            );
         }
     }
 

@@ -55,7 +55,7 @@ use super::instances::instance_pk;
 use super::{bug, failed, failed_transaction, key, n, s, Item, Reader, Store, StoreError, DUE_INDEX};
 use crate::domain::events::PollChange;
 use crate::domain::instance::InstanceRecord;
-use crate::domain::poll::{Cursor, EventEntry, Notification, Window, SKEW_MS};
+use crate::domain::poll::{Cursor, EventEntry, Notification, Window};
 use crate::domain::time::iso8601;
 use crate::domain::token::InstanceId;
 
@@ -512,7 +512,7 @@ impl Store {
     /// it has none, conditioned on the `version` read; `false` when it
     /// changed meanwhile (or has polls now).
     pub async fn start_polls(&self, id: InstanceId, version: u64, change: &PollChange) -> Result<bool, StoreError> {
-        let (set, _, values) = poll_clause(change);
+        let (set, _, values) = super::instances::poll_clause(change);
         if set.is_empty() {
             return Ok(false);
         }
@@ -607,62 +607,6 @@ impl Store {
         let out = query.send().await.map_err(|e| failed("Query", e))?;
         let logged = out.items().iter().map(|item| read_logged(id, item)).collect::<Result<Vec<_>, _>>()?;
         Ok((logged, out.last_evaluated_key.is_some()))
-    }
-}
-
-/// The update expression's part of a change of the instance for its polls,
-/// and its values.
-pub(super) fn poll_clause(change: &PollChange) -> (Vec<String>, Vec<String>, Vec<(&'static str, AttributeValue)>) {
-    const ALL: &str = "pollShard, pollDue, pollCursor, pollFloor, pollClock, pollSeen, pollWindow, pollZone, \
-                       pollZoneAt, pollOutbox, pollOutboxOf, pollWrite, pollProblem, pollProblemAt";
-    match change {
-        PollChange::Keep => (vec![], vec![], vec![]),
-        PollChange::Start { .. } => {
-            let values = poll_attributes(change).into_iter().map(|(name, v)| (value_name(name), v)).collect();
-            (
-                vec!["pollShard = :pollShard, pollDue = :pollDue, pollCursor = :pollCursor, pollFloor = :pollFloor"
-                    .into()],
-                vec![
-                    "pollSeen, pollWindow, pollZone, pollZoneAt, pollOutbox, pollOutboxOf, pollProblem, pollProblemAt"
-                        .into(),
-                ],
-                values,
-            )
-        }
-        PollChange::Stop => (vec![], vec![ALL.into()], vec![]),
-        PollChange::Resume { due_ms } => (
-            vec!["pollDue = if_not_exists(pollDue, :pollDue)".into()],
-            // (New credentials may name another site: its own window, its own clock.)
-            vec!["pollZone, pollZoneAt, pollProblem, pollProblemAt, pollWindow, pollClock".into()],
-            vec![(":pollDue", n(due_ms))],
-        ),
-        PollChange::Reschedule { due_ms } => (
-            vec!["pollDue = :pollDue".into()],
-            vec!["pollProblem, pollProblemAt".into()],
-            vec![(":pollDue", n(due_ms))],
-        ),
-    }
-}
-
-fn value_name(attribute: &str) -> &'static str {
-    match attribute {
-        "pollShard" => ":pollShard",
-        "pollDue" => ":pollDue",
-        "pollCursor" => ":pollCursor",
-        _ => ":pollFloor",
-    }
-}
-
-/// The attributes a create writes for its polls.
-pub(super) fn poll_attributes(change: &PollChange) -> Vec<(&'static str, AttributeValue)> {
-    match change {
-        PollChange::Start { shard, due_ms, since_ms } => vec![
-            ("pollShard", s(shard)),
-            ("pollDue", n(due_ms)),
-            ("pollCursor", n(since_ms)),
-            ("pollFloor", n(since_ms - SKEW_MS)),
-        ],
-        _ => vec![],
     }
 }
 

@@ -15,6 +15,7 @@ use super::{
     b, bug, failed, failed_transaction, item, key, n, query_all, s, Item, Reader, ReplayRecord, Store, StoreError,
     GSI1, TTL_ATTRIBUTE,
 };
+use crate::domain::events::PollChange;
 use crate::domain::instance::{InstanceRecord, InstanceSummary};
 use crate::domain::listing::{Cursor, ListFilter};
 use crate::domain::secret::SecretDigest;
@@ -289,7 +290,7 @@ impl Store {
             }
             None => remove.push("flavor".to_owned()),
         }
-        let (poll_set, poll_remove, poll_values) = super::events::poll_clause(&record.polls);
+        let (poll_set, poll_remove, poll_values) = poll_clause(&record.polls);
         set.extend(poll_set);
         remove.extend(poll_remove);
         for (name, value) in poll_values {
@@ -671,7 +672,7 @@ fn instance_item(record: &InstanceRecord) -> Item {
     if let Some(flavor) = &r.flavor {
         item.insert("flavor".into(), s(flavor));
     }
-    for (name, value) in super::events::poll_attributes(&record.polls) {
+    for (name, value) in poll_attributes(&record.polls) {
         item.insert(name.into(), value);
     }
     item
@@ -808,6 +809,62 @@ pub(super) fn read_instance(pk: &str, item: &Item) -> Result<InstanceRecord, Sto
 /// Now, in epoch milliseconds (when a poll stopped or is due again).
 fn epoch_ms_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// The update expression's part of a change of the instance for its polls,
+/// and its values.
+pub(super) fn poll_clause(change: &PollChange) -> (Vec<String>, Vec<String>, Vec<(&'static str, AttributeValue)>) {
+    const ALL: &str = "pollShard, pollDue, pollCursor, pollFloor, pollClock, pollSeen, pollWindow, pollZone, \
+                       pollZoneAt, pollOutbox, pollOutboxOf, pollWrite, pollProblem, pollProblemAt";
+    match change {
+        PollChange::Keep => (vec![], vec![], vec![]),
+        PollChange::Start { .. } => {
+            let values = poll_attributes(change).into_iter().map(|(name, v)| (value_name(name), v)).collect();
+            (
+                vec!["pollShard = :pollShard, pollDue = :pollDue, pollCursor = :pollCursor, pollFloor = :pollFloor"
+                    .into()],
+                vec![
+                    "pollSeen, pollWindow, pollZone, pollZoneAt, pollOutbox, pollOutboxOf, pollProblem, pollProblemAt"
+                        .into(),
+                ],
+                values,
+            )
+        }
+        PollChange::Stop => (vec![], vec![ALL.into()], vec![]),
+        PollChange::Resume { due_ms } => (
+            vec!["pollDue = if_not_exists(pollDue, :pollDue)".into()],
+            // (New credentials may name another site: its own window, its own clock.)
+            vec!["pollZone, pollZoneAt, pollProblem, pollProblemAt, pollWindow, pollClock".into()],
+            vec![(":pollDue", n(due_ms))],
+        ),
+        PollChange::Reschedule { due_ms } => (
+            vec!["pollDue = :pollDue".into()],
+            vec!["pollProblem, pollProblemAt".into()],
+            vec![(":pollDue", n(due_ms))],
+        ),
+    }
+}
+
+fn value_name(attribute: &str) -> &'static str {
+    match attribute {
+        "pollShard" => ":pollShard",
+        "pollDue" => ":pollDue",
+        "pollCursor" => ":pollCursor",
+        _ => ":pollFloor",
+    }
+}
+
+/// The attributes a create writes for its polls.
+pub(super) fn poll_attributes(change: &PollChange) -> Vec<(&'static str, AttributeValue)> {
+    match change {
+        PollChange::Start { shard, due_ms, since_ms } => vec![
+            ("pollShard", s(shard)),
+            ("pollDue", n(due_ms)),
+            ("pollCursor", n(since_ms)),
+            ("pollFloor", n(since_ms - crate::domain::poll::SKEW_MS)),
+        ],
+        _ => vec![],
+    }
 }
 
 #[cfg(test)]
