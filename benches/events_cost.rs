@@ -23,8 +23,7 @@ use common::receiver::CallbackReceiver;
 use common::standin::JiraStandIn;
 use common::*;
 use instances::app::App;
-use instances::events::{driver, tick, Events, EventsSettings, SqsRecord};
-use instances::outbound::address::AllowList;
+use instances::events::{driver, tick, Events, SqsRecord};
 use instances::sdk::Deferred;
 use serde_json::{json, Value};
 
@@ -67,13 +66,6 @@ async fn main() {
     let env = TestEnv::new().await;
     let jira = JiraStandIn::start("cloud");
     let receiver = CallbackReceiver::start();
-    let dir = std::env::temp_dir().join(unique("bench-ca"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let cas = dir.join("cas.pem");
-    let mut pem = std::fs::read(&jira.ca_file).unwrap();
-    pem.extend(std::fs::read(&receiver.ca_file).unwrap());
-    std::fs::write(&cas, pem).unwrap();
-
     let counter = Counter::default();
     let dynamodb = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&env.sdk).interceptor(counter.clone()).build(),
@@ -84,26 +76,9 @@ async fn main() {
     let sqs = aws_sdk_sqs::Client::from_conf(
         aws_sdk_sqs::config::Builder::from(&env.sdk).interceptor(counter.clone()).build(),
     );
-    let mut settings = env.settings.clone();
-    settings.provider_check = true;
-    settings.provider_allowed_hosts = AllowList::parse("localhost");
-    settings.provider_test_ca_file = Some(cas.to_string_lossy().into_owned());
+    let settings = common::events::trusting(&env, &jira, &receiver);
     let app = App::with_clients(dynamodb, kms, settings).unwrap();
-    let name = unique("bench");
-    let polls = sqs
-        .create_queue()
-        .queue_name(format!("{name}-polls.fifo"))
-        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
-        .send()
-        .await
-        .unwrap();
-    let deliveries = sqs.create_queue().queue_name(format!("{name}-deliveries")).send().await.unwrap();
-    let events_settings = EventsSettings {
-        poll_queue_url: polls.queue_url.unwrap(),
-        delivery_queue_url: deliveries.queue_url.unwrap(),
-        callback_allowed_hosts: AllowList::parse("127.0.0.1"),
-        retry_waits: vec![Duration::from_secs(60)],
-    };
+    let events_settings = common::events::queues(&sqs, None, vec![Duration::from_secs(60)]).await;
     let events = Arc::new(Events::new(app, events_settings, Deferred::ready(sqs)));
 
     // Instances with events on, at 15 minutes.

@@ -20,8 +20,7 @@ use std::time::{Duration, SystemTime};
 use common::receiver::CallbackReceiver;
 use common::standin::JiraStandIn;
 use common::*;
-use instances::events::{Events, EventsSettings};
-use instances::outbound::address::AllowList;
+use instances::events::Events;
 use instances::sdk::Deferred;
 use serde_json::json;
 
@@ -83,33 +82,9 @@ async fn main() {
     let env = TestEnv::new().await;
     let jira = JiraStandIn::start("cloud");
     let receiver = CallbackReceiver::start();
-    let dir = std::env::temp_dir().join(unique("bench-ca"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let cas = dir.join("cas.pem");
-    let mut pem = std::fs::read(&jira.ca_file).unwrap();
-    pem.extend(std::fs::read(&receiver.ca_file).unwrap());
-    std::fs::write(&cas, pem).unwrap();
-    let mut settings = env.settings.clone();
-    settings.provider_check = true;
-    settings.provider_allowed_hosts = AllowList::parse("localhost");
-    settings.provider_test_ca_file = Some(cas.to_string_lossy().into_owned());
-    let app = env.app_with(settings);
+    let app = env.app_with(common::events::trusting(&env, &jira, &receiver));
     let sqs = aws_sdk_sqs::Client::new(&env.sdk);
-    let name = unique("mem");
-    let polls = sqs
-        .create_queue()
-        .queue_name(format!("{name}-polls.fifo"))
-        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
-        .send()
-        .await
-        .unwrap();
-    let deliveries = sqs.create_queue().queue_name(format!("{name}-deliveries")).send().await.unwrap();
-    let events_settings = EventsSettings {
-        poll_queue_url: polls.queue_url.unwrap(),
-        delivery_queue_url: deliveries.queue_url.unwrap(),
-        callback_allowed_hosts: AllowList::parse("127.0.0.1"),
-        retry_waits: vec![Duration::from_secs(60)],
-    };
+    let events_settings = common::events::queues(&sqs, None, vec![Duration::from_secs(60)]).await;
     let events = Arc::new(Events::new(app, events_settings, Deferred::ready(sqs)));
     let creds = env.credentials().await;
     let mut body = seed_body();

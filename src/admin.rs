@@ -298,7 +298,14 @@ impl Admin {
         for record in self.store.instances_without_polls().await? {
             let summary = &record.summary;
             let settings = crate::domain::events::settings(&summary.configuration, &summary.secret_keys);
-            let change = crate::domain::events::poll_change(summary.id, None, settings.as_ref(), false, true, now);
+            let change = crate::domain::events::poll_change(
+                summary.id,
+                None,
+                settings.as_ref(),
+                crate::domain::events::Credentials::Same,
+                true,
+                now,
+            );
             if settings.is_none() {
                 continue;
             }

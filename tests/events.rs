@@ -75,7 +75,8 @@ async fn created_and_updated_issues_become_one_signed_notification_each_once() {
     assert!(!asked.iter().any(|r| r["path"] == "/rest/api/2/myself"), "{asked:#?}");
     assert_eq!(w.searches().await, 1, "{asked:#?}");
     let search = asked.iter().find(|r| r["path"].as_str().is_some_and(|p| p.contains("/search"))).unwrap();
-    let jql = search["query"]["jql"][0].as_str().unwrap();
+    assert_eq!(search["method"], "POST", "the JQL in the body, never in a URL");
+    let jql = search["body"]["jql"].as_str().unwrap();
     assert!(jql.starts_with("updated >= \"-") && jql.ends_with("m\" ORDER BY updated ASC"), "{jql}");
     let item = w.item().await;
     let clock: i64 = item["pollClock"].as_n().unwrap().parse().unwrap();
@@ -154,10 +155,10 @@ async fn more_changes_than_a_page_are_read_by_id_ranges_and_notified_in_tens_on_
     assert_eq!(notified, ids, "every change once");
     let pages: Vec<Value> = w.jira.requests().await.into_iter().filter(|r| r["path"] == "/rest/api/2/search").collect();
     for page in &pages {
-        assert!(page["query"].get("startAt").is_none(), "never a second offset page: {page:#?}");
+        assert!(page["body"].get("startAt").is_none(), "never a second offset page: {page:#?}");
     }
     assert!(
-        pages.iter().any(|p| p["query"]["jql"][0].as_str().unwrap().contains("AND key > \"DEMO-")),
+        pages.iter().any(|p| p["body"]["jql"].as_str().unwrap().contains("AND key > \"DEMO-")),
         "read on in the keys' order: {pages:#?}"
     );
     // Nothing twice on the next polls.
@@ -565,7 +566,7 @@ async fn a_time_zone_changed_in_the_accounts_profile_loses_no_change() {
     assert_eq!(ids[1], after_switch);
     // Every date asked was relative to JIRA's now: no zone to get wrong.
     for r in w.jira.requests().await.iter().filter(|r| r["path"].as_str().is_some_and(|p| p.contains("/search"))) {
-        let jql = r["query"]["jql"][0].as_str().unwrap();
+        let jql = r["body"]["jql"].as_str().unwrap();
         assert!(!jql.contains('/'), "no absolute date: {jql}");
     }
 }

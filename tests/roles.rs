@@ -29,12 +29,12 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
+use common::events::{queues, trusting};
 use common::receiver::CallbackReceiver;
 use common::standin::JiraStandIn;
 use common::*;
 use instances::app::App;
-use instances::events::{driver, tick, Events, EventsSettings};
-use instances::outbound::address::AllowList;
+use instances::events::{driver, tick, Events};
 use instances::sdk::Deferred;
 use serde_json::{json, Value};
 
@@ -218,34 +218,9 @@ async fn the_tick_sending_a_due_poll_and_an_overdue_delivery_again_is_recorded_f
     let env = TestEnv::new().await;
     let jira = JiraStandIn::start("cloud");
     let receiver = CallbackReceiver::start();
-    let dir = std::env::temp_dir().join(unique("roles-ca"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let cas = dir.join("cas.pem");
-    let mut pem = std::fs::read(&jira.ca_file).unwrap();
-    pem.extend(std::fs::read(&receiver.ca_file).unwrap());
-    std::fs::write(&cas, pem).unwrap();
-    let mut settings = env.settings.clone();
-    settings.provider_check = true;
-    settings.provider_check_timeout = Duration::from_millis(3000);
-    settings.provider_allowed_hosts = AllowList::parse("localhost");
-    settings.provider_test_ca_file = Some(cas.to_string_lossy().into_owned());
-
+    let settings = trusting(&env, &jira, &receiver);
     let sqs = aws_sdk_sqs::Client::new(&env.sdk);
-    let name = unique("roles");
-    let polls = sqs
-        .create_queue()
-        .queue_name(format!("{name}-polls.fifo"))
-        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
-        .send()
-        .await
-        .unwrap();
-    let deliveries = sqs.create_queue().queue_name(format!("{name}-deliveries")).send().await.unwrap();
-    let events_settings = EventsSettings {
-        poll_queue_url: polls.queue_url.unwrap(),
-        delivery_queue_url: deliveries.queue_url.unwrap(),
-        callback_allowed_hosts: AllowList::parse("127.0.0.1"),
-        retry_waits: vec![Duration::from_secs(60)],
-    };
+    let events_settings = queues(&sqs, None, vec![Duration::from_secs(60)]).await;
     let set_up =
         Arc::new(Events::new(env.app_with(settings.clone()), events_settings.clone(), Deferred::ready(sqs.clone())));
 

@@ -172,12 +172,17 @@ pub fn poll_change(
     id: InstanceId,
     before: Option<&EventSettings>,
     after: Option<&EventSettings>,
-    credentials_changed: bool,
+    credentials: Credentials,
     running: bool,
     now_ms: i64,
 ) -> PollChange {
+    let credentials_changed = credentials != Credentials::Same;
     match (before, after) {
         (None, Some(after)) => {
+            PollChange::Start { shard: shard_of(id), due_ms: now_ms + after.interval_ms(), since_ms: now_ms }
+        }
+        // Another site: its changes from now, its own cursor, window and clock.
+        (Some(_), Some(after)) if credentials == Credentials::NewSite => {
             PollChange::Start { shard: shard_of(id), due_ms: now_ms + after.interval_ms(), since_ms: now_ms }
         }
         (Some(_), None) => PollChange::Stop,
@@ -192,6 +197,16 @@ pub fn poll_change(
         }
         _ => PollChange::Keep,
     }
+}
+
+/// What a change did to the instance's credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credentials {
+    Same,
+    /// New credentials for the same site (its URL unchanged).
+    Changed,
+    /// The site's URL changed: another site, whose changes start now.
+    NewSite,
 }
 
 #[cfg(test)]
@@ -247,23 +262,34 @@ mod tests {
         let s =
             EventSettings { callback_url: "https://a/".into(), interval_minutes: 5, filter_jql: None, signed: false };
         assert_eq!(
-            poll_change(id, None, Some(&s), false, true, 1000),
+            poll_change(id, None, Some(&s), Credentials::Same, true, 1000),
             PollChange::Start { shard: shard_of(id), due_ms: 1000 + 300_000, since_ms: 1000 }
         );
-        assert_eq!(poll_change(id, Some(&s), None, true, true, 1000), PollChange::Stop);
-        assert_eq!(poll_change(id, Some(&s), Some(&s), true, true, 1000), PollChange::Resume { due_ms: 1000 });
-        assert_eq!(poll_change(id, Some(&s), Some(&s), false, true, 1000), PollChange::Keep);
-        assert_eq!(poll_change(id, None, None, true, true, 1000), PollChange::Keep);
-        let one = EventSettings { interval_minutes: 1, ..s.clone() };
-        assert_eq!(poll_change(id, Some(&s), Some(&one), false, true, 1000), PollChange::Reschedule { due_ms: 61_000 });
+        assert_eq!(poll_change(id, Some(&s), None, Credentials::Changed, true, 1000), PollChange::Stop);
         assert_eq!(
-            poll_change(id, Some(&s), Some(&one), false, false, 1000),
+            poll_change(id, Some(&s), Some(&s), Credentials::Changed, true, 1000),
+            PollChange::Resume { due_ms: 1000 }
+        );
+        assert_eq!(
+            poll_change(id, Some(&s), Some(&s), Credentials::NewSite, true, 1000),
+            PollChange::Start { shard: shard_of(id), due_ms: 1000 + 300_000, since_ms: 1000 },
+            "another site: its changes from now"
+        );
+        assert_eq!(poll_change(id, Some(&s), Some(&s), Credentials::Same, true, 1000), PollChange::Keep);
+        assert_eq!(poll_change(id, None, None, Credentials::Changed, true, 1000), PollChange::Keep);
+        let one = EventSettings { interval_minutes: 1, ..s.clone() };
+        assert_eq!(
+            poll_change(id, Some(&s), Some(&one), Credentials::Same, true, 1000),
+            PollChange::Reschedule { due_ms: 61_000 }
+        );
+        assert_eq!(
+            poll_change(id, Some(&s), Some(&one), Credentials::Same, false, 1000),
             PollChange::Keep,
             "stopped polls stay stopped"
         );
         let filtered = EventSettings { filter_jql: Some("project = \"DEMO\"".into()), ..s.clone() };
         assert_eq!(
-            poll_change(id, Some(&s), Some(&filtered), false, true, 1000),
+            poll_change(id, Some(&s), Some(&filtered), Credentials::Same, true, 1000),
             PollChange::Reschedule { due_ms: 1000 },
             "a new filter is asked at once"
         );

@@ -23,7 +23,7 @@ pub struct Cursor {
     /// The changes seen at or after `since_ms - OVERLAP_MS`: `(issue id, updated ms)`.
     pub seen: Vec<(String, i64)>,
     /// No change before it is (still) an event: when events were enabled,
-    /// less [`SKEW_MS`]; after a window read by id ranges, its end.
+    /// less [`SKEW_MS`]; after a window read in the keys' order, its end.
     pub floor_ms: i64,
     /// JIRA's clock less ours, in ms, as its last answer's `Date` told.
     pub clock_ms: i64,
@@ -46,21 +46,22 @@ pub struct Window {
     pub done: Vec<ProjectKey>,
     /// The last key read of the project being read.
     pub after: Option<IssueKey>,
+    /// The last key read of a project whose reading started again (its
+    /// last key was deleted or moved since): the keys up to it were read,
+    /// and are passed over, not notified again.
+    pub high: Option<IssueKey>,
 }
 
-/// A JIRA project's key as JIRA writes one: an uppercase letter, then
-/// uppercase letters, digits or `_` (at most 255).
+/// A JIRA project's key as JIRA writes one: letters, digits or `_` (Jira
+/// Cloud's are an uppercase letter and uppercase letters, digits or `_`;
+/// Data Center's pattern can be set otherwise), at most 255.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ProjectKey(String);
 
 impl ProjectKey {
     pub fn parse(text: &str) -> Option<ProjectKey> {
-        let mut chars = text.chars();
-        let first = chars.next()?;
-        (first.is_ascii_uppercase()
-            && text.len() <= 255
-            && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
-        .then(|| ProjectKey(text.to_owned()))
+        (!text.is_empty() && text.len() <= 255 && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            .then(|| ProjectKey(text.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -92,11 +93,12 @@ impl std::fmt::Display for IssueKey {
 }
 
 impl Window {
-    /// The stored form: `from:until:after:done,done` (`after` empty for none).
+    /// The stored form: `from:until:after:done,done:high` (`after` and
+    /// `high` empty for none).
     pub fn encode(&self) -> String {
-        let after = self.after.as_ref().map(ToString::to_string).unwrap_or_default();
+        let key = |k: &Option<IssueKey>| k.as_ref().map(ToString::to_string).unwrap_or_default();
         let done: Vec<&str> = self.done.iter().map(ProjectKey::as_str).collect();
-        format!("{}:{}:{after}:{}", self.from_ms, self.until_ms, done.join(","))
+        format!("{}:{}:{}:{}:{}", self.from_ms, self.until_ms, key(&self.after), done.join(","), key(&self.high))
     }
 
     pub fn decode(text: &str) -> Option<Window> {
@@ -111,10 +113,14 @@ impl Window {
             "" => vec![],
             list => list.split(',').map(ProjectKey::parse).collect::<Option<Vec<_>>>()?,
         };
+        let high = match parts.next() {
+            None | Some("") => None,
+            Some(key) => Some(IssueKey::parse(key)?),
+        };
         if parts.next().is_some() || until_ms <= from_ms {
             return None;
         }
-        Some(Window { from_ms, until_ms, done, after })
+        Some(Window { from_ms, until_ms, done, after, high })
     }
 }
 
@@ -151,14 +157,17 @@ mod tests {
         #[test]
         fn a_window_reads_back_as_it_was_stored(
             from in 0i64..i64::MAX / 2, width in 1i64..1_000_000_000,
-            after in proptest::option::of(("[A-Z][A-Z0-9_]{0,9}", 1u64..u64::MAX)),
+            after in proptest::option::of(("[A-Za-z0-9_]{1,9}", 1u64..u64::MAX)),
             done in proptest::collection::vec("[A-Z][A-Z0-9_]{0,9}", 0..5),
+            high in proptest::option::of(("[A-Z][A-Z0-9_]{0,9}", 1u64..u64::MAX)),
         ) {
+            let key = |(p, n): (String, u64)| IssueKey { project: ProjectKey::parse(&p).unwrap(), number: n };
             let w = Window {
                 from_ms: from,
                 until_ms: from + width,
                 done: done.iter().map(|d| ProjectKey::parse(d).unwrap()).collect(),
-                after: after.map(|(p, n)| IssueKey { project: ProjectKey::parse(&p).unwrap(), number: n }),
+                after: after.map(key),
+                high: high.map(key),
             };
             prop_assert_eq!(Window::decode(&w.encode()), Some(w));
         }
@@ -166,12 +175,22 @@ mod tests {
 
     #[test]
     fn a_window_out_of_shape_reads_as_none() {
-        for bad in
-            ["", "1:2:", "1:2::A:x", "2:1::", "a:2::", "1:2:demo-1:", "1:2:D-0:", "1:2:D-01:", "1:2::A,b", "1:2:D-x:"]
-        {
+        for bad in [
+            "",
+            "1:2:",
+            "2:1::",
+            "a:2::",
+            "1:2:de mo-1:",
+            "1:2:D-0:",
+            "1:2:D-01:",
+            "1:2::A,b-",
+            "1:2:D-x:",
+            "1:2:::D-1:x",
+        ] {
             assert_eq!(Window::decode(bad), None, "{bad}");
         }
-        assert!(Window::decode("1:2:DEMO_2-17:A,B9").is_some());
+        assert!(Window::decode("1:2:DEMO_2-17:A,B9").is_some(), "as the first windows were written");
+        assert!(Window::decode("1:2:DEMO_2-17:A,B9:DEMO_2-40").is_some());
     }
 
     #[test]
@@ -179,7 +198,8 @@ mod tests {
         let k = IssueKey::parse("DEMO-42").unwrap();
         assert_eq!((k.project.as_str(), k.number, k.to_string().as_str()), ("DEMO", 42, "DEMO-42"));
         assert_eq!(IssueKey::parse("A_B-1").unwrap().project.as_str(), "A_B");
-        for bad in ["demo-1", "DEMO", "DEMO-", "-1", "1A-2", "DE\"MO-1", "DEMO-1x", "DEMO-007"] {
+        assert_eq!(IssueKey::parse("ops2-7").unwrap().project.as_str(), "ops2", "Data Center's own key patterns");
+        for bad in ["DEMO", "DEMO-", "-1", "DE MO-1", "A:B-1", "DE\"MO-1", "DEMO-1x", "DEMO-007"] {
             assert_eq!(IssueKey::parse(bad), None, "{bad}");
         }
     }

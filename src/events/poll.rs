@@ -2,7 +2,7 @@
 //! notifications recorded with the cursor's move in one transaction
 //! conditioned on the due time the poll ran for (so a poll's outcome is
 //! written once, whatever runs twice), then handed to the deliveries. How
-//! the changes are read (one page, or a burst's window by id ranges) is
+//! the changes are read (one page, or a burst's window in the keys' order) is
 //! `window`'s.
 //!
 //! What stops or holds the polls: events turned off, a disabled instance,
@@ -158,7 +158,7 @@ struct Read {
     changes: Vec<Change>,
     cursor: Cursor,
     /// The next poll at once (more to read), or after this wait (a burst too
-    /// recent to read by id ranges yet).
+    /// recent to read in the keys' order yet).
     next: Next,
     /// What stopped the reading after some of it was done: recorded, then
     /// held as if nothing had been read.
@@ -227,7 +227,7 @@ async fn read(
                 (out.changes, out.cursor) = (found.changes, found.cursor);
                 return Ok(out);
             }
-            // More than a page: read by id ranges, once it is old enough
+            // More than a page: read in the keys' order, once it is old enough
             // that nothing joins it while it is read.
             // (A `Date` far ahead of ours is not let carry the window's end
             // past what JIRA can have written by now.)
@@ -259,13 +259,17 @@ async fn read(
         let page = match site.page(app, record, &query, PAGE_SIZE).await {
             Ok(page) => page,
             Err(e @ (HubError::Store(_) | HubError::Seal(_))) => return Err(e),
-            // JIRA reads `key > "P-41"` only while P-41 exists: one back.
-            Err(HubError::Provider { status: 400, message })
-                if window.after.as_ref().is_some_and(|a| names_key(&message, &a.to_string())) =>
-            {
-                window = window::step_back(&window).unwrap_or(window);
-                continue;
-            }
+            Err(HubError::Provider { status: 400, message }) => match mended(&window, &message) {
+                // A key or a project of the keyset JIRA no longer has.
+                Some(mended) => {
+                    window = mended;
+                    continue;
+                }
+                None => {
+                    out.stopped = Some(HubError::Provider { status: 400, message });
+                    break;
+                }
+            },
             Err(e) => {
                 // What was read stays read: recorded, then held.
                 out.stopped = Some(e);
@@ -276,6 +280,22 @@ async fn read(
         cursor.clock_ms = clock.difference(&page, cursor.clock_ms);
         let (rows, malformed) = window::rows(page.issues);
         out.malformed += malformed;
+        if let Some(anchor) = window::leaves_project(&window, &rows) {
+            // The project is read only if its last key is still itself.
+            pages += 1;
+            match still_itself(app, record, &site, &anchor).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    window = window::restart_project(&window).unwrap_or(window);
+                    continue;
+                }
+                Err(e @ (HubError::Store(_) | HubError::Seal(_))) => return Err(e),
+                Err(e) => {
+                    out.stopped = Some(e);
+                    break;
+                }
+            }
+        }
         let at_least_one = out.changes.is_empty();
         let room = MAX_CHANGES - out.changes.len();
         let taken = window::take_page(rows, &cursor, &window, room, MAX_TAKEN_BYTES - taken_bytes, at_least_one);
@@ -288,13 +308,14 @@ async fn read(
             done = true;
             break;
         }
+        if taken.cut {
+            // No room for more in this poll: the next, at once, goes on.
+            break;
+        }
         if !moved {
             // A page with nothing after the place (a site that does not
             // read its keyset): nothing to go on from.
             out.stopped = Some(HubError::BadResponse("the search's pages do not move on in the order of keys".into()));
-            break;
-        }
-        if taken.cut {
             break;
         }
     }
@@ -307,6 +328,38 @@ async fn read(
     // The rest of the window, or what came after it, at once.
     out.next = Next::AtOnce;
     Ok(out)
+}
+
+/// The window mended after JIRA refused its keyset, if the refusal names a
+/// key or a project of it JIRA no longer has: a project let go (it holds
+/// nothing to read), or the project of a deleted key read again from its
+/// start (passing over what was read).
+fn mended(window: &window::Window, message: &str) -> Option<window::Window> {
+    if let Some(after) = window.after.as_ref().filter(|a| names_key(message, &a.to_string())) {
+        tracing::info!(key = %after, "a key read since deleted: its project is read again from its start");
+        return window::restart_project(window);
+    }
+    let projects = window.done.iter().chain(window.after.iter().map(|a| &a.project));
+    let gone = projects.map(|p| p.as_str()).find(|p| message.contains(&format!("'{p}'")))?;
+    Some(window::without_project(window, gone))
+}
+
+/// Whether `key` still names the issue it named (not deleted, not moved to
+/// another project, which leaves it an alias of the issue's new key).
+async fn still_itself(
+    app: &crate::app::App,
+    record: &crate::domain::instance::InstanceRecord,
+    site: &PollSite<'_>,
+    key: &window::IssueKey,
+) -> Result<bool, HubError> {
+    match site.page(app, record, &format!("key = \"{key}\""), 1).await {
+        Ok(page) => {
+            let (rows, _) = window::rows(page.issues);
+            Ok(rows.first().and_then(|r| r.key.as_ref()) == Some(key))
+        }
+        Err(HubError::Provider { status: 400, message }) if names_key(&message, &key.to_string()) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Whether JIRA's refusal names `key` (`An issue with key 'P-41' does not

@@ -42,8 +42,8 @@ use serde_json::value::RawValue;
 
 pub use crate::domain::poll::{Cursor, IssueKey, ProjectKey, Window, OVERLAP_MS, SKEW_MS};
 
-/// How far a window read by id ranges ends before JIRA's now: the longest
-/// a change may take to show in JIRA's search (as the overlap allows).
+/// How far a window ends before JIRA's now: the longest a change may take
+/// to show in JIRA's search (as the overlap allows).
 pub const LAG_MS: i64 = OVERLAP_MS;
 /// How many issues one page of the poll asks for (Jira Cloud's most with
 /// fields).
@@ -251,7 +251,7 @@ fn seen_after(previous: &[(String, i64)], new: Vec<(String, i64)>, since: i64) -
 pub fn open_window(cursor: &Cursor, jira_now_ms: i64) -> Option<Window> {
     let from_ms = lower_bound(cursor);
     let until_ms = jira_now_ms - LAG_MS;
-    (until_ms > from_ms).then_some(Window { from_ms, until_ms, done: vec![], after: None })
+    (until_ms > from_ms).then_some(Window { from_ms, until_ms, done: vec![], after: None, high: None })
 }
 
 /// The JQL restriction of a window's next page: the keys after its place
@@ -315,7 +315,10 @@ pub fn take_page(
             skipped += 1;
             continue;
         }
-        let change = row.updated_ms >= window.from_ms
+        // Read before the project's reading started again: passed over.
+        let read_before = window.high.as_ref().is_some_and(|h| h.project == key.project && key.number <= h.number);
+        let change = !read_before
+            && row.updated_ms >= window.from_ms
             && row.updated_ms < window.until_ms
             && !seen.contains(&(row.id.as_str(), row.updated_ms));
         if change {
@@ -340,13 +343,41 @@ pub fn take_page(
     Taken { changes, window: place, cut, skipped }
 }
 
-/// The window after JIRA refused its page's keyset: a step back from a
-/// key that no longer exists (deleted since it was read), reading again
-/// only a number no issue had; `None` when there is no step left.
-pub fn step_back(window: &Window) -> Option<Window> {
+/// Whether a page leaves the project being read (its first key is of
+/// another, or there is none): before the project is taken as read, its
+/// last key must still be itself (JIRA reads `key > "P-41"` through P-41's
+/// current key: moved to another project, it matches nothing of P's).
+pub fn leaves_project(window: &Window, rows: &[Row]) -> Option<IssueKey> {
     let after = window.after.as_ref()?;
-    let after = (after.number > 1).then(|| IssueKey { project: after.project.clone(), number: after.number - 1 });
-    Some(Window { after, ..window.clone() })
+    let first = rows.iter().find_map(|r| r.key.as_ref());
+    (first.is_none_or(|k| k.project != after.project)).then(|| after.clone())
+}
+
+/// The window reading the project of its last key again from its start
+/// (that key was deleted or moved since it was read): the keys up to it
+/// are passed over as read, none notified twice.
+pub fn restart_project(window: &Window) -> Option<Window> {
+    let after = window.after.clone()?;
+    let high = match &window.high {
+        Some(h) if h.project == after.project && h.number > after.number => h.clone(),
+        _ => after,
+    };
+    Some(Window { after: None, high: Some(high), ..window.clone() })
+}
+
+/// The window without `project`, which JIRA says does not exist (deleted,
+/// archived, or no longer visible to the account: it holds no row to read).
+pub fn without_project(window: &Window, project: &str) -> Window {
+    let named = |p: &ProjectKey| p.as_str().eq_ignore_ascii_case(project);
+    let mut w = window.clone();
+    w.done.retain(|p| !named(p));
+    if w.after.as_ref().is_some_and(|a| named(&a.project)) {
+        w.after = None;
+    }
+    if w.high.as_ref().is_some_and(|h| named(&h.project)) {
+        w.high = None;
+    }
+    w
 }
 
 /// The cursor once `window` is read: its end, with nothing before it left
@@ -596,16 +627,32 @@ mod tests {
     }
 
     #[test]
-    fn a_deleted_key_is_stepped_back_from_one_number_at_a_time() {
+    fn a_project_whose_last_key_went_is_read_again_from_its_start_notifying_nothing_twice() {
         let key = |t: &str| IssueKey::parse(t).unwrap();
-        let w =
-            Window { from_ms: 0, until_ms: 1, done: vec![ProjectKey::parse("A").unwrap()], after: Some(key("B-3")) };
-        let back = step_back(&w).unwrap();
-        assert_eq!(back.after, Some(key("B-2")));
-        let first = step_back(&step_back(&back).unwrap()).unwrap();
-        assert_eq!(first.after, None, "B read from its start");
-        assert_eq!(keyset_clause(&first).as_deref(), Some("project NOT IN (\"A\")"));
-        assert_eq!(step_back(&first), None);
+        let minute = ms("2026-12-01T10:00:00.000Z");
+        let cursor = Cursor { since_ms: minute, floor_ms: minute - OVERLAP_MS, ..Cursor::default() };
+        let mut w = open_window(&cursor, minute + 10 * 60_000).unwrap();
+        w.done = vec![ProjectKey::parse("A").unwrap()];
+        w.after = Some(key("B-3"));
+        let again = restart_project(&w).unwrap();
+        assert_eq!((again.after.clone(), again.high.clone()), (None, Some(key("B-3"))));
+        assert_eq!(keyset_clause(&again).as_deref(), Some("project NOT IN (\"A\")"));
+        let page: Vec<Row> = (1..=5)
+            .map(|n| {
+                let raw = json!({"id": format!("{n}"), "key": format!("B-{n}"),
+                    "fields": {"created": "2026-01-01T00:00:00Z", "updated": "2026-12-01T10:00:01.000Z"}});
+                rows(vec![RawValue::from_string(raw.to_string()).unwrap()]).0.remove(0)
+            })
+            .collect();
+        let taken = take_page(page, &cursor, &again, 990, usize::MAX, true);
+        assert_eq!(ids(&taken.changes), ["4", "5"], "B-1..B-3 were read before");
+        assert_eq!(taken.window.after, Some(key("B-5")));
+        // A page that starts with another project, or holds none, leaves B.
+        assert_eq!(leaves_project(&taken.window, &[]), Some(key("B-5")));
+        // A project JIRA no longer has is let go.
+        let gone = without_project(&w, "a");
+        assert!(gone.done.is_empty() && gone.after == w.after);
+        assert_eq!(without_project(&w, "B").after, None);
     }
 
     #[test]

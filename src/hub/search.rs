@@ -194,7 +194,7 @@ pub struct PollPage {
 }
 
 /// The first page of `jql` (at most `size` issues with `fields`), as the
-/// events' poller reads it: one request, never a second page (a list that
+/// events' poller reads it: one `POST`, never a second page (a list that
 /// moves between two pages can step a row over; the poller narrows its
 /// JQL instead, see `events::window`).
 pub async fn poll_page(
@@ -206,15 +206,15 @@ pub async fn poll_page(
     fields: &str,
     size: usize,
 ) -> Result<PollPage, HubError> {
-    let (paging, path) = flavor_of(app, record, hub, site, jql).await?;
-    let query = vec![
-        ("jql".to_owned(), jql.to_owned()),
-        ("maxResults".to_owned(), size.to_string()),
-        ("fields".to_owned(), fields.to_owned()),
-    ];
+    // (A site not yet known is probed with the short JQL of everything.)
+    let (paging, path) = flavor_of(app, record, hub, site, &hub.search.everything).await?;
+    // POSTed (Jira Cloud's `search/jql` and Server's `search` both take
+    // it): a burst's JQL names every project read, too long for a URL.
+    let fields: Vec<&str> = fields.split(',').map(str::trim).filter(|f| !f.is_empty()).collect();
+    let body = serde_json::json!({"jql": jql, "maxResults": size, "fields": fields});
     let before = site.answer_limit();
     site.limit_answers(MAX_PAGE_BYTES);
-    let answer = site.get_raw(&path, &query).await;
+    let answer = site.post_raw(&path, Bytes::from(body.to_string())).await;
     site.limit_answers(before);
     let answer = answer?;
     let unusable = |what: &str| HubError::BadResponse(format!("the search's answer {what}"));

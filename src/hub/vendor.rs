@@ -131,13 +131,15 @@ impl<'a> Site<'a> {
         VendorAnswer::classify(answer.status.as_u16(), &answer.headers, &answer.body)
     }
 
-    /// A `GET` whose `2xx` answer is kept as bytes, for a reader that takes
-    /// only what it needs of it (a poll's page); a refusal as [`Self::send`]
-    /// tells it. With JIRA's clock, as its `Date` header tells it.
-    pub async fn get_raw(&self, path: &str, query: &[(String, String)]) -> Result<RawAnswer, HubError> {
+    /// A `POST` of JSON whose `2xx` answer is kept as bytes, for a reader
+    /// that takes only what it needs of it (a poll's page: its JQL, which a
+    /// burst's keys make long, in the body, never in a URL); a refusal as
+    /// [`Self::send`] tells it. With JIRA's clock, as its `Date` header tells it.
+    pub async fn post_raw(&self, path: &str, body: Bytes) -> Result<RawAnswer, HubError> {
         let mut headers = HeaderMap::new();
         headers.insert(hyper::header::ACCEPT, HeaderValue::from_static("application/json"));
-        let answer = self.exchange(Method::GET, path, query, headers, Bytes::new()).await?;
+        headers.insert(hyper::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let answer = self.exchange(Method::POST, path, &[], headers, body).await?;
         VendorAnswer::refusal(answer.status.as_u16(), &answer.headers, &answer.body)?;
         let date_ms = answer
             .headers

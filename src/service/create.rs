@@ -222,7 +222,7 @@ fn record(
     };
     let settings = events::settings(&summary.configuration, &summary.secret_keys);
     let mut record = InstanceRecord::new(summary, secrets, data_key.encrypted_key().to_vec(), token.digest(), None);
-    record.polls = events::poll_change(id, None, settings.as_ref(), false, true, epoch_ms(stamp));
+    record.polls = events::poll_change(id, None, settings.as_ref(), events::Credentials::Same, true, epoch_ms(stamp));
     Ok(record)
 }
 

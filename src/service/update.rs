@@ -108,11 +108,23 @@ pub async fn change_record(
         let mut next = apply(app, &record, patch).await?;
         next.summary.valid = valid;
         next.summary.flavor = flavor;
+        // The site is the credential check's URL entry.
+        let site = |configuration: &[(String, String)]| {
+            let url = element.credential_check.as_ref().map(|c| c.url.as_str());
+            configuration.iter().find(|(k, _)| Some(k.as_str()) == url).map(|(_, v)| v.clone())
+        };
+        let credentials = match credentials_changed {
+            false => events::Credentials::Same,
+            true if site(&record.summary.configuration) != site(&next.summary.configuration) => {
+                events::Credentials::NewSite
+            }
+            true => events::Credentials::Changed,
+        };
         next.polls = events::poll_change(
             record.summary.id,
             events::settings(&record.summary.configuration, &record.summary.secret_keys).as_ref(),
             events::settings(&next.summary.configuration, &next.summary.secret_keys).as_ref(),
-            credentials_changed,
+            credentials,
             !record.summary.disabled && (record.summary.valid || !app.settings.provider_check),
             epoch_ms_now(),
         );

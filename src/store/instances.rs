@@ -139,7 +139,7 @@ impl Store {
             update
                 .update_expression(
                     "SET disabled = :disabled, updatedDate = :now, #version = :next, writeId = :write, \
-                     pollDue = if_not_exists(pollDue, :due)",
+                     pollDue = if_not_exists(pollDue, :due) REMOVE pollProblem, pollProblemAt",
                 )
                 .expression_attribute_values(":due", n(epoch_ms_now()))
         };
@@ -172,7 +172,10 @@ impl Store {
         // events are on: without `pollShard` the due index does not hold it).
         let update = if valid {
             update
-                .update_expression("SET valid = :valid, #version = :next, pollDue = if_not_exists(pollDue, :due)")
+                .update_expression(
+                    "SET valid = :valid, #version = :next, pollDue = if_not_exists(pollDue, :due) \
+                     REMOVE pollProblem, pollProblemAt",
+                )
                 .expression_attribute_values(":due", n(epoch_ms_now()))
         } else {
             update.update_expression("SET valid = :valid, #version = :next")
@@ -823,18 +826,18 @@ pub(super) fn poll_clause(change: &PollChange) -> (Vec<String>, Vec<String>, Vec
             (
                 vec!["pollShard = :pollShard, pollDue = :pollDue, pollCursor = :pollCursor, pollFloor = :pollFloor"
                     .into()],
-                vec![
-                    "pollSeen, pollWindow, pollZone, pollZoneAt, pollOutbox, pollOutboxOf, pollProblem, pollProblemAt"
-                        .into(),
-                ],
+                vec!["pollSeen, pollWindow, pollClock, pollZone, pollZoneAt, pollOutbox, pollOutboxOf, pollProblem, \
+                     pollProblemAt"
+                    .into()],
                 values,
             )
         }
         PollChange::Stop => (vec![], vec![ALL.into()], vec![]),
         PollChange::Resume { due_ms } => (
             vec!["pollDue = if_not_exists(pollDue, :pollDue)".into()],
-            // (New credentials may name another site: its own window, its own clock.)
-            vec!["pollZone, pollZoneAt, pollProblem, pollProblemAt, pollWindow, pollClock".into()],
+            // (The same site: its window and clock stand. Another site is a
+            // Start, see `domain::events::poll_change`.)
+            vec!["pollZone, pollZoneAt, pollProblem, pollProblemAt".into()],
             vec![(":pollDue", n(due_ms))],
         ),
         PollChange::Reschedule { due_ms } => (

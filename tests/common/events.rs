@@ -13,6 +13,44 @@ use instances::outbound::address::AllowList;
 use instances::sdk::Deferred;
 use serde_json::{json, Value};
 
+/// The app's settings for the events' tests: the JIRA check on, against
+/// the stand-in at `localhost`, trusting the stand-in's and the callback
+/// receiver's authorities (one file for both, as the functions take one).
+pub fn trusting(env: &TestEnv, jira: &JiraStandIn, receiver: &CallbackReceiver) -> instances::settings::Settings {
+    let dir = std::env::temp_dir().join(unique("events-ca"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let both = dir.join("cas.pem");
+    let mut pem = std::fs::read(&jira.ca_file).unwrap();
+    pem.extend(std::fs::read(&receiver.ca_file).unwrap());
+    std::fs::write(&both, pem).unwrap();
+    let mut settings = env.settings.clone();
+    settings.provider_check = true;
+    settings.provider_check_timeout = Duration::from_millis(3000);
+    settings.provider_allowed_hosts = AllowList::parse("localhost");
+    settings.provider_test_ca_file = Some(both.to_string_lossy().into_owned());
+    settings
+}
+
+/// The events' two queues made on moto through `sqs` (`visibility`: their
+/// visibility timeout in seconds, SQS's own when `None`), callbacks allowed
+/// on loopback, retried after `retry_waits`.
+pub async fn queues(sqs: &aws_sdk_sqs::Client, visibility: Option<u32>, retry_waits: Vec<Duration>) -> EventsSettings {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let name = unique("q");
+    let mut fifo = sqs.create_queue().queue_name(format!("{name}-polls.fifo")).attributes(A::FifoQueue, "true");
+    let mut standard = sqs.create_queue().queue_name(format!("{name}-deliveries"));
+    if let Some(seconds) = visibility {
+        fifo = fifo.attributes(A::VisibilityTimeout, seconds.to_string());
+        standard = standard.attributes(A::VisibilityTimeout, seconds.to_string());
+    }
+    EventsSettings {
+        poll_queue_url: fifo.send().await.unwrap().queue_url.unwrap(),
+        delivery_queue_url: standard.send().await.unwrap().queue_url.unwrap(),
+        callback_allowed_hosts: AllowList::parse("127.0.0.1"),
+        retry_waits,
+    }
+}
+
 pub const KEY: &str = "the-application's-signing-key";
 
 pub struct World {
@@ -35,41 +73,9 @@ impl World {
         let env = TestEnv::new().await;
         let jira = JiraStandIn::start(flavor);
         let receiver = CallbackReceiver::start();
-        let dir = std::env::temp_dir().join(unique("events-ca"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let both = dir.join("cas.pem");
-        let mut pem = std::fs::read(&jira.ca_file).unwrap();
-        pem.extend(std::fs::read(&receiver.ca_file).unwrap());
-        std::fs::write(&both, pem).unwrap();
-        let mut settings = env.settings.clone();
-        settings.provider_check = true;
-        settings.provider_check_timeout = Duration::from_millis(3000);
-        settings.provider_allowed_hosts = AllowList::parse("localhost");
-        settings.provider_test_ca_file = Some(both.to_string_lossy().into_owned());
-        let app = env.app_with(settings);
+        let app = env.app_with(trusting(&env, &jira, &receiver));
         let sqs = aws_sdk_sqs::Client::new(&env.sdk);
-        let name = unique("q");
-        let fifo = sqs
-            .create_queue()
-            .queue_name(format!("{name}-polls.fifo"))
-            .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
-            .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "2")
-            .send()
-            .await
-            .unwrap();
-        let standard = sqs
-            .create_queue()
-            .queue_name(format!("{name}-deliveries"))
-            .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "2")
-            .send()
-            .await
-            .unwrap();
-        let events_settings = EventsSettings {
-            poll_queue_url: fifo.queue_url.unwrap(),
-            delivery_queue_url: standard.queue_url.unwrap(),
-            callback_allowed_hosts: AllowList::parse("127.0.0.1"),
-            retry_waits: vec![Duration::from_secs(1), Duration::from_secs(1)],
-        };
+        let events_settings = queues(&sqs, Some(2), vec![Duration::from_secs(1), Duration::from_secs(1)]).await;
         let events = Arc::new(Events::new(app, events_settings, Deferred::ready(sqs)));
 
         let creds = env.credentials().await;
