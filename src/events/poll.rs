@@ -280,22 +280,6 @@ async fn read(
         cursor.clock_ms = clock.difference(&page, cursor.clock_ms);
         let (rows, malformed) = window::rows(page.issues);
         out.malformed += malformed;
-        if let Some(anchor) = window::leaves_project(&window, &rows) {
-            // The project is read only if its last key is still itself.
-            pages += 1;
-            match still_itself(app, record, &site, &anchor).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    window = window::restart_project(&window).unwrap_or(window);
-                    continue;
-                }
-                Err(e @ (HubError::Store(_) | HubError::Seal(_))) => return Err(e),
-                Err(e) => {
-                    out.stopped = Some(e);
-                    break;
-                }
-            }
-        }
         let at_least_one = out.changes.is_empty();
         let room = MAX_CHANGES - out.changes.len();
         let taken = window::take_page(rows, &cursor, &window, room, MAX_TAKEN_BYTES - taken_bytes, at_least_one);
@@ -303,10 +287,34 @@ async fn read(
         let moved = taken.window != window || !taken.changes.is_empty();
         taken_bytes += taken.changes.iter().map(|c| c.issue.get().len()).sum::<usize>();
         out.changes.extend(taken.changes);
+        let continued = window.after.clone();
         window = taken.window;
         if page.complete && !taken.cut {
-            done = true;
-            break;
+            let Some(anchor) = continued else {
+                // Every project not read yet, whole: the window is read.
+                done = true;
+                break;
+            };
+            // The project read to its end, if its last key is still itself
+            // (JIRA reads `key > "P-41"` through P-41 as it is now: moved to
+            // another project, it matches nothing of P's).
+            if window.after.as_ref() == Some(&anchor) {
+                pages += 1;
+                match still_itself(app, record, &site, &anchor).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        window = window::restart_project(&window).unwrap_or(window);
+                        continue;
+                    }
+                    Err(e @ (HubError::Store(_) | HubError::Seal(_))) => return Err(e),
+                    Err(e) => {
+                        out.stopped = Some(e);
+                        break;
+                    }
+                }
+            }
+            window = window::project_read(&window);
+            continue;
         }
         if taken.cut {
             // No room for more in this poll: the next, at once, goes on.
@@ -338,6 +346,11 @@ fn mended(window: &window::Window, message: &str) -> Option<window::Window> {
     if let Some(after) = window.after.as_ref().filter(|a| names_key(message, &a.to_string())) {
         tracing::info!(key = %after, "a key read since deleted: its project is read again from its start");
         return window::restart_project(window);
+    }
+    // (`The value 'A' does not exist for the field 'project'.`: a value of
+    // another field, the filter's, is the filter's problem, not the window's.)
+    if !message.contains("'project'") {
+        return None;
     }
     let projects = window.done.iter().chain(window.after.iter().map(|a| &a.project));
     let gone = projects.map(|p| p.as_str()).find(|p| message.contains(&format!("'{p}'")))?;

@@ -111,7 +111,11 @@ pub async fn change_record(
         // The site is the credential check's URL entry.
         let site = |configuration: &[(String, String)]| {
             let url = element.credential_check.as_ref().map(|c| c.url.as_str());
-            configuration.iter().find(|(k, _)| Some(k.as_str()) == url).map(|(_, v)| v.clone())
+            // (`https://host/jira/` and `https://host/jira` are one site.)
+            configuration
+                .iter()
+                .find(|(k, _)| Some(k.as_str()) == url)
+                .map(|(_, v)| v.trim_end_matches('/').to_ascii_lowercase())
         };
         let credentials = match credentials_changed {
             false => events::Credentials::Same,

@@ -131,15 +131,16 @@ impl Store {
         let pk = instance_pk(id);
         let write = WriteId::new()?;
         let update = self.client.update_item();
-        // Enabled again: polls a disable stopped go on (only where events
-        // are on: without `pollShard` the due index does not hold it).
+        // Enabled again: polls a disable stopped go on, at once, and a hold
+        // from before is not shown as standing (only where events are on:
+        // without `pollShard` the due index does not hold it).
         let update = if disabled {
             update.update_expression("SET disabled = :disabled, updatedDate = :now, #version = :next, writeId = :write")
         } else {
             update
                 .update_expression(
                     "SET disabled = :disabled, updatedDate = :now, #version = :next, writeId = :write, \
-                     pollDue = if_not_exists(pollDue, :due) REMOVE pollProblem, pollProblemAt",
+                     pollDue = :due REMOVE pollProblem, pollProblemAt",
                 )
                 .expression_attribute_values(":due", n(epoch_ms_now()))
         };
@@ -168,13 +169,13 @@ impl Store {
     pub async fn set_valid(&self, id: InstanceId, valid: bool, version: u64) -> Result<bool, StoreError> {
         let condition = format!("{} AND valid <> :valid", at_version(version));
         let update = self.client.update_item();
-        // Accepted again: polls a refused login stopped go on (only where
-        // events are on: without `pollShard` the due index does not hold it).
+        // Accepted again: polls a refused login stopped go on, at once
+        // (only where events are on: without `pollShard` the due index does
+        // not hold it).
         let update = if valid {
             update
                 .update_expression(
-                    "SET valid = :valid, #version = :next, pollDue = if_not_exists(pollDue, :due) \
-                     REMOVE pollProblem, pollProblemAt",
+                    "SET valid = :valid, #version = :next, pollDue = :due REMOVE pollProblem, pollProblemAt",
                 )
                 .expression_attribute_values(":due", n(epoch_ms_now()))
         } else {
