@@ -155,7 +155,12 @@ async fn attempt_one(attempt: &Attempt<'_>, claimed: &crate::store::events::Logg
         };
         let binding = aad(&summary.organization, id, SIGNATURE_KEY);
         let key = app.sealer.open(&record.sealed_data_key, &binding, sealed).await?;
-        headers.insert(HeaderName::from_static(SIGNATURE_HEADER), text(&signature(&key, claimed.body.as_bytes()))?);
+        let Some(signed) = signature(&key, claimed.body.as_bytes()) else {
+            let result = "the signature could not be made";
+            attempt.finish(Attempted::Failed { result }).await?;
+            return Ok(Delivered::Failed { attempt: number, result: result.into() });
+        };
+        headers.insert(HeaderName::from_static(SIGNATURE_HEADER), text(&signed)?);
     }
     let result = send(events, &settings.callback_url, headers, claimed.body.clone()).await;
     let how = match &result {

@@ -82,7 +82,7 @@ pub fn notifications<E>(
         let mut body = message(chunk.iter().map(|c| c.issue.as_ref()).collect());
         if body.len() > MAX_BODY_BYTES {
             // The issues' `id` and `key` only, as JIRA wrote them.
-            let slim: Vec<Box<RawValue>> = chunk.iter().map(|c| slim(&c.issue)).collect();
+            let slim: Vec<Box<RawValue>> = chunk.iter().filter_map(|c| slim(&c.issue)).collect();
             body = message(slim.iter().map(AsRef::as_ref).collect());
         }
         out.push(Notification { id, poll_ms, seq, events, body });
@@ -119,7 +119,7 @@ struct Event<'a> {
 
 /// An issue's `id` and `key` (what a body too large for one item keeps),
 /// each when it is of a sane size (a hostile site's may not be).
-fn slim(issue: &RawValue) -> Box<RawValue> {
+fn slim(issue: &RawValue) -> Option<Box<RawValue>> {
     #[derive(Deserialize, Serialize)]
     struct Slim<'a> {
         #[serde(borrow)]
@@ -130,14 +130,17 @@ fn slim(issue: &RawValue) -> Box<RawValue> {
     let mut kept = serde_json::from_str::<Slim<'_>>(issue.get()).unwrap_or(Slim { id: None, key: None });
     kept.id = kept.id.filter(|v| v.get().len() <= 256);
     kept.key = kept.key.filter(|v| v.get().len() <= 256);
-    serde_json::value::to_raw_value(&kept).unwrap_or_else(|_| RawValue::from_string("{}".into()).expect("JSON"))
+    // (Two optional JSON values always serialize: `None` is never taken.)
+    serde_json::value::to_raw_value(&kept).ok()
 }
 
 /// `sha256=` and the base64 of HMAC-SHA256 of `body` under `key`.
-pub fn signature(key: &[u8], body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
+/// (`None` only if the MAC refused the key, which HMAC, taking a key of any
+/// length, never does: then nothing is sent, never an unsigned body.)
+pub fn signature(key: &[u8], body: &[u8]) -> Option<String> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).ok()?;
     mac.update(body);
-    format!("sha256={}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()))
+    Some(format!("sha256={}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())))
 }
 
 fn at(ms: i64) -> std::time::SystemTime {
@@ -158,7 +161,7 @@ mod tests {
         // RFC 4231, test case 2: key "Jefe", data "what do ya want for nothing?".
         let hex = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
         let expected = base64::engine::general_purpose::STANDARD.encode(hex::decode(hex).unwrap());
-        assert_eq!(signature(b"Jefe", b"what do ya want for nothing?"), format!("sha256={expected}"));
+        assert_eq!(signature(b"Jefe", b"what do ya want for nothing?"), Some(format!("sha256={expected}")));
     }
 
     #[test]
