@@ -187,17 +187,7 @@ fn recorded_clients(
     env: &TestEnv,
     recorder: &Recorder,
 ) -> (aws_sdk_dynamodb::Client, aws_sdk_kms::Client, aws_sdk_sqs::Client) {
-    let sdk = env
-        .sdk
-        .to_builder()
-        .timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .operation_attempt_timeout(Duration::from_secs(30))
-                .operation_timeout(Duration::from_secs(90))
-                .build(),
-        )
-        .build();
+    let sdk = patient(&env.sdk);
     (
         aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(recorder.clone()).build(),

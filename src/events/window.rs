@@ -394,11 +394,33 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn issue(id: &str, created: &str, updated: &str) -> Row {
-        let raw = json!({"id": id, "key": format!("DEMO-{id}"), "fields": {"created": created, "updated": updated}});
+    /// An issue of the simulated JIRA: (project, number) and its `updated`.
+    type Issue = ((&'static str, u64), i64);
+
+    /// The row of an issue as JIRA writes it.
+    fn row(raw: serde_json::Value) -> Row {
         let (mut rows, bad) = rows(vec![RawValue::from_string(raw.to_string()).unwrap()]);
-        assert_eq!(bad, 0);
+        assert_eq!(bad, 0, "{raw}");
         rows.remove(0)
+    }
+
+    fn issue(id: &str, created: &str, updated: &str) -> Row {
+        row(json!({"id": id, "key": format!("DEMO-{id}"), "fields": {"created": created, "updated": updated}}))
+    }
+
+    /// `key` changed at `updated` (created long before).
+    fn keyed(id: &str, key: &str, updated: &str) -> Row {
+        row(json!({"id": id, "key": key, "fields": {"created": "2026-01-01T00:00:00Z", "updated": updated}}))
+    }
+
+    /// `count` issues of DEMO changed a tenth of a second apart from a
+    /// minute on, a cursor at that minute and the window read from it.
+    fn burst_in_demo(count: u64) -> (i64, Vec<Issue>, Cursor, Window) {
+        let minute = ms("2026-12-01T10:00:00.000Z");
+        let issues = (1..=count).map(|n| (("DEMO", n), minute + n as i64 * 100)).collect();
+        let cursor = Cursor { since_ms: minute, floor_ms: minute - OVERLAP_MS, ..Cursor::default() };
+        let window = open_window(&cursor, minute + 10 * 60_000).unwrap();
+        (minute, issues, cursor, window)
     }
 
     fn ms(text: &str) -> i64 {
@@ -545,9 +567,7 @@ mod tests {
                 .take(page)
                 .map(|((p, n), u)| {
                     let at = Timestamp::from_millisecond(*u).unwrap().to_string();
-                    let raw = json!({"id": format!("{}{n}", p.len()), "key": format!("{p}-{n}"),
-                        "fields": {"created": "2026-01-01T00:00:00Z", "updated": at}});
-                    rows(vec![RawValue::from_string(raw.to_string()).unwrap()]).0.remove(0)
+                    keyed(&format!("{}{n}", p.len()), &format!("{p}-{n}"), &at)
                 })
                 .collect();
             let taken = take_page(answered, cursor, &window, 990, usize::MAX, true);
@@ -588,11 +608,7 @@ mod tests {
 
     #[test]
     fn issues_changed_between_two_pages_shift_nothing_over() {
-        let minute = ms("2026-12-01T10:00:00.000Z");
-        let mut issues: Vec<((&str, u64), i64)> =
-            (1..=300u64).map(|n| (("DEMO", n), minute + n as i64 * 100)).collect();
-        let cursor = Cursor { since_ms: minute, floor_ms: minute - OVERLAP_MS, ..Cursor::default() };
-        let window = open_window(&cursor, minute + 10 * 60_000).unwrap();
+        let (minute, mut issues, cursor, window) = burst_in_demo(300);
         // Before the second page, 25 issues read already change again (they
         // leave the window: their change is a later window's).
         let (notified, _) = read_window(&mut issues, &cursor, window, PAGE_SIZE, |asked, issues| {
@@ -609,11 +625,7 @@ mod tests {
 
     #[test]
     fn a_project_seen_only_mid_window_sorting_first_steps_nothing_over() {
-        let minute = ms("2026-12-01T10:00:00.000Z");
-        let mut issues: Vec<((&str, u64), i64)> =
-            (1..=250u64).map(|n| (("DEMO", n), minute + n as i64 * 100)).collect();
-        let cursor = Cursor { since_ms: minute, floor_ms: minute - OVERLAP_MS, ..Cursor::default() };
-        let window = open_window(&cursor, minute + 10 * 60_000).unwrap();
+        let (minute, mut issues, cursor, window) = burst_in_demo(250);
         // Before the second page, the account is let see a project sorting
         // before DEMO, with changes in the window.
         let (notified, _) = read_window(&mut issues, &cursor, window, PAGE_SIZE, |asked, issues| {
@@ -629,13 +641,8 @@ mod tests {
         let minute = ms("2026-12-01T10:00:00.000Z");
         let cursor = Cursor { since_ms: minute, floor_ms: minute - OVERLAP_MS, ..Cursor::default() };
         let window = open_window(&cursor, minute + 10 * 60_000).unwrap();
-        let page: Vec<Row> = (1..=5)
-            .map(|n| {
-                let raw = json!({"id": format!("{n}"), "key": format!("DEMO-{n}"),
-                    "fields": {"created": "2026-01-01T00:00:00Z", "updated": "2026-12-01T10:00:01.000Z"}});
-                rows(vec![RawValue::from_string(raw.to_string()).unwrap()]).0.remove(0)
-            })
-            .collect();
+        let page: Vec<Row> =
+            (1..=5).map(|n| keyed(&n.to_string(), &format!("DEMO-{n}"), "2026-12-01T10:00:01.000Z")).collect();
         let taken = take_page(page, &cursor, &window, 3, usize::MAX, true);
         assert!(taken.cut);
         assert_eq!(ids(&taken.changes), ["1", "2", "3"]);
@@ -656,13 +663,8 @@ mod tests {
         let again = restart_project(&w).unwrap();
         assert_eq!((again.after.clone(), again.high.clone()), (None, Some(key("B-3"))));
         assert_eq!(keyset_clause(&again).as_deref(), Some("project NOT IN (\"A\")"));
-        let page: Vec<Row> = (1..=5)
-            .map(|n| {
-                let raw = json!({"id": format!("{n}"), "key": format!("B-{n}"),
-                    "fields": {"created": "2026-01-01T00:00:00Z", "updated": "2026-12-01T10:00:01.000Z"}});
-                rows(vec![RawValue::from_string(raw.to_string()).unwrap()]).0.remove(0)
-            })
-            .collect();
+        let page: Vec<Row> =
+            (1..=5).map(|n| keyed(&n.to_string(), &format!("B-{n}"), "2026-12-01T10:00:01.000Z")).collect();
         let taken = take_page(page, &cursor, &again, 990, usize::MAX, true);
         assert_eq!(ids(&taken.changes), ["4", "5"], "B-1..B-3 were read before");
         assert_eq!(taken.window.after, Some(key("B-5")));

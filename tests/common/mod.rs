@@ -36,6 +36,20 @@ pub async fn sdk_config() -> SdkConfig {
 
 /// A DynamoDB client reaching the given endpoint (service configuration in
 /// code wins over `AWS_ENDPOINT_URL`).
+/// `sdk` waiting as long as the serial moto takes behind a concurrent
+/// test's load (for a test's own set-up and reads, never the function's).
+pub fn patient(sdk: &SdkConfig) -> SdkConfig {
+    sdk.to_builder()
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(30))
+                .operation_timeout(Duration::from_secs(90))
+                .build(),
+        )
+        .build()
+}
+
 pub fn dynamodb_client(sdk: &SdkConfig, endpoint_url: &str) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::from_conf(aws_sdk_dynamodb::config::Builder::from(sdk).endpoint_url(endpoint_url).build())
 }
@@ -89,16 +103,7 @@ impl TestEnv {
         // The test's own set-up and reads (not the function under test) wait
         // as long as the serial moto takes behind a concurrent test's load:
         // the function's 2 s attempt timeout is for what it does, not for this.
-        let patient = sdk
-            .to_builder()
-            .timeout_config(
-                aws_config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(5))
-                    .operation_attempt_timeout(Duration::from_secs(30))
-                    .operation_timeout(Duration::from_secs(90))
-                    .build(),
-            )
-            .build();
+        let patient = patient(&sdk);
         let admin = Admin {
             store: Store::new(aws_sdk_dynamodb::Client::new(&patient), settings.table_name.clone()),
             kms: aws_sdk_kms::Client::new(&patient),
